@@ -1,0 +1,176 @@
+"""The bots' JSON API under /api/v1: thin adapters over the store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from . import metrics, updates
+from .auth import Principal, bearer
+from .errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
+from .events import BadEventId, parse_id
+from .state import state_of
+
+MAX_REQUEST_BYTES = 256 * 1024
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(data, status, headers={"Cache-Control": "no-cache", **(headers or {})})
+
+
+async def read_json(request: Request) -> tuple[Any, bytes]:
+    """The request's JSON body and its raw bytes: 415, 413 or 400 when it is not one."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType("send Content-Type: application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(f"request body over {MAX_REQUEST_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise PayloadTooLarge(f"request body over {MAX_REQUEST_BYTES} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        return json.loads(raw), raw
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+async def writer(request: Request, slug: str | None = None) -> Principal:
+    """Authenticate a write (401), check its scope (403) and the rate limit (429)."""
+    state = state_of(request)
+    principal = await bearer(state.store, request.headers.get("authorization"))
+    if slug is not None:
+        await state.store.require_blog(slug)
+        principal.require_blog(slug)
+    state.rate_limiter.check(f"{principal.kind}:{principal.name}")
+    return principal
+
+
+# -- blogs -----------------------------------------------------------------------------------
+
+
+async def list_blogs(request: Request) -> Response:
+    return _json({"blogs": await state_of(request).store.list_blogs()})
+
+
+async def create_blog(request: Request) -> Response:
+    principal = await writer(request)
+    principal.require_admin()
+    obj, _ = await read_json(request)
+    slug, title, description = updates.new_blog(obj)
+    blog = await state_of(request).store.create_blog(slug, title, description)
+    return _json(blog, 201, {"Location": f"/api/v1/blogs/{slug}"})
+
+
+async def get_blog(request: Request) -> Response:
+    return _json(await state_of(request).store.require_blog(request.path_params["slug"]))
+
+
+async def patch_blog(request: Request) -> Response:
+    slug = request.path_params["slug"]
+    await writer(request, slug)
+    obj, _ = await read_json(request)
+    return _json(await state_of(request).store.patch_blog(slug, updates.blog_changes(obj)))
+
+
+# -- updates ---------------------------------------------------------------------------------
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise Invalid("limit", "must be an integer from 1 to 100")
+    return int(raw)
+
+
+def _before(request: Request) -> str | None:
+    before = request.query_params.get("before")
+    if before is None:
+        return None
+    try:
+        parse_id(before)
+    except BadEventId as exc:
+        raise BadRequest(f"before: {exc}") from None
+    return before
+
+
+async def list_updates(request: Request) -> Response:
+    slug = request.path_params["slug"]
+    store = state_of(request).store
+    limit, before = _limit(request), _before(request)
+    await store.require_blog(slug)
+    items, next_before, last_event_id = await store.list_updates(slug, limit=limit, before=before)
+    return _json({"updates": items, "next_before": next_before, "last_event_id": last_event_id})
+
+
+async def publish(request: Request) -> Response:
+    slug = request.path_params["slug"]
+    principal = await writer(request, slug)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    obj, raw = await read_json(request)
+    fields = updates.new_update(slug, obj, principal.author)
+    idempotency = None
+    if key is not None:
+        fingerprint = hashlib.sha256(principal.name.encode() + b"\0" + raw).hexdigest()
+        idempotency = (hashlib.sha256(key.encode()).hexdigest(), fingerprint)
+    result = await state_of(request).store.publish(
+        slug, fields, url_prefix=f"/blogs/{slug}/updates/", idempotency=idempotency
+    )
+    if not result.replayed:
+        metrics.PUBLISHED.labels(principal.kind).inc()
+    headers = {"Location": f"/api/v1/blogs/{slug}/updates/{result.update['id']}"}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(result.json, 201, headers=headers, media_type="application/json")
+
+
+async def get_update(request: Request) -> Response:
+    slug, update_id = request.path_params["slug"], request.path_params["update_id"]
+    return _json(await state_of(request).store.require_update(slug, update_id))
+
+
+async def patch_update(request: Request) -> Response:
+    slug, update_id = request.path_params["slug"], request.path_params["update_id"]
+    await writer(request, slug)
+    obj, _ = await read_json(request)
+    store = state_of(request).store
+    update = updates.edited_update(await store.require_update(slug, update_id), obj)
+    await store.replace_update(slug, update)
+    return _json(update)
+
+
+async def delete_update(request: Request) -> Response:
+    slug, update_id = request.path_params["slug"], request.path_params["update_id"]
+    await writer(request, slug)
+    await state_of(request).store.delete_update(slug, update_id)
+    return Response(status_code=204)
+
+
+def routes() -> list[BaseRoute]:
+    from . import sse, ws  # the transports live beside the API but in their own modules
+
+    return [
+        Route("/blogs", list_blogs, methods=["GET"]),
+        Route("/blogs", create_blog, methods=["POST"]),
+        Route("/blogs/{slug}", get_blog, methods=["GET"]),
+        Route("/blogs/{slug}", patch_blog, methods=["PATCH"]),
+        Route("/blogs/{slug}/updates", list_updates, methods=["GET"]),
+        Route("/blogs/{slug}/updates", publish, methods=["POST"]),
+        Route("/blogs/{slug}/updates/{update_id}", get_update, methods=["GET"]),
+        Route("/blogs/{slug}/updates/{update_id}", patch_update, methods=["PATCH"]),
+        Route("/blogs/{slug}/updates/{update_id}", delete_update, methods=["DELETE"]),
+        Route("/blogs/{slug}/events", sse.stream, methods=["GET"]),
+        ws.route(),
+    ]

@@ -1,0 +1,166 @@
+"""The ASGI application: wiring of store, hub, transports, API and pages in one lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import api, openapi, pages
+from .auth import RateLimiter
+from .embedded import EmbeddedRedis
+from .errors import LiveblogError, Unavailable
+from .hub import BLOCK_MS, Hub
+from .settings import Settings
+from .state import AppState, state_of
+from .store import Store
+
+log = logging.getLogger("liveblog")
+PACKAGE_DIR = Path(__file__).parent
+STATIC_DIR = PACKAGE_DIR.parent / "static"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "connect-src 'self'; frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+]
+
+
+class SecurityHeaders:
+    """Adds the Content-Security-Policy and friends to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def redis_client(url: str, *, blocking: bool = False) -> aioredis.Redis:
+    """A client whose calls fail fast when Redis is away (blocking reads get a longer timeout)."""
+    timeout = BLOCK_MS / 1000 + 5 if blocking else 5.0
+    return aioredis.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=2.0, health_check_interval=30
+    )
+
+
+def _problem(request: Request, exc: LiveblogError) -> Response:
+    if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+        body = {"type": exc.type, "title": exc.title, "status": exc.status, "detail": exc.detail}
+        return JSONResponse(body, exc.status, headers=exc.headers, media_type="application/problem+json")
+    templates: Jinja2Templates = request.app.state.templates
+    context = {"status": exc.status, "title": exc.title, "detail": exc.detail}
+    return templates.TemplateResponse(request, "error.html", context, status_code=exc.status, headers=exc.headers)
+
+
+async def on_liveblog_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LiveblogError)
+    return _problem(request, exc)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = LiveblogError(exc.detail)
+    error.status, error.title = exc.status_code, exc.detail  # type: ignore[misc]
+    if exc.status_code == 404:
+        error.detail = f"nothing at {request.url.path}"
+    return _problem(request, error)
+
+
+async def on_redis_error(request: Request, exc: Exception) -> Response:
+    log.warning("store unreachable: %s", exc)
+    return _problem(request, Unavailable("the store is unreachable; retry shortly"))
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await state_of(request).store.ping()
+    except (RedisError, OSError) as exc:
+        return PlainTextResponse(f"store unreachable: {exc}", 503, headers={"Retry-After": "2"})
+    return PlainTextResponse("ready")
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    return JSONResponse(openapi.spec())
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
+        embedded = None
+        url = settings.redis_url
+        if url is None:
+            embedded = EmbeddedRedis(settings.data_dir)
+            url = embedded.start()
+        client = redis_client(url)
+        reader = redis_client(url, blocking=True)
+        store = Store(client, stream_maxlen=settings.stream_maxlen)
+        hub = Hub(store, reader, queue_size=settings.queue_size, ring_size=settings.ring_size)
+        state = AppState(settings, client, store, hub, RateLimiter(settings.rate_limit), templates)
+        try:
+            yield {"liveblog": state}
+        finally:
+            await hub.close()
+            await reader.aclose()
+            await client.aclose()
+            if embedded is not None:
+                embedded.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+            Route("/openapi.json", openapi_endpoint),
+            Mount("/api/v1", routes=api.routes()),
+            Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+            *pages.routes(),
+        ],
+        exception_handlers={
+            LiveblogError: on_liveblog_error,
+            HTTPException: on_http_error,
+            RedisError: on_redis_error,
+            ConnectionError: on_redis_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.templates = templates
+    app.add_middleware(SecurityHeaders)
+    return app

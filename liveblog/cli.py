@@ -1,0 +1,288 @@
+"""The `liveblog` command: serve, blog create, user add, token create|list|revoke, post."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+
+from . import auth, updates
+from .embedded import EmbeddedRedis
+from .errors import LiveblogError
+from .settings import Settings
+from .store import Store
+
+WS_MAX_SIZE = 64 * 1024
+
+
+@contextlib.contextmanager
+def redis_url(settings: Settings) -> Iterator[str]:
+    """The configured Redis, or the embedded one (started here when no server holds the data dir)."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    embedded = EmbeddedRedis(settings.data_dir)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_store(url: str) -> AsyncIterator[Store]:
+    from .app import redis_client
+
+    client = redis_client(url)
+    try:
+        yield Store(client)
+    finally:
+        await client.aclose()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        name: getattr(args, name, None)
+        for name in ("host", "port", "workers", "redis_url", "data_dir")
+    }
+    return Settings.from_env(**overrides)
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+
+async def seed_demo(store: Store) -> str | None:
+    """On an empty store, create the demo blog and an admin; returns the admin's password."""
+    from . import demo
+
+    if await store.list_blogs():
+        return None
+    await store.create_blog(demo.DEMO_SLUG, demo.DEMO_TITLE, demo.DEMO_DESCRIPTION)
+    author = {"name": "Newsdesk", "kind": "editor"}
+    for item in demo.DEMO_UPDATES:
+        fields = updates.new_update(demo.DEMO_SLUG, item, author)
+        await store.publish(demo.DEMO_SLUG, fields, url_prefix=f"/blogs/{demo.DEMO_SLUG}/updates/")
+    if await store.count_users():
+        return None
+    password = secrets.token_urlsafe(12)
+    await store.put_user("admin", {"name": "admin", "role": "admin", "password": auth.hash_password(password)})
+    return password
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    with redis_url(settings) as url:
+        if args.demo:
+            password = asyncio.run(_with_store(url, seed_demo))
+            if password:
+                print(f"Demo blog ready. Editor login: admin / {password} (shown once)")
+        child = settings.with_(redis_url=url)
+        os.environ.update(child.to_env())
+        print(f"liveblog on http://{settings.host}:{settings.port}/ (Redis: {url})", flush=True)
+        uvicorn.run(
+            "liveblog.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop="uvloop",
+            http="httptools",
+            ws="websockets-sansio",
+            ws_max_size=WS_MAX_SIZE,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            log_level=os.environ.get("LIVEBLOG_LOG_LEVEL", "info"),
+            access_log=False,
+        )
+    return 0
+
+
+async def _with_store(url: str, action: Any) -> Any:
+    async with open_store(url) as store:
+        return await action(store)
+
+
+def _run(settings: Settings, action: Any) -> Any:
+    with redis_url(settings) as url:
+        return asyncio.run(_with_store(url, action))
+
+
+# -- admin commands --------------------------------------------------------------------------------
+
+
+def cmd_blog_create(args: argparse.Namespace) -> int:
+    slug, title, description = updates.new_blog(
+        {"slug": args.slug, "title": args.title, "description": args.description or ""}
+    )
+
+    async def action(store: Store) -> None:
+        await store.create_blog(slug, title, description)
+
+    _run(_settings(args), action)
+    print(f"created blog {slug}: /blogs/{slug}")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+    if len(password) < 8:
+        print("error: the password must have at least 8 characters", file=sys.stderr)
+        return 2
+    record = {"name": args.name, "role": args.role, "password": auth.hash_password(password)}
+
+    async def action(store: Store) -> None:
+        await store.put_user(args.name, record)
+
+    _run(_settings(args), action)
+    print(f"user {args.name} ({args.role}) saved")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> str | None:
+        for slug in args.blog or ():
+            await store.require_blog(slug)
+        return await auth.create_token(store, args.name, args.blog)
+
+    token = _run(_settings(args), action)
+    if token is None:
+        print(f"error: a token named {args.name!r} exists; revoke it first", file=sys.stderr)
+        return 1
+    scope = ", ".join(args.blog) if args.blog else "every blog (admin)"
+    print(f"token {args.name!r} for {scope}; it is shown once, only its hash is stored:")
+    print(token)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> list[dict[str, Any]]:
+        return await store.list_tokens()
+
+    for record in _run(_settings(args), action):
+        scope = ",".join(record["blogs"]) if record.get("blogs") else "*"
+        print(f"{record['name']}\t{scope}\t{record['created_at']}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> bool:
+        return await store.revoke_token(args.name)
+
+    if not _run(_settings(args), action):
+        print(f"error: no token named {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"token {args.name!r} revoked")
+    return 0
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    token = args.token or os.environ.get("LIVEBLOG_TOKEN")
+    if not token:
+        print("error: give --token or set LIVEBLOG_TOKEN", file=sys.stderr)
+        return 2
+    base = args.url or f"http://{settings.host}:{settings.port}"
+    payload: dict[str, Any] = {"body": args.text, "key_event": args.key_event}
+    if args.title:
+        payload["title"] = args.title
+    response = httpx.post(
+        f"{base.rstrip('/')}/api/v1/blogs/{args.slug}/updates",
+        json=payload,
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": secrets.token_hex(16)},
+        timeout=10,
+    )
+    if response.status_code != 201:
+        print(f"error: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    update = response.json()
+    print(f"published {update['id']}: {base.rstrip('/')}{update['url']}")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis-url", help="use this Redis instead of the embedded one")
+    parser.add_argument("--data-dir", help="embedded Redis files and secret key (default ./var)")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="liveblog", description="Live-updates blog service")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--demo", action=argparse.BooleanOptionalAction, default=False,
+                       help="create the demo blog on an empty store")
+    _common(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    blog = commands.add_parser("blog", help="manage blogs").add_subparsers(dest="action", required=True)
+    create = blog.add_parser("create", help="create a blog")
+    create.add_argument("slug")
+    create.add_argument("--title", required=True)
+    create.add_argument("--description")
+    _common(create)
+    create.set_defaults(func=cmd_blog_create)
+
+    user = commands.add_parser("user", help="manage editors").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add", help="add or reset an editor")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["admin", "editor"], default="editor")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    _common(add)
+    add.set_defaults(func=cmd_user_add)
+
+    token = commands.add_parser("token", help="manage bot tokens").add_subparsers(dest="action", required=True)
+    tcreate = token.add_parser("create", help="create a token (printed once)")
+    tcreate.add_argument("--name", required=True)
+    tcreate.add_argument("--blog", action="append", help="limit the token to this blog (repeatable)")
+    _common(tcreate)
+    tcreate.set_defaults(func=cmd_token_create)
+    tlist = token.add_parser("list", help="list tokens")
+    _common(tlist)
+    tlist.set_defaults(func=cmd_token_list)
+    trevoke = token.add_parser("revoke", help="revoke a token")
+    trevoke.add_argument("name")
+    _common(trevoke)
+    trevoke.set_defaults(func=cmd_token_revoke)
+
+    post = commands.add_parser("post", help="publish an update through the HTTP API, as a bot would")
+    post.add_argument("slug")
+    post.add_argument("text", help="the update's Markdown body")
+    post.add_argument("--title")
+    post.add_argument("--key-event", action="store_true")
+    post.add_argument("--url", help="the server's base URL (default http://HOST:PORT)")
+    post.add_argument("--token", help="bot token (default $LIVEBLOG_TOKEN)")
+    post.set_defaults(func=cmd_post)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except LiveblogError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

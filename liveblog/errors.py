@@ -1,0 +1,65 @@
+"""Exceptions that carry their HTTP status; one handler renders them (problem+json or HTML)."""
+
+from __future__ import annotations
+
+
+class LiveblogError(Exception):
+    status = 500
+    title = "Internal Server Error"
+    headers: dict[str, str] = {}
+
+    def __init__(self, detail: str = "", *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        if headers:
+            self.headers = headers
+
+    @property
+    def type(self) -> str:
+        return "https://liveblog.dev/problems/" + self.title.lower().replace(" ", "-")
+
+
+class BadRequest(LiveblogError):
+    status, title = 400, "Bad Request"
+
+
+class Unauthorized(LiveblogError):
+    status, title = 401, "Unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="liveblog"'}
+
+
+class Forbidden(LiveblogError):
+    status, title = 403, "Forbidden"
+
+
+class NotFound(LiveblogError):
+    status, title = 404, "Not Found"
+
+
+class Conflict(LiveblogError):
+    status, title = 409, "Conflict"
+
+
+class PayloadTooLarge(LiveblogError):
+    status, title = 413, "Payload Too Large"
+
+
+class UnsupportedMediaType(LiveblogError):
+    status, title = 415, "Unsupported Media Type"
+
+
+class Invalid(LiveblogError):
+    status, title = 422, "Unprocessable Content"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class TooManyRequests(LiveblogError):
+    status, title = 429, "Too Many Requests"
+
+
+class Unavailable(LiveblogError):
+    status, title = 503, "Service Unavailable"
+    headers = {"Retry-After": "2"}

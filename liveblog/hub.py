@@ -1,0 +1,290 @@
+"""The fan-out hub: one Redis reader per blog per process, bytes encoded once, bounded queues.
+
+Plain asyncio and redis-py; no web framework. A transport subscribes, iterates
+the subscription, and closes it; the hub does the rest:
+
+- one `XREAD BLOCK` loop per blog that has subscribers, on its own connection,
+  stopped shortly after the last subscriber leaves;
+- each event encoded once (`events.Event`), the same object handed to every
+  subscriber's bounded queue; a subscriber whose queue is full is dropped (it
+  resumes by itself) and never slows the others;
+- a ring of recent events serves resumes from memory; older positions are read
+  with one `XRANGE`; unknown or trimmed positions get a `reset` event;
+- subscribe first, then replay, then go live, dropping IDs already sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from . import events, metrics
+from .events import Event, StreamKey
+from .store import Keys, Store
+
+log = logging.getLogger("liveblog.hub")
+
+BLOCK_MS = 10_000
+READ_COUNT = 512
+ZERO: StreamKey = (0, 0)
+
+
+class ReaderTooSlow(Exception):
+    """The subscriber's queue overflowed; the transport closes the connection."""
+
+
+class Subscription:
+    """One reader's view of a blog: replayed events first, then live ones, each once, in order."""
+
+    __slots__ = ("channel", "last_key", "dropped", "closed", "_backlog", "_queue", "_limit", "_wakeup")
+
+    def __init__(self, channel: Channel, limit: int) -> None:
+        self.channel = channel
+        self.last_key: StreamKey = ZERO
+        self.dropped = asyncio.Event()  # set when the queue overflowed
+        self.closed = False
+        self._backlog: deque[Event] = deque()
+        self._queue: deque[Event] = deque()
+        self._limit = limit
+        self._wakeup = asyncio.Event()
+
+    def push(self, event: Event) -> bool:
+        """Queue a live event; False (and the subscriber is dropped) when the queue is full."""
+        if len(self._queue) >= self._limit:
+            self.closed = True
+            self.dropped.set()
+            self._wakeup.set()
+            return False
+        self._queue.append(event)
+        self._wakeup.set()
+        return True
+
+    def pending(self) -> list[Event]:
+        """Take every event that is ready now (for writing a burst in one send)."""
+        ready = []
+        while self._backlog or self._queue:
+            source = self._backlog if self._backlog else self._queue
+            event = source.popleft()
+            if event.key > self.last_key or event.type == "reset":
+                self.last_key = event.key
+                ready.append(event)
+        return ready
+
+    async def batches(self) -> AsyncIterator[list[Event]]:
+        """Yield lists of events as they become available; raises ReaderTooSlow when dropped."""
+        while True:
+            ready = self.pending()
+            if ready:
+                yield ready
+                continue
+            if self.dropped.is_set():
+                raise ReaderTooSlow()
+            if self.closed:
+                return
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wakeup.set()
+        self.channel.remove(self)
+
+
+class Channel:
+    """One blog's reader task, ring and subscribers in this process."""
+
+    def __init__(self, hub: Hub, slug: str) -> None:
+        self.hub = hub
+        self.slug = slug
+        self.keys = Keys.of(slug)
+        self.ring: deque[Event] = deque(maxlen=hub.ring_size)
+        self.subscribers: set[Subscription] = set()
+        self.head: StreamKey = ZERO
+        self.head_id = "0-0"
+        self.task: asyncio.Task[None] | None = None
+        self._linger: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        """Load the recent events into the ring, then start the reader from the newest."""
+        for entry in await self.hub.store.latest_events(self.slug, self.ring.maxlen or 1):
+            self._append(events.encode(self.slug, *entry))
+        self.task = asyncio.get_running_loop().create_task(self._read(), name=f"hub:{self.slug}")
+
+    def _append(self, event: Event) -> None:
+        self.ring.append(event)
+        self.head, self.head_id = event.key, event.id
+
+    async def _read(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                reply = await self.hub.reader.xread({self.keys.events: self.head_id}, READ_COUNT, BLOCK_MS)
+                backoff = 0.05
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("reader for %s lost Redis (%s); retrying in %.2fs", self.slug, exc, backoff)
+                metrics.READER_ERRORS.inc()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            for _stream, entries in reply or ():
+                for event_id, fields in entries:
+                    data = fields[b"data"].decode()
+                    event = events.encode(self.slug, event_id.decode(), fields[b"type"].decode(), data)
+                    self._append(event)
+                    self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        for sub in tuple(self.subscribers):
+            if not sub.push(event):
+                self.subscribers.discard(sub)
+                metrics.READERS_DROPPED.inc()
+        metrics.EVENTS_DELIVERED.inc(len(self.subscribers))
+        metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - event.key[0] / 1000))
+
+    def add(self, sub: Subscription) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        self.subscribers.add(sub)
+
+    def remove(self, sub: Subscription) -> None:
+        self.subscribers.discard(sub)
+        if not self.subscribers and self._linger is None and self.hub._channels.get(self.slug) is self:
+            self._linger = asyncio.get_running_loop().call_later(self.hub.linger, self._stop_if_idle)
+
+    def _stop_if_idle(self) -> None:
+        self._linger = None
+        if not self.subscribers and self.hub._channels.get(self.slug) is self:
+            del self.hub._channels[self.slug]
+            if self.task is not None:
+                self.task.cancel()
+
+    def ring_after(self, key: StreamKey) -> list[Event] | None:
+        """The ring's events after `key` when `key` is in it; None when it is older than the ring."""
+        if not self.ring or key < self.ring[0].key:
+            return None
+        ring = list(self.ring)
+        index = bisect.bisect_left(ring, key, key=lambda e: e.key)
+        if index < len(ring) and ring[index].key == key:
+            return ring[index + 1 :]
+        return None
+
+
+class Hub:
+    """All channels of this process. Created and closed by the app's lifespan."""
+
+    def __init__(
+        self,
+        store: Store,
+        reader: aioredis.Redis,
+        *,
+        queue_size: int = 256,
+        ring_size: int = 1024,
+        linger: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.reader = reader  # its own client: blocking XREADs never starve the store's pool
+        self.queue_size = queue_size
+        self.ring_size = ring_size
+        self.linger = linger
+        self._channels: dict[str, Channel] = {}
+        self._starting: dict[str, asyncio.Future[Channel]] = {}
+
+    async def channel(self, slug: str) -> Channel:
+        existing = self._channels.get(slug)
+        if existing is not None:
+            return existing
+        starting = self._starting.get(slug)
+        if starting is not None:
+            return await asyncio.shield(starting)
+        future: asyncio.Future[Channel] = asyncio.get_running_loop().create_future()
+        self._starting[slug] = future
+        try:
+            await self.store.require_blog(slug)
+            channel = Channel(self, slug)
+            await channel.start()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._starting.pop(slug, None)
+        self._channels[slug] = channel
+        future.set_result(channel)
+        return channel
+
+    async def subscribe(self, slug: str, last_event_id: str | None = None) -> Subscription:
+        """Subscribe, replay after `last_event_id` (or send `reset`), then live events.
+
+        Raises events.BadEventId for a malformed ID and NotFound for an unknown blog.
+        """
+        position = events.parse_id(last_event_id) if last_event_id is not None else None
+        channel = await self.channel(slug)
+        sub = Subscription(channel, self.queue_size)
+        channel.add(sub)  # live from here on: every event after channel.head reaches the queue
+        head, head_id = channel.head, channel.head_id
+        try:
+            if position is None or position == head:
+                sub.last_key = head
+            elif position > head:
+                # The page may have been rendered a moment before this hub read the event.
+                found = await self.store.events(slug, events.format_id(position), "+", count=1)
+                if found and events.parse_id(found[0][0]) == position:
+                    sub.last_key = position
+                else:
+                    self._reset(sub, head)
+            elif position == ZERO:
+                sub.last_key = ZERO
+                sub._backlog.extend(events.encode(slug, *e) for e in await self.store.events(slug, "-", head_id))
+            else:
+                backlog = channel.ring_after(position)
+                if backlog is None:
+                    entries = await self.store.events(slug, events.format_id(position), head_id)
+                    if entries and events.parse_id(entries[0][0]) == position:
+                        backlog = [events.encode(slug, *e) for e in entries[1:]]
+                if backlog is None:
+                    self._reset(sub, head)
+                else:
+                    sub.last_key = position
+                    sub._backlog.extend(backlog)
+        except BaseException:
+            sub.close()
+            raise
+        return sub
+
+    def _reset(self, sub: Subscription, head: StreamKey) -> None:
+        sub.last_key = ZERO
+        sub._backlog.append(events.reset(sub.channel.slug, head))
+
+    @contextlib.asynccontextmanager
+    async def subscription(self, slug: str, last_event_id: str | None = None) -> AsyncIterator[Subscription]:
+        sub = await self.subscribe(slug, last_event_id)
+        try:
+            yield sub
+        finally:
+            sub.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {slug: len(c.subscribers) for slug, c in self._channels.items()}
+
+    async def close(self) -> None:
+        for channel in list(self._channels.values()):
+            for sub in tuple(channel.subscribers):
+                sub.closed = True
+                sub._wakeup.set()
+            if channel.task is not None:
+                channel.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await channel.task
+        self._channels.clear()
+

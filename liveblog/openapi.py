@@ -1,0 +1,610 @@
+"""The OpenAPI 3.1 description of the HTTP API (served at `/openapi.json`).
+
+`spec()` builds the document once and caches it; treat the returned dict as read-only.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+STREAM_ID_PATTERN = r"^\d+-\d+$"
+MAX_BODY_BYTES = 65536
+MAX_TITLE = 300
+MAX_IDEMPOTENCY_KEY = 200
+SSE_EXAMPLE = (
+    "id: 1650769560000-0\nevent: update.deleted\n"
+    'data: {"id":"1650769560000-0","type":"update.deleted","blog":"russia-ukraine",'
+    '"update":{"id":"1650769500000-0"}}\n\n'
+)
+EVENT_TYPES = ["update.published", "update.edited", "update.deleted", "blog.updated", "reset"]
+
+DESCRIPTION = """\
+The JSON API of liveblog, a live-updates blog service.
+
+**Reads** are public. **Writes** need `Authorization: Bearer TOKEN`: a bot token made with
+`liveblog token create` (optionally limited to some blogs), or, from the editor pages, an editor's
+session cookie plus its CSRF token. A missing or bad token is 401; a token not allowed on the blog
+is 403.
+
+**Writes** take `Content-Type: application/json` (else 415). Malformed JSON is 400; unknown fields
+or wrong types are 422, naming the field; a Markdown body over 64 KiB or a request over 256 KiB
+is 413. Over the rate limit the answer is 429, and 503 when the store is unreachable; both carry
+`Retry-After`. Every error is an RFC 9457 `application/problem+json` document.
+
+**Idempotency-Key.** Send a unique `Idempotency-Key` header with `POST .../updates` to retry
+safely: the same key with the same body within 24 hours returns the first response and publishes
+nothing new; the same key with a different body is 409.
+
+**Live events and resume.** Every change to a blog is one event with a stream ID
+(`1650769560000-0`) that strictly increases per blog. `GET .../events` (Server-Sent Events) and
+`GET .../ws` (WebSocket) carry the same events (see the `Event` schema). To resume, give the last
+ID you have as the `Last-Event-ID` header (EventSource does this by itself on reconnect) or as
+`?last_event_id=ID`: the server sends every later event in order, exactly once, then the live
+ones. The `last_event_id` of `GET /api/v1/blogs/{slug}` and of `GET .../updates` is the position
+to resume from after loading that state. Without a position only live events are sent. When the
+position is no longer retained, a `reset` event tells the client to reload from `GET .../updates`.
+"""
+
+# status -> (component name, description)
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "Malformed JSON or a malformed parameter."),
+    401: ("Unauthorized", "No bearer token, or one that is not valid."),
+    403: ("Forbidden", "The token is not allowed to do this on this blog."),
+    404: ("NotFound", "No such blog or update."),
+    409: ("Conflict", "The request conflicts with the current state."),
+    413: ("PayloadTooLarge", "Markdown body over 64 KiB, or request over 256 KiB."),
+    415: ("UnsupportedMediaType", "The request body is not `application/json`."),
+    422: ("UnprocessableContent", "A field is missing, unknown or of the wrong type; `detail` names it."),
+    429: ("TooManyRequests", "Over the rate limit; retry after `Retry-After` seconds."),
+    503: ("ServiceUnavailable", "The store is unreachable; retry after `Retry-After` seconds."),
+}
+
+
+def _ref(kind: str, name: str, **overrides: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/{kind}/{name}", **overrides}
+
+
+def _schema(name: str) -> dict[str, Any]:
+    return _ref("schemas", name)
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {JSON: {"schema": schema}}
+
+
+def _errors(*statuses: int, **descriptions: str) -> dict[str, Any]:
+    """Responses that refer to the shared error components; `e409="..."` overrides a description."""
+    out: dict[str, Any] = {}
+    for status in statuses:
+        name = ERRORS[status][0]
+        description = descriptions.get(f"e{status}")
+        ref = _ref("responses", name, description=description) if description else _ref("responses", name)
+        out[str(status)] = ref
+    return out
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": _json(_schema(name))}
+
+
+def _write(
+    operation_id: str, summary: str, body: str | None, ok: dict[str, dict[str, Any]], errors: dict[str, Any]
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "security": [{"bearer": []}],
+        "responses": {**ok, **errors},
+    }
+    if body is not None:
+        op["requestBody"] = _body(body)
+    return op
+
+
+def _schemas() -> dict[str, Any]:
+    stream_id = {
+        "type": "string",
+        "pattern": STREAM_ID_PATTERN,
+        "description": "A Redis stream ID, `milliseconds-sequence`; strictly increasing per blog.",
+        "examples": ["1650769560000-0"],
+    }
+    timestamp = {"type": "string", "format": "date-time", "description": "RFC 3339, UTC."}
+    https_url = {"type": "string", "format": "uri", "pattern": "^https://", "description": "An https URL."}
+    nullable_title = {"type": ["string", "null"], "maxLength": MAX_TITLE}
+    markdown = {
+        "type": "string",
+        "maxLength": MAX_BODY_BYTES,
+        "description": "Markdown source, at most 65536 bytes of UTF-8 (413 beyond). "
+        "Raw HTML is not passed through.",
+    }
+    image_or_null = {"anyOf": [{"type": "null"}, _schema("ImageInput")]}
+    return {
+        "StreamId": stream_id,
+        "Blog": {
+            "type": "object",
+            "required": [
+                "slug",
+                "title",
+                "description",
+                "status",
+                "created_at",
+                "updated_at",
+                "last_event_id",
+                "url",
+            ],
+            "properties": {
+                "slug": {"type": "string", "pattern": SLUG_PATTERN},
+                "title": {"type": "string"},
+                "description": {"type": "string"},
+                "status": {"type": "string", "enum": ["live", "ended"]},
+                "created_at": timestamp,
+                "updated_at": timestamp,
+                "last_event_id": {
+                    **stream_id,
+                    "description": "The blog's latest event (`0-0` before any); resume the stream from here.",
+                },
+                "url": {"type": "string", "format": "uri-reference", "description": "The reader page."},
+            },
+            "examples": [
+                {
+                    "slug": "russia-ukraine",
+                    "title": "Russia-Ukraine latest",
+                    "description": "",
+                    "status": "live",
+                    "created_at": "2022-04-24T03:00:00.000Z",
+                    "updated_at": "2022-04-24T03:26:00.000Z",
+                    "last_event_id": "1650769560000-0",
+                    "url": "/blogs/russia-ukraine",
+                }
+            ],
+        },
+        "BlogList": {
+            "type": "object",
+            "required": ["blogs"],
+            "properties": {"blogs": {"type": "array", "items": _schema("Blog")}},
+        },
+        "NewBlog": {
+            "type": "object",
+            "required": ["slug", "title"],
+            "additionalProperties": False,
+            "properties": {
+                "slug": {"type": "string", "pattern": SLUG_PATTERN},
+                "title": {"type": "string"},
+                "description": {"type": "string"},
+            },
+        },
+        "BlogPatch": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "title": {"type": "string"},
+                "description": {"type": "string"},
+                "status": {"type": "string", "enum": ["live", "ended"]},
+            },
+        },
+        "Image": {
+            "type": "object",
+            "required": ["url", "alt", "caption"],
+            "properties": {"url": https_url, "alt": {"type": "string"}, "caption": {"type": "string"}},
+        },
+        "ImageInput": {
+            "type": "object",
+            "required": ["url", "alt"],
+            "additionalProperties": False,
+            "properties": {"url": https_url, "alt": {"type": "string"}, "caption": {"type": "string"}},
+        },
+        "Author": {
+            "type": "object",
+            "required": ["name", "kind"],
+            "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["editor", "bot"]}},
+        },
+        "Update": {
+            "type": "object",
+            "required": [
+                "id",
+                "blog",
+                "title",
+                "body",
+                "html",
+                "image",
+                "author",
+                "key_event",
+                "pinned",
+                "published_at",
+                "updated_at",
+                "url",
+            ],
+            "properties": {
+                "id": {**stream_id, "description": "The stream ID of the event that published it."},
+                "blog": {"type": "string", "pattern": SLUG_PATTERN},
+                "title": {"type": ["string", "null"]},
+                "body": {"type": "string", "description": "Markdown source."},
+                "html": {"type": "string", "description": "Sanitized HTML rendered from `body`."},
+                "image": {"anyOf": [{"type": "null"}, _schema("Image")]},
+                "author": _schema("Author"),
+                "key_event": {"type": "boolean"},
+                "pinned": {"type": "boolean"},
+                "published_at": timestamp,
+                "updated_at": timestamp,
+                "url": {"type": "string", "format": "uri-reference", "description": "The permalink."},
+            },
+            "examples": [
+                {
+                    "id": "1650769560000-0",
+                    "blog": "russia-ukraine",
+                    "title": "Next stop: Kyiv",
+                    "body": "Mr Guterres will visit Kyiv on **April 28**.",
+                    "html": "<p>Mr Guterres will visit Kyiv on <strong>April 28</strong>.</p>\n",
+                    "image": None,
+                    "author": {"name": "wire-bot", "kind": "bot"},
+                    "key_event": True,
+                    "pinned": False,
+                    "published_at": "2022-04-24T03:06:00.000Z",
+                    "updated_at": "2022-04-24T03:06:00.000Z",
+                    "url": "/blogs/russia-ukraine/updates/1650769560000-0",
+                }
+            ],
+        },
+        "UpdateList": {
+            "type": "object",
+            "required": ["updates", "next_before", "last_event_id"],
+            "properties": {
+                "updates": {
+                    "type": "array",
+                    "items": _schema("Update"),
+                    "description": "Newest first; pinned updates are flagged, not moved.",
+                },
+                "next_before": {
+                    "anyOf": [_schema("StreamId"), {"type": "null"}],
+                    "description": "Pass as `before` for the next (older) page; null on the last page.",
+                },
+                "last_event_id": {
+                    **stream_id,
+                    "description": "The blog's latest event when this page was read; resume the stream here.",
+                },
+            },
+        },
+        "NewUpdate": {
+            "type": "object",
+            "required": ["body"],
+            "additionalProperties": False,
+            "properties": {
+                "body": markdown,
+                "title": nullable_title,
+                "key_event": {"type": "boolean", "default": False},
+                "pinned": {"type": "boolean", "default": False},
+                "image": image_or_null,
+                "scheduled_at": {
+                    **timestamp,
+                    "description": "RFC 3339; a time in the future schedules the update instead of "
+                    "publishing it now.",
+                },
+            },
+        },
+        "UpdatePatch": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "title": nullable_title,
+                "body": markdown,
+                "key_event": {"type": "boolean"},
+                "pinned": {"type": "boolean"},
+                "image": image_or_null,
+            },
+        },
+        "Problem": {
+            "type": "object",
+            "description": "RFC 9457 problem details.",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string", "format": "uri-reference"},
+                "title": {"type": "string"},
+                "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                "detail": {"type": "string"},
+            },
+        },
+        "Event": {
+            "type": "object",
+            "description": "One change to a blog: the JSON of an SSE `data:` line "
+            "and of a WebSocket text frame.",
+            "required": ["id", "type", "blog"],
+            "properties": {
+                "id": stream_id,
+                "type": {"type": "string", "enum": EVENT_TYPES},
+                "blog": {"type": "string", "pattern": SLUG_PATTERN},
+                "update": {
+                    "description": "`update.published` and `update.edited`: the whole update; "
+                    "`update.deleted`: only its `id`.",
+                    "anyOf": [
+                        _schema("Update"),
+                        {"type": "object", "required": ["id"], "properties": {"id": stream_id}},
+                    ],
+                },
+                "meta": {
+                    "type": "object",
+                    "description": "`blog.updated`: the blog's new title, description, status and times.",
+                },
+                "last_event_id": {
+                    **stream_id,
+                    "description": "`reset`: the position to resume from after reloading `GET .../updates`.",
+                },
+            },
+        },
+    }
+
+
+def _responses() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status, (name, description) in ERRORS.items():
+        response: dict[str, Any] = {
+            "description": description,
+            "content": {PROBLEM: {"schema": _schema("Problem")}},
+        }
+        if status in (429, 503):
+            response["headers"] = {"Retry-After": _ref("headers", "RetryAfter")}
+        if status == 401:
+            response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        out[name] = response
+    return out
+
+
+def _parameters() -> dict[str, Any]:
+    last_event_id = "Resume after this event: every later event is sent, in order, once, then the live ones."
+    return {
+        "Slug": {
+            "name": "slug",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": SLUG_PATTERN},
+        },
+        "UpdateId": {"name": "id", "in": "path", "required": True, "schema": _schema("StreamId")},
+        "Limit": {
+            "name": "limit",
+            "in": "query",
+            "description": "Page size.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+        },
+        "Before": {
+            "name": "before",
+            "in": "query",
+            "description": "Only updates older than this one "
+            "(a stream ID; take `next_before` of the previous page).",
+            "schema": {"type": "string"},
+        },
+        "IdempotencyKey": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "description": "Same key and same body within 24 hours: the first response, "
+            "nothing new published. Same key, different body: 409.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+        },
+        "LastEventIdHeader": {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "description": last_event_id + " Sent by EventSource on reconnect.",
+            "schema": {"type": "string"},
+        },
+        "LastEventIdQuery": {
+            "name": "last_event_id",
+            "in": "query",
+            "description": last_event_id,
+            "schema": {"type": "string"},
+        },
+    }
+
+
+def _paths() -> dict[str, Any]:
+    slug = _ref("parameters", "Slug")
+    update_id = _ref("parameters", "UpdateId")
+    blog_ok = {"200": {"description": "The blog.", "content": _json(_schema("Blog"))}}
+    update_ok = {"200": {"description": "The update.", "content": _json(_schema("Update"))}}
+    return {
+        "/api/v1/blogs": {
+            "get": {
+                "operationId": "listBlogs",
+                "summary": "List blogs",
+                "tags": ["blogs"],
+                "responses": {"200": {"description": "All blogs.", "content": _json(_schema("BlogList"))}},
+            },
+            "post": {
+                **_write(
+                    "createBlog",
+                    "Create a blog (admin)",
+                    "NewBlog",
+                    {"201": {"description": "Created.", "content": _json(_schema("Blog"))}},
+                    _errors(400, 401, 403, 409, 413, 415, 422, 503, e409="A blog with this slug exists."),
+                ),
+                "tags": ["blogs"],
+            },
+        },
+        "/api/v1/blogs/{slug}": {
+            "parameters": [slug],
+            "get": {
+                "operationId": "getBlog",
+                "summary": "One blog, with its last_event_id",
+                "tags": ["blogs"],
+                "responses": {**blog_ok, **_errors(404)},
+            },
+            "patch": {
+                **_write(
+                    "updateBlog",
+                    "Change a blog's title, description or status",
+                    "BlogPatch",
+                    blog_ok,
+                    _errors(400, 401, 403, 404, 413, 415, 422, 429, 503),
+                ),
+                "tags": ["blogs"],
+            },
+        },
+        "/api/v1/blogs/{slug}/updates": {
+            "parameters": [slug],
+            "get": {
+                "operationId": "listUpdates",
+                "summary": "Current updates, newest first, paged",
+                "tags": ["updates"],
+                "parameters": [_ref("parameters", "Limit"), _ref("parameters", "Before")],
+                "responses": {
+                    "200": {"description": "One page of updates.", "content": _json(_schema("UpdateList"))},
+                    **_errors(400, 404, 422, e400="`before` is not a stream ID."),
+                },
+            },
+            "post": {
+                **_write(
+                    "publishUpdate",
+                    "Publish an update (or schedule it with scheduled_at)",
+                    "NewUpdate",
+                    {
+                        "201": {
+                            "description": "Published (or scheduled). A retry with the same "
+                            "Idempotency-Key and body returns this same response.",
+                            "headers": {
+                                "Location": {
+                                    "description": "The update's API URL.",
+                                    "schema": {"type": "string", "format": "uri-reference"},
+                                }
+                            },
+                            "content": _json(_schema("Update")),
+                        }
+                    },
+                    _errors(
+                        400,
+                        401,
+                        403,
+                        404,
+                        409,
+                        413,
+                        415,
+                        422,
+                        429,
+                        503,
+                        e409="This Idempotency-Key was used with a different body.",
+                    ),
+                ),
+                "tags": ["updates"],
+                "parameters": [_ref("parameters", "IdempotencyKey")],
+            },
+        },
+        "/api/v1/blogs/{slug}/updates/{id}": {
+            "parameters": [slug, update_id],
+            "get": {
+                "operationId": "getUpdate",
+                "summary": "One update",
+                "tags": ["updates"],
+                "responses": {**update_ok, **_errors(404)},
+            },
+            "patch": {
+                **_write(
+                    "editUpdate",
+                    "Edit an update",
+                    "UpdatePatch",
+                    update_ok,
+                    _errors(400, 401, 403, 404, 413, 415, 422, 429, 503),
+                ),
+                "tags": ["updates"],
+            },
+            "delete": {
+                **_write(
+                    "deleteUpdate",
+                    "Delete an update",
+                    None,
+                    {"204": {"description": "Deleted."}},
+                    _errors(401, 403, 404, 429, 503),
+                ),
+                "tags": ["updates"],
+            },
+        },
+        "/api/v1/blogs/{slug}/events": {
+            "parameters": [slug],
+            "get": {
+                "operationId": "streamEvents",
+                "summary": "Server-Sent Events stream of the blog's events",
+                "description": "Each event is framed as `id: ID`, `event: TYPE`, `data: JSON` (one line, an "
+                "`Event`) and a blank line. A `retry:` line is sent at connect and a `: ping` comment at "
+                "least every 15 seconds. The header wins over the query parameter when both are given.",
+                "tags": ["streams"],
+                "parameters": [
+                    _ref("parameters", "LastEventIdHeader"),
+                    _ref("parameters", "LastEventIdQuery"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "An endless event stream.",
+                        "content": {
+                            "text/event-stream": {
+                                "schema": {"type": "string"},
+                                "example": SSE_EXAMPLE,
+                            }
+                        },
+                    },
+                    **_errors(400, 404, e400="The last event ID is not a stream ID."),
+                },
+            },
+        },
+        "/api/v1/blogs/{slug}/ws": {
+            "parameters": [slug],
+            "get": {
+                "operationId": "streamWebSocket",
+                "summary": "WebSocket stream of the blog's events",
+                "description": "A WebSocket upgrade. The server sends one text frame per event, holding the "
+                "`Event` JSON, and protocol-level pings; the client sends nothing. Close codes: 1008 for a "
+                "bad request (such as a malformed `last_event_id`), 4404 for an unknown blog.",
+                "tags": ["streams"],
+                "parameters": [_ref("parameters", "LastEventIdQuery")],
+                "responses": {"101": {"description": "Switching Protocols: the WebSocket is open."}},
+            },
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "getOpenAPI",
+                "summary": "This document",
+                "tags": ["meta"],
+                "responses": {
+                    "200": {"description": "The OpenAPI 3.1 document.", "content": _json({"type": "object"})}
+                },
+            },
+        },
+    }
+
+
+@functools.cache
+def spec() -> dict[str, Any]:
+    """The OpenAPI 3.1.0 document of the API, as a plain dict (built once; do not mutate)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "liveblog API",
+            "version": "1.0.0",
+            "description": DESCRIPTION,
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "blogs", "description": "Live blogs."},
+            {"name": "updates", "description": "The updates of a blog."},
+            {"name": "streams", "description": "Live events over SSE and WebSocket."},
+            {"name": "meta", "description": "This description."},
+        ],
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "responses": _responses(),
+            "parameters": _parameters(),
+            "headers": {
+                "RetryAfter": {
+                    "description": "Seconds to wait before retrying.",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            },
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A bot token from `liveblog token create`.",
+                }
+            },
+        },
+    }

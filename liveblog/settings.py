@@ -1,0 +1,142 @@
+"""Settings: one table, read once from the environment, overridable by CLI flags.
+
+The table below is the single source for the server, the CLI and the README's
+configuration section.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return "LIVEBLOG_" + self.name.upper()
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"must be >= 1, got {number}")
+    return number
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "127.0.0.1", "address `liveblog serve` listens on"),
+    Setting("port", 8000, "port `liveblog serve` listens on", int),
+    Setting(
+        "redis_url",
+        None,
+        "unset: start the embedded Redis under the data dir; "
+        "set: use that Redis (`redis://`, `rediss://`, `unix://`)",
+    ),
+    Setting("redis_cluster", False, "treat `LIVEBLOG_REDIS_URL` as a Redis Cluster", _bool),
+    Setting("data_dir", "./var", "embedded Redis files and the generated secret key"),
+    Setting("secret_key", None, "signs session cookies and CSRF tokens (generated once into the data dir)"),
+    Setting("workers", 1, "server processes; each has its own fan-out hub", _positive_int),
+    Setting("queue_size", 256, "events queued per reader before a slow one is dropped", _positive_int),
+    Setting("ring_size", 1024, "recent events each hub keeps in memory for resumes", _positive_int),
+    Setting("stream_maxlen", 100_000, "events kept per blog stream (older ones are trimmed)", _positive_int),
+    Setting("rate_limit", 120, "publishes, edits and deletes per token per minute", _positive_int),
+    Setting("send_timeout", 30, "seconds a send to a frozen reader may block before it is dropped", int),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    redis_url: str | None = None
+    redis_cluster: bool = False
+    data_dir: str = "./var"
+    secret_key: str | None = None
+    workers: int = 1
+    queue_size: int = 256
+    ring_size: int = 1024
+    stream_maxlen: int = 100_000
+    rate_limit: int = 120
+    send_timeout: int = 30
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Read every setting from the environment; non-None overrides (CLI flags) win."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env)
+            if raw is not None and raw != "":
+                try:
+                    values[setting.name] = setting.parse(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{setting.env}: {exc}") from None
+        for name, value in overrides.items():
+            if name not in _BY_NAME:
+                raise TypeError(f"unknown setting {name!r}")
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a child process."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                env[_BY_NAME[f.name].env] = str(int(value) if isinstance(value, bool) else value)
+        return env
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret key, or the one generated once into the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_path / "secret_key"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            key = secrets.token_urlsafe(48)
+            fh.write(key + "\n")
+        return key
+
+
+def markdown_table() -> str:
+    """The configuration table as Markdown (kept in the README; a test compares them)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = "unset" if s.default is None else f"`{s.default}`"
+        rows.append(f"| `{s.env}` | {default} | {s.help} |")
+    return "\n".join(rows)

@@ -1,0 +1,29 @@
+"""What the app's lifespan owns, reached through Starlette's lifespan state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from starlette.requests import HTTPConnection
+from starlette.templating import Jinja2Templates
+
+from .auth import RateLimiter
+from .hub import Hub
+from .settings import Settings
+from .store import Store
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    redis: aioredis.Redis
+    store: Store
+    hub: Hub
+    rate_limiter: RateLimiter
+    templates: Jinja2Templates
+
+
+def state_of(conn: HTTPConnection) -> AppState:
+    state: AppState = conn.state.liveblog
+    return state

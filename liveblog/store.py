@@ -1,0 +1,291 @@
+"""The Redis store: key layout and the Lua scripts that change it.
+
+Keys are hash-tagged by blog (`lb:{slug}:...`) so a blog lives on one Redis
+Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
+current JSON), `order` (sorted set for paging), `meta` (the blog's hash).
+Global keys: `lb:blogs` (sorted set of slugs), `lb:users`, `lb:tokens`,
+`lb:token-names`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from .errors import Conflict, NotFound
+
+IDEMPOTENCY_TTL = 24 * 3600
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+BLOGS = "lb:blogs"
+USERS = "lb:users"
+TOKENS = "lb:tokens"
+TOKEN_NAMES = "lb:token-names"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _load_scripts() -> dict[str, str]:
+    text = resources.files("liveblog").joinpath("scripts.lua").read_text()
+    sections: dict[str, str] = {}
+    for chunk in text.split("--! ")[1:]:
+        name, _, body = chunk.partition("\n")
+        sections[name.strip()] = body
+    common = sections.pop("common")
+    return {name: common + body for name, body in sections.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    events: str
+    updates: str
+    order: str
+    meta: str
+
+    @classmethod
+    def of(cls, slug: str) -> Keys:
+        tag = f"lb:{{{slug}}}:"
+        return cls(tag + "events", tag + "updates", tag + "order", tag + "meta")
+
+    def idempotency(self, key: str) -> str:
+        return self.meta.removesuffix("meta") + "idem:" + key
+
+
+def _score_bound(update_id: str) -> str:
+    ms, _, seq = update_id.partition("-")
+    return f"({int(ms) * 1000 + int(seq or 0)}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    update: dict[str, Any]
+    json: str
+    replayed: bool  # True when an Idempotency-Key matched an earlier publish
+
+
+class Store:
+    """Every read and write of liveblog's data; plain redis-py, no web framework."""
+
+    def __init__(self, client: aioredis.Redis, *, stream_maxlen: int = 100_000) -> None:
+        self.redis = client
+        self.stream_maxlen = stream_maxlen
+        self._scripts = {name: client.register_script(body) for name, body in _load_scripts().items()}
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    # -- blogs -------------------------------------------------------------------------------
+
+    async def create_blog(self, slug: str, title: str, description: str = "") -> dict[str, Any]:
+        now = now_iso()
+        meta = {
+            "slug": slug,
+            "title": title,
+            "description": description,
+            "status": "live",
+            "created_at": now,
+            "updated_at": now,
+            "last_event_id": "",
+        }
+        flat = [item for pair in meta.items() for item in pair]
+        created = await self._scripts["create_blog"](keys=[Keys.of(slug).meta], args=flat)
+        if not created:
+            raise Conflict(f"blog {slug!r} already exists")
+        await self.redis.zadd(BLOGS, {slug: time.time()})
+        return _blog(meta)
+
+    async def get_blog(self, slug: str) -> dict[str, Any] | None:
+        raw = await self.redis.hgetall(Keys.of(slug).meta)
+        return _blog({_text(k): _text(v) for k, v in raw.items()}) if raw else None
+
+    async def require_blog(self, slug: str) -> dict[str, Any]:
+        blog = await self.get_blog(slug)
+        if blog is None:
+            raise NotFound(f"no blog {slug!r}")
+        return blog
+
+    async def list_blogs(self) -> list[dict[str, Any]]:
+        slugs = [_text(s) for s in await self.redis.zrevrange(BLOGS, 0, -1)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for slug in slugs:
+                pipe.hgetall(Keys.of(slug).meta)
+            metas = await pipe.execute()
+        return [_blog({_text(k): _text(v) for k, v in m.items()}) for m in metas if m]
+
+    async def patch_blog(self, slug: str, changes: dict[str, str]) -> dict[str, Any]:
+        flat = [item for pair in changes.items() for item in pair]
+        keys = Keys.of(slug)
+        result = await self._scripts["patch_blog"](
+            keys=[keys.events, keys.meta], args=[self.stream_maxlen, now_iso(), *flat]
+        )
+        if not result:
+            raise NotFound(f"no blog {slug!r}")
+        meta = json.loads(result[1])
+        meta["last_event_id"] = _text(result[0])
+        return _blog(meta)
+
+    # -- updates -----------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        slug: str,
+        fields: dict[str, Any],
+        *,
+        url_prefix: str,
+        idempotency: tuple[str, str] | None = None,
+    ) -> Published:
+        """Append `update.published` and store the update in one step.
+
+        `fields` is the update without `id` and `url` (the script adds both: the
+        id is the stream ID of the event). `idempotency` is (key, fingerprint).
+        """
+        keys = Keys.of(slug)
+        idem_key, fingerprint = idempotency or ("", "")
+        result = await self._scripts["publish"](
+            keys=[keys.events, keys.updates, keys.order, keys.meta, keys.idempotency(idem_key)],
+            args=[
+                url_prefix,
+                json.dumps(fields, separators=(",", ":")),
+                self.stream_maxlen,
+                fingerprint,
+                IDEMPOTENCY_TTL,
+                fields["published_at"],
+            ],
+        )
+        status = _text(result[0])
+        if status == "missing":
+            raise NotFound(f"no blog {slug!r}")
+        if status == "duplicate":
+            if _text(result[1]) != fingerprint:
+                raise Conflict("this Idempotency-Key was used with another request body")
+            text = _text(result[2])
+            return Published(json.loads(text), text, replayed=True)
+        text = _text(result[2])
+        return Published(json.loads(text), text, replayed=False)
+
+    async def get_update(self, slug: str, update_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.hget(Keys.of(slug).updates, update_id)
+        return json.loads(raw) if raw else None
+
+    async def require_update(self, slug: str, update_id: str) -> dict[str, Any]:
+        update = await self.get_update(slug, update_id)
+        if update is None:
+            await self.require_blog(slug)
+            raise NotFound(f"no update {update_id!r} in blog {slug!r}")
+        return update
+
+    async def replace_update(self, slug: str, update: dict[str, Any]) -> str:
+        """Store an edited update and append `update.edited`; returns the event ID."""
+        keys = Keys.of(slug)
+        text = json.dumps(update, separators=(",", ":"))
+        event_id = await self._scripts["edit"](
+            keys=[keys.events, keys.updates, keys.meta],
+            args=[update["id"], text, self.stream_maxlen, update["updated_at"]],
+        )
+        if not event_id:
+            raise NotFound(f"no update {update['id']!r} in blog {slug!r}")
+        return _text(event_id)
+
+    async def delete_update(self, slug: str, update_id: str) -> str:
+        keys = Keys.of(slug)
+        event_id = await self._scripts["delete"](
+            keys=[keys.events, keys.updates, keys.order, keys.meta],
+            args=[update_id, self.stream_maxlen, now_iso()],
+        )
+        if not event_id:
+            await self.require_blog(slug)
+            raise NotFound(f"no update {update_id!r} in blog {slug!r}")
+        return _text(event_id)
+
+    async def list_updates(
+        self, slug: str, *, limit: int = 20, before: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None, str]:
+        """Current updates, newest first: (updates, next_before, last_event_id)."""
+        keys = Keys.of(slug)
+        last_event_id, docs = await self._scripts["list_updates"](
+            keys=[keys.updates, keys.order, keys.meta],
+            args=[_score_bound(before) if before else "+inf", limit + 1],
+        )
+        updates = [json.loads(d) for d in docs if d]
+        next_before = updates[limit - 1]["id"] if len(updates) > limit else None
+        return updates[:limit], next_before, _text(last_event_id) or "0-0"
+
+    # -- the stream --------------------------------------------------------------------------
+
+    async def events(
+        self, slug: str, start: str = "-", end: str = "+", count: int | None = None
+    ) -> list[tuple[str, str, str]]:
+        """Stream entries as (id, type, data JSON), oldest first."""
+        entries = await self.redis.xrange(Keys.of(slug).events, start, end, count=count)
+        return [_entry(e) for e in entries]
+
+    async def latest_events(self, slug: str, count: int) -> list[tuple[str, str, str]]:
+        entries = await self.redis.xrevrange(Keys.of(slug).events, "+", "-", count=count)
+        return [_entry(e) for e in reversed(entries)]
+
+    # -- users and tokens --------------------------------------------------------------------
+
+    async def put_user(self, name: str, record: dict[str, Any]) -> None:
+        await self.redis.hset(USERS, name, json.dumps(record))
+
+    async def get_user(self, name: str) -> dict[str, Any] | None:
+        raw = await self.redis.hget(USERS, name)
+        return json.loads(raw) if raw else None
+
+    async def count_users(self) -> int:
+        return int(await self.redis.hlen(USERS))
+
+    async def put_token(self, digest: str, record: dict[str, Any]) -> bool:
+        """Store a token's record under its hash; False when the name is taken."""
+        if not await self.redis.hsetnx(TOKEN_NAMES, record["name"], digest):
+            return False
+        await self.redis.hset(TOKENS, digest, json.dumps(record))
+        return True
+
+    async def get_token(self, digest: str) -> dict[str, Any] | None:
+        raw = await self.redis.hget(TOKENS, digest)
+        return json.loads(raw) if raw else None
+
+    async def list_tokens(self) -> list[dict[str, Any]]:
+        records = [json.loads(v) for v in (await self.redis.hgetall(TOKENS)).values()]
+        return sorted(records, key=lambda r: r["name"])
+
+    async def revoke_token(self, name: str) -> bool:
+        digest = await self.redis.hget(TOKEN_NAMES, name)
+        if digest is None:
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(TOKENS, digest)
+            pipe.hdel(TOKEN_NAMES, name)
+            await pipe.execute()
+        return True
+
+
+def _blog(meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "slug": meta["slug"],
+        "title": meta.get("title", ""),
+        "description": meta.get("description", ""),
+        "status": meta.get("status", "live"),
+        "created_at": meta.get("created_at"),
+        "updated_at": meta.get("updated_at"),
+        "last_event_id": meta.get("last_event_id") or "0-0",
+        "url": f"/blogs/{meta['slug']}",
+    }
+
+
+def _entry(entry: Any) -> tuple[str, str, str]:
+    event_id, fields = entry
+    return _text(event_id), _text(fields[b"type"]), _text(fields[b"data"])

@@ -1,0 +1,166 @@
+"""Validation of update and blog payloads, and building the stored update document.
+
+The bots' API, the editor form and the CLI all call these, then the store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import Invalid, PayloadTooLarge
+from .render import markdown_to_html
+from .store import SLUG, now_iso
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_TITLE = 300
+MAX_TEXT = 2000
+NEW_UPDATE_FIELDS = {"title", "body", "key_event", "pinned", "image", "scheduled_at"}
+PATCH_UPDATE_FIELDS = {"title", "body", "key_event", "pinned", "image"}
+NEW_BLOG_FIELDS = {"slug", "title", "description"}
+PATCH_BLOG_FIELDS = {"title", "description", "status"}
+
+
+def _check_fields(obj: Any, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+    if not isinstance(obj, dict):
+        raise Invalid("body", "the request body must be a JSON object")
+    for name in obj:
+        if name not in allowed:
+            raise Invalid(name, "unknown field")
+    for name in sorted(required):
+        if name not in obj:
+            raise Invalid(name, "field required")
+    return obj
+
+
+def _string(obj: dict[str, Any], name: str, *, limit: int, nullable: bool = False, empty: bool = True) -> Any:
+    value = obj[name]
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(name, "must be a string" + (" or null" if nullable else ""))
+    if len(value) > limit:
+        raise Invalid(name, f"must be at most {limit} characters")
+    if not empty and not value.strip():
+        raise Invalid(name, "must not be empty")
+    return value
+
+
+def _bool(obj: dict[str, Any], name: str) -> bool:
+    value = obj[name]
+    if not isinstance(value, bool):
+        raise Invalid(name, "must be true or false")
+    return value
+
+
+def _body(obj: dict[str, Any]) -> str:
+    body = obj["body"]
+    if not isinstance(body, str):
+        raise Invalid("body", "must be a string (Markdown)")
+    if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body: Markdown over {MAX_BODY_BYTES} bytes")
+    if not body.strip():
+        raise Invalid("body", "must not be empty")
+    return body
+
+
+def _image(obj: dict[str, Any]) -> dict[str, str] | None:
+    image = obj["image"]
+    if image is None:
+        return None
+    if not isinstance(image, dict):
+        raise Invalid("image", "must be an object with url, alt and caption, or null")
+    for name in image:
+        if name not in {"url", "alt", "caption"}:
+            raise Invalid(f"image.{name}", "unknown field")
+    url = image.get("url")
+    if not isinstance(url, str) or len(url) > MAX_TEXT:
+        raise Invalid("image.url", "must be a string")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise Invalid("image.url", "must be an https:// URL")
+    alt, caption = image.get("alt", ""), image.get("caption", "")
+    if not isinstance(alt, str) or len(alt) > MAX_TEXT:
+        raise Invalid("image.alt", "must be a string")
+    if not isinstance(caption, str) or len(caption) > MAX_TEXT:
+        raise Invalid("image.caption", "must be a string")
+    return {"url": url, "alt": alt, "caption": caption}
+
+
+def parse_time(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise Invalid(name, "must be an RFC 3339 date-time string")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(name, "must be an RFC 3339 date-time string") from None
+    if moment.tzinfo is None:
+        raise Invalid(name, "must carry a time zone (e.g. Z)")
+    return moment.astimezone(UTC)
+
+
+def new_update(blog: str, obj: Any, author: dict[str, str]) -> dict[str, Any]:
+    """Validate a publish request; returns the update document without `id` and `url`."""
+    obj = _check_fields(obj, NEW_UPDATE_FIELDS, {"body"})
+    body = _body(obj)
+    if "scheduled_at" in obj and obj["scheduled_at"] is not None:
+        if parse_time(obj["scheduled_at"], "scheduled_at") > datetime.now(UTC):
+            raise Invalid("scheduled_at", "scheduled publishing is not available yet; omit it to publish now")
+    now = now_iso()
+    return {
+        "blog": blog,
+        "title": _string(obj, "title", limit=MAX_TITLE, nullable=True) if "title" in obj else None,
+        "body": body,
+        "html": markdown_to_html(body),
+        "image": _image(obj) if "image" in obj else None,
+        "author": author,
+        "key_event": _bool(obj, "key_event") if "key_event" in obj else False,
+        "pinned": _bool(obj, "pinned") if "pinned" in obj else False,
+        "published_at": now,
+        "updated_at": now,
+    }
+
+
+def edited_update(current: dict[str, Any], obj: Any) -> dict[str, Any]:
+    """Validate an edit and apply it to the current document."""
+    obj = _check_fields(obj, PATCH_UPDATE_FIELDS)
+    update = dict(current)
+    if "title" in obj:
+        update["title"] = _string(obj, "title", limit=MAX_TITLE, nullable=True)
+    if "body" in obj:
+        update["body"] = _body(obj)
+        update["html"] = markdown_to_html(update["body"])
+    if "image" in obj:
+        update["image"] = _image(obj)
+    for flag in ("key_event", "pinned"):
+        if flag in obj:
+            update[flag] = _bool(obj, flag)
+    update["updated_at"] = now_iso()
+    return update
+
+
+def new_blog(obj: Any) -> tuple[str, str, str]:
+    obj = _check_fields(obj, NEW_BLOG_FIELDS, {"slug", "title"})
+    slug = _string(obj, "slug", limit=64)
+    if not SLUG.match(slug):
+        raise Invalid("slug", "lowercase letters, digits and hyphens, 1 to 64 characters")
+    title = _string(obj, "title", limit=MAX_TITLE, empty=False)
+    description = _string(obj, "description", limit=MAX_TEXT) if "description" in obj else ""
+    return slug, title, description
+
+
+def blog_changes(obj: Any) -> dict[str, str]:
+    obj = _check_fields(obj, PATCH_BLOG_FIELDS)
+    changes = {}
+    if "title" in obj:
+        changes["title"] = _string(obj, "title", limit=MAX_TITLE, empty=False)
+    if "description" in obj:
+        changes["description"] = _string(obj, "description", limit=MAX_TEXT)
+    if "status" in obj:
+        if obj["status"] not in ("live", "ended"):
+            raise Invalid("status", "must be 'live' or 'ended'")
+        changes["status"] = obj["status"]
+    if not changes:
+        raise Invalid("body", "nothing to change: give title, description or status")
+    return changes

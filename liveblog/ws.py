@@ -1,0 +1,86 @@
+"""WebSocket transport: the same JSON events as SSE, one text frame each, over a hub subscription."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from redis.exceptions import RedisError
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from . import metrics
+from .errors import NotFound
+from .events import BadEventId
+from .hub import ReaderTooSlow, Subscription
+from .state import state_of
+
+CLOSE_BAD_REQUEST = 1008
+CLOSE_TRY_AGAIN = 1013
+CLOSE_UNKNOWN_BLOG = 4404
+CLOSE_UNAVAILABLE = 1011
+
+
+async def endpoint(websocket: WebSocket) -> None:
+    state = state_of(websocket)
+    await websocket.accept()
+    try:
+        subscription = await state.hub.subscribe(
+            websocket.path_params["slug"], websocket.query_params.get("last_event_id")
+        )
+    except BadEventId as exc:
+        await websocket.close(CLOSE_BAD_REQUEST, reason=str(exc)[:120])
+        return
+    except NotFound:
+        await websocket.close(CLOSE_UNKNOWN_BLOG, reason="unknown blog")
+        return
+    except (RedisError, OSError):
+        await websocket.close(CLOSE_UNAVAILABLE, reason="store unavailable, retry")
+        return
+    metrics.READERS.labels("ws").inc()
+    try:
+        await _serve(websocket, subscription)
+    finally:
+        subscription.close()
+        metrics.READERS.labels("ws").dec()
+
+
+async def _send(websocket: WebSocket, subscription: Subscription) -> None:
+    async for batch in subscription.batches():
+        for event in batch:
+            await websocket.send_text(event.payload)
+
+
+async def _receive(websocket: WebSocket) -> int | None:
+    """Read until the client leaves; readers send nothing, so any data frame is a bad request."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        return CLOSE_BAD_REQUEST
+
+
+async def _serve(websocket: WebSocket, subscription: Subscription) -> None:
+    sender = asyncio.ensure_future(_send(websocket, subscription))
+    receiver = asyncio.ensure_future(_receive(websocket))
+    dropped = asyncio.ensure_future(subscription.dropped.wait())
+    tasks = {sender, receiver, dropped}
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        # The client may be gone mid-send; whatever the tasks raised ends here.
+        await asyncio.gather(*tasks, return_exceptions=True)
+    code: int | None = None
+    if dropped in done or (sender in done and isinstance(sender.exception(), ReaderTooSlow)):
+        code = CLOSE_TRY_AGAIN
+    elif receiver in done and not receiver.cancelled() and receiver.exception() is None:
+        code = receiver.result()
+    if code is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(websocket.close(code), 2.0)
+
+
+def route() -> WebSocketRoute:
+    return WebSocketRoute("/blogs/{slug}/ws", endpoint)

@@ -1,0 +1,149 @@
+"""Test fixtures: a real `liveblog serve` process on a free port, on its own embedded Redis."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+_slugs = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(*args: str, data_dir: Path, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    """Run the `liveblog` command; returns its stdout (fails the test on a non-zero exit)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "liveblog", *args, "--data-dir", str(data_dir)],
+        capture_output=True, text=True, input=stdin, timeout=60, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+class Server:
+    """`liveblog serve` in a child process: start, kill -9, restart on the same data dir."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, **settings: Any) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.settings = {f"LIVEBLOG_{k.upper()}": str(v) for k, v in settings.items()}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = data_dir.parent / f"{data_dir.name}-server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"unix://{self.data_dir / 'redis.sock'}"
+
+    def start(self, *extra: str, timeout: float = 30.0) -> Server:
+        env = {**os.environ, "LIVEBLOG_LOG_LEVEL": "warning", **self.settings}
+        env.pop("LIVEBLOG_REDIS_URL", None) if "LIVEBLOG_REDIS_URL" not in self.settings else None
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "liveblog", "serve", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir), *extra],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.05)
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+    def redis_pid(self) -> int:
+        return int(self.redis().info("server")["process_id"])
+
+    def kill(self) -> None:
+        """SIGKILL the server and its embedded Redis, as a crash would."""
+        redis_pid = self.redis_pid()
+        assert self.process is not None
+        self.process.kill()
+        os.kill(redis_pid, signal.SIGKILL)
+        self.process.wait()
+        for _ in range(200):
+            try:
+                os.kill(redis_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def token(self, name: str, *blogs: str) -> str:
+        args = ["token", "create", "--name", name]
+        for blog in blogs:
+            args += ["--blog", blog]
+        return cli(*args, data_dir=self.data_dir).strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("shared") / "data", queue_size=64, send_timeout=5)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_token(server: Server) -> str:
+    return server.token("test-admin")
+
+
+@pytest.fixture
+async def api(server: Server, admin_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def blog(api: httpx.AsyncClient) -> str:
+    """A new, empty blog for this test."""
+    slug = f"test-{os.getpid()}-{next(_slugs)}"
+    response = await api.post("/api/v1/blogs", json={"slug": slug, "title": f"Blog {slug}"})
+    assert response.status_code == 201, response.text
+    return slug
+
+
+async def publish(api: httpx.AsyncClient, slug: str, body: str, **fields: Any) -> dict[str, Any]:
+    response = await api.post(f"/api/v1/blogs/{slug}/updates", json={"body": body, **fields})
+    assert response.status_code == 201, response.text
+    update: dict[str, Any] = response.json()
+    return update
