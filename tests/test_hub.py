@@ -1,0 +1,92 @@
+"""The hub under load: one Redis reader per blog, slow readers dropped alone, Redis errors survived."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+import pytest
+
+from .clients import SSEReader
+from .conftest import Server, publish
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def blocking_readers(server: Server, slug: str) -> list[str]:
+    """The Redis clients blocked in XREAD on this blog's stream, from CLIENT LIST."""
+    clients = server.redis().client_list()
+    return [c["cmd"] for c in clients if c["cmd"] in ("xread", "xreadgroup")]
+
+
+async def metric(server: Server, name: str) -> float:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(server.url + "/metrics")).text
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(match[1]) if match else 0.0
+
+
+async def test_500_sse_readers_share_one_blocking_redis_reader(server, api, blog):
+    readers = [SSEReader(server.url, f"/api/v1/blogs/{blog}/events") for _ in range(500)]
+    await asyncio.gather(*(r.connect() for r in readers))
+    try:
+        await asyncio.sleep(0.5)
+        before = await publish(api, blog, "warm-up")
+        await asyncio.gather(*(r.wait_for(1) for r in readers))
+        xreads = blocking_readers(server, blog)
+        # One XREAD per blog with readers in this process: at most the handful of blogs other
+        # tests left warm (they linger a few seconds), never one per reader.
+        assert 1 <= len(xreads) <= 5, xreads
+        update = await publish(api, blog, "to everyone")
+        await asyncio.gather(*(r.wait_for(2) for r in readers))
+        assert all([e.id for e in r.events] == [before["id"], update["id"]] for r in readers)
+    finally:
+        await asyncio.gather(*(r.close() for r in readers))
+
+
+async def test_a_reader_that_stops_reading_is_dropped_and_the_others_keep_receiving(server, api, blog):
+    healthy = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
+    frozen = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect(read=False)
+    dropped_before = await metric(server, "liveblog_readers_dropped_total")
+    await asyncio.sleep(0.2)
+    body = "A long update. " * 4000  # about 60 KB of Markdown: the kernel buffers fill quickly
+    count = 150
+    published = []
+    for i in range(count):
+        published.append(await publish(api, blog, f"{i} {body}"))
+        if await metric(server, "liveblog_readers_dropped_total") > dropped_before and i > 80:
+            break
+    received = await healthy.wait_for(len(published), timeout=60)
+    assert [e.id for e in received] == [u["id"] for u in published]
+    assert await metric(server, "liveblog_readers_dropped_total") > dropped_before
+    # The frozen reader's connection was closed by the server: draining it ends in EOF, short.
+    assert frozen._writer is not None
+    reader = frozen._writer.transport.get_protocol()._stream_reader  # type: ignore[attr-defined]
+    frozen._task = asyncio.ensure_future(frozen._read(reader))
+    await asyncio.wait_for(frozen.closed.wait(), 30)
+    assert len(frozen.events) < len(published)
+    assert [e.id for e in frozen.events] == [u["id"] for u in published[: len(frozen.events)]]
+    # The healthy reader is still live.
+    last = await publish(api, blog, "still here")
+    await healthy.wait_for(len(published) + 1)
+    assert healthy.events[-1].id == last["id"]
+    await healthy.close()
+    await frozen.close()
+
+
+async def test_reader_task_survives_a_redis_connection_error_and_resumes_from_its_last_id(server, api, blog):
+    reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
+    await asyncio.sleep(0.2)
+    first = await publish(api, blog, "before the error")
+    await reader.wait_for(1)
+    redis = server.redis()
+    killed = 0
+    for client in redis.client_list():
+        if client["cmd"] in ("xread",):
+            killed += redis.client_kill_filter(_id=client["id"])
+    assert killed >= 1
+    during = [await publish(api, blog, f"while reconnecting {i}") for i in range(3)]
+    received = await reader.wait_for(4, timeout=15)
+    assert [e.id for e in received] == [first["id"]] + [u["id"] for u in during]
+    await reader.close()
