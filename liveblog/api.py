@@ -30,7 +30,7 @@ async def read_json(request: Request) -> tuple[Any, bytes]:
     if content_type != "application/json":
         raise UnsupportedMediaType("send Content-Type: application/json")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+    if declared is not None and _is_decimal(declared) and int(declared) > MAX_REQUEST_BYTES:
         raise PayloadTooLarge(f"request body over {MAX_REQUEST_BYTES} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -86,9 +86,14 @@ async def patch_blog(request: Request) -> Response:
 # -- updates ---------------------------------------------------------------------------------
 
 
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: `str.isdigit()` is also true of "²" and "١", which `int()` rejects or reads."""
+    return text.isascii() and text.isdigit()
+
+
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    if not _is_decimal(raw) or not 1 <= int(raw) <= 100:
         raise Invalid("limit", "must be an integer from 1 to 100")
     return int(raw)
 

@@ -76,7 +76,9 @@ def _problem(request: Request, exc: LiveblogError) -> Response:
         return JSONResponse(body, exc.status, headers=exc.headers, media_type="application/problem+json")
     templates: Jinja2Templates = request.app.state.templates
     context = {"status": exc.status, "title": exc.title, "detail": exc.detail}
-    return templates.TemplateResponse(request, "error.html", context, status_code=exc.status, headers=exc.headers)
+    return templates.TemplateResponse(
+        request, "error.html", context, status_code=exc.status, headers=exc.headers
+    )
 
 
 async def on_liveblog_error(request: Request, exc: Exception) -> Response:
@@ -87,7 +89,7 @@ async def on_liveblog_error(request: Request, exc: Exception) -> Response:
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error = LiveblogError(exc.detail)
-    error.status, error.title = exc.status_code, exc.detail  # type: ignore[misc]
+    error.status, error.title = exc.status_code, exc.detail
     if exc.status_code == 404:
         error.detail = f"nothing at {request.url.path}"
     return _problem(request, error)

@@ -49,8 +49,7 @@ async def open_store(url: str) -> AsyncIterator[Store]:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
-        name: getattr(args, name, None)
-        for name in ("host", "port", "workers", "redis_url", "data_dir")
+        name: getattr(args, name, None) for name in ("host", "port", "workers", "redis_url", "data_dir")
     }
     return Settings.from_env(**overrides)
 
@@ -72,7 +71,9 @@ async def seed_demo(store: Store) -> str | None:
     if await store.count_users():
         return None
     password = secrets.token_urlsafe(12)
-    await store.put_user("admin", {"name": "admin", "role": "admin", "password": auth.hash_password(password)})
+    await store.put_user(
+        "admin", {"name": "admin", "role": "admin", "password": auth.hash_password(password)}
+    )
     return password
 
 
@@ -227,8 +228,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
-    serve.add_argument("--demo", action=argparse.BooleanOptionalAction, default=False,
-                       help="create the demo blog on an empty store")
+    serve.add_argument(
+        "--demo",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="create the demo blog on an empty store",
+    )
     _common(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -248,7 +253,9 @@ def parser() -> argparse.ArgumentParser:
     _common(add)
     add.set_defaults(func=cmd_user_add)
 
-    token = commands.add_parser("token", help="manage bot tokens").add_subparsers(dest="action", required=True)
+    token = commands.add_parser("token", help="manage bot tokens").add_subparsers(
+        dest="action", required=True
+    )
     tcreate = token.add_parser("create", help="create a token (printed once)")
     tcreate.add_argument("--name", required=True)
     tcreate.add_argument("--blog", action="append", help="limit the token to this blog (repeatable)")
@@ -269,6 +276,7 @@ def parser() -> argparse.ArgumentParser:
     post.add_argument("--key-event", action="store_true")
     post.add_argument("--url", help="the server's base URL (default http://HOST:PORT)")
     post.add_argument("--token", help="bot token (default $LIVEBLOG_TOKEN)")
+    _common(post)
     post.set_defaults(func=cmd_post)
     return root
 

@@ -48,9 +48,7 @@ class Event:
 def encode(blog: str, event_id: str, event_type: str, data: str) -> Event:
     """Build an event from a stream entry; `data` is the entry's JSON text (update or meta)."""
     field = "meta" if event_type == "blog.updated" else "update"
-    payload = (
-        f'{{"id":"{event_id}","type":"{event_type}","blog":{json.dumps(blog)},"{field}":{data}}}'
-    )
+    payload = f'{{"id":"{event_id}","type":"{event_type}","blog":{json.dumps(blog)},"{field}":{data}}}'
     return Event(event_id, parse_id(event_id), event_type, payload, _sse(event_id, event_type, payload))
 
 

@@ -128,7 +128,9 @@ class Channel:
         backoff = 0.05
         while True:
             try:
-                reply = await self.hub.reader.xread({self.keys.events: self.head_id}, READ_COUNT, BLOCK_MS)
+                reply: Any = await self.hub.reader.xread(
+                    {self.keys.events: self.head_id}, READ_COUNT, BLOCK_MS
+                )
                 backoff = 0.05
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("reader for %s lost Redis (%s); retrying in %.2fs", self.slug, exc, backoff)
@@ -245,7 +247,9 @@ class Hub:
                     self._reset(sub, head)
             elif position == ZERO:
                 sub.last_key = ZERO
-                sub._backlog.extend(events.encode(slug, *e) for e in await self.store.events(slug, "-", head_id))
+                sub._backlog.extend(
+                    events.encode(slug, *e) for e in await self.store.events(slug, "-", head_id)
+                )
             else:
                 backlog = channel.ring_after(position)
                 if backlog is None:
@@ -287,4 +291,3 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await channel.task
         self._channels.clear()
-

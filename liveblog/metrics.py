@@ -6,7 +6,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 READERS = Gauge("liveblog_readers", "Connected readers", ["transport"], multiprocess_mode="livesum")
 EVENTS_DELIVERED = Counter("liveblog_events_delivered_total", "Events handed to readers' queues")
-READERS_DROPPED = Counter("liveblog_readers_dropped_total", "Readers disconnected because their queue was full")
+READERS_DROPPED = Counter(
+    "liveblog_readers_dropped_total", "Readers disconnected because their queue was full"
+)
 READER_ERRORS = Counter("liveblog_redis_reader_errors_total", "Redis errors seen by the hub's reader tasks")
 DELIVERY_LATENCY = Histogram(
     "liveblog_publish_to_delivery_seconds",

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.token import Token
 
 ALLOWED_TAGS = frozenset(
     {
@@ -17,6 +22,15 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable(["table", "strikethrough"])
+
+
+def _image_as_alt_text(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    """`<img>` is not allowed (an update has its own `image`), so a Markdown image shows its alt text
+    rather than vanishing with the tag."""
+    return escapeHtml(self.renderInlineAsText(tokens[idx].children, options, env))
+
+
+_markdown.add_render_rule("image", _image_as_alt_text)
 
 
 def sanitize(html: str) -> str:

@@ -81,9 +81,7 @@ class Settings:
     send_timeout: int = 30
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read every setting from the environment; non-None overrides (CLI flags) win."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}

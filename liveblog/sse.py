@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
@@ -36,7 +38,7 @@ class SubscriptionResponse(EventSourceResponse):
             headers={"Cache-Control": "no-cache"},
         )
 
-    async def _body(self):  # type: ignore[no-untyped-def]
+    async def _body(self) -> AsyncIterator[bytes]:
         yield sse_retry(RETRY_MS)
         async for batch in self.subscription.batches():
             # A burst of events goes out in one send.

@@ -228,11 +228,11 @@ class Store:
         self, slug: str, start: str = "-", end: str = "+", count: int | None = None
     ) -> list[tuple[str, str, str]]:
         """Stream entries as (id, type, data JSON), oldest first."""
-        entries = await self.redis.xrange(Keys.of(slug).events, start, end, count=count)
+        entries: Any = await self.redis.xrange(Keys.of(slug).events, start, end, count=count)
         return [_entry(e) for e in entries]
 
     async def latest_events(self, slug: str, count: int) -> list[tuple[str, str, str]]:
-        entries = await self.redis.xrevrange(Keys.of(slug).events, "+", "-", count=count)
+        entries: Any = await self.redis.xrevrange(Keys.of(slug).events, "+", "-", count=count)
         return [_entry(e) for e in reversed(entries)]
 
     # -- users and tokens --------------------------------------------------------------------

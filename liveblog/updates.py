@@ -22,16 +22,30 @@ NEW_BLOG_FIELDS = {"slug", "title", "description"}
 PATCH_BLOG_FIELDS = {"title", "description", "status"}
 
 
+def _printable(name: str) -> str:
+    """A client's field name, safe to echo in an error: short, and no lone surrogates."""
+    return name[:100].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _check_fields(obj: Any, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
     if not isinstance(obj, dict):
         raise Invalid("body", "the request body must be a JSON object")
     for name in obj:
         if name not in allowed:
-            raise Invalid(name, "unknown field")
+            raise Invalid(_printable(name), "unknown field")
     for name in sorted(required):
         if name not in obj:
             raise Invalid(name, "field required")
     return obj
+
+
+def _unicode(value: str, name: str) -> str:
+    """JSON's `\\ud800` escapes decode to lone surrogates, which no UTF-8 response can carry: 422."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid(name, "must be valid Unicode text (no lone surrogates)") from None
+    return value
 
 
 def _string(obj: dict[str, Any], name: str, *, limit: int, nullable: bool = False, empty: bool = True) -> Any:
@@ -40,6 +54,7 @@ def _string(obj: dict[str, Any], name: str, *, limit: int, nullable: bool = Fals
         return None
     if not isinstance(value, str):
         raise Invalid(name, "must be a string" + (" or null" if nullable else ""))
+    _unicode(value, name)
     if len(value) > limit:
         raise Invalid(name, f"must be at most {limit} characters")
     if not empty and not value.strip():
@@ -58,7 +73,7 @@ def _body(obj: dict[str, Any]) -> str:
     body = obj["body"]
     if not isinstance(body, str):
         raise Invalid("body", "must be a string (Markdown)")
-    if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+    if len(_unicode(body, "body").encode("utf-8")) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body: Markdown over {MAX_BODY_BYTES} bytes")
     if not body.strip():
         raise Invalid("body", "must not be empty")
@@ -73,10 +88,11 @@ def _image(obj: dict[str, Any]) -> dict[str, str] | None:
         raise Invalid("image", "must be an object with url, alt and caption, or null")
     for name in image:
         if name not in {"url", "alt", "caption"}:
-            raise Invalid(f"image.{name}", "unknown field")
+            raise Invalid(f"image.{_printable(name)}", "unknown field")
     url = image.get("url")
     if not isinstance(url, str) or len(url) > MAX_TEXT:
         raise Invalid("image.url", "must be a string")
+    _unicode(url, "image.url")
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.netloc:
         raise Invalid("image.url", "must be an https:// URL")
@@ -85,6 +101,8 @@ def _image(obj: dict[str, Any]) -> dict[str, str] | None:
         raise Invalid("image.alt", "must be a string")
     if not isinstance(caption, str) or len(caption) > MAX_TEXT:
         raise Invalid("image.caption", "must be a string")
+    _unicode(alt, "image.alt")
+    _unicode(caption, "image.caption")
     return {"url": url, "alt": alt, "caption": caption}
 
 
@@ -143,7 +161,7 @@ def edited_update(current: dict[str, Any], obj: Any) -> dict[str, Any]:
 def new_blog(obj: Any) -> tuple[str, str, str]:
     obj = _check_fields(obj, NEW_BLOG_FIELDS, {"slug", "title"})
     slug = _string(obj, "slug", limit=64)
-    if not SLUG.match(slug):
+    if not SLUG.fullmatch(slug):  # not match(): its `$` also matches before a trailing newline
         raise Invalid("slug", "lowercase letters, digits and hyphens, 1 to 64 characters")
     title = _string(obj, "title", limit=MAX_TITLE, empty=False)
     description = _string(obj, "description", limit=MAX_TEXT) if "description" in obj else ""

@@ -169,7 +169,9 @@ class WSReader:
         async with asyncio.timeout(timeout):
             while len(self.events) < count:
                 if self.closed.is_set():
-                    raise ConnectionError(f"socket closed ({self.close_code}) after {len(self.events)} events")
+                    raise ConnectionError(
+                        f"socket closed ({self.close_code}) after {len(self.events)} events"
+                    )
                 self._arrived.clear()
                 await self._arrived.wait()
         return self.events[:count]

@@ -13,7 +13,9 @@ from .conftest import Server, publish
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_published_update_reaches_sse_and_ws_readers_in_order(server: Server, api: httpx.AsyncClient, blog: str):
+async def test_published_update_reaches_sse_and_ws_readers_in_order(
+    server: Server, api: httpx.AsyncClient, blog: str
+):
     sse = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
     ws = await WSReader(server.url, f"/api/v1/blogs/{blog}/ws").connect()
     await asyncio.sleep(0.2)  # both subscriptions are live before the first publish
@@ -58,7 +60,7 @@ async def _resume_while_publishing(server: Server, api: httpx.AsyncClient, blog:
     during = await publisher
     after = [await publish(api, blog, f"after {i}") for i in range(3)]
     expected = [u["id"] for u in first[4:] + during + after]
-    received = await reader.wait_for(len(expected))
+    await reader.wait_for(len(expected))
     await asyncio.sleep(0.3)  # anything extra (a duplicate) would arrive by now
     assert [e.id for e in reader.events] == expected
     await reader.close()
@@ -78,12 +80,16 @@ async def test_resume_older_than_the_ring_reads_redis(tmp_path):
     try:
         token = srv.token("ring")
         async with httpx.AsyncClient(base_url=srv.url, headers={"Authorization": f"Bearer {token}"}) as api:
-            assert (await api.post("/api/v1/blogs", json={"slug": "ring", "title": "Ring"})).status_code == 201
+            assert (
+                await api.post("/api/v1/blogs", json={"slug": "ring", "title": "Ring"})
+            ).status_code == 201
             live = await SSEReader(srv.url, "/api/v1/blogs/ring/events").connect()  # warms the hub
             await asyncio.sleep(0.2)
             published = [await publish(api, "ring", f"n{i}") for i in range(12)]
             await live.wait_for(12)
-            reader = await SSEReader(srv.url, "/api/v1/blogs/ring/events", last_event_id=published[1]["id"]).connect()
+            reader = await SSEReader(
+                srv.url, "/api/v1/blogs/ring/events", last_event_id=published[1]["id"]
+            ).connect()
             received = await reader.wait_for(10)
             assert [e.id for e in received] == [u["id"] for u in published[2:]]
             await reader.close()
@@ -168,8 +174,12 @@ async def test_paging_newest_first_with_before(api, blog):
     published = [await publish(api, blog, f"page {i}") for i in range(7)]
     first = (await api.get(f"/api/v1/blogs/{blog}/updates", params={"limit": 3})).json()
     assert [u["id"] for u in first["updates"]] == [u["id"] for u in reversed(published[-3:])]
-    second = (await api.get(f"/api/v1/blogs/{blog}/updates", params={"limit": 3, "before": first["next_before"]})).json()
+    second = (
+        await api.get(f"/api/v1/blogs/{blog}/updates", params={"limit": 3, "before": first["next_before"]})
+    ).json()
     assert [u["id"] for u in second["updates"]] == [u["id"] for u in reversed(published[1:4])]
-    third = (await api.get(f"/api/v1/blogs/{blog}/updates", params={"limit": 3, "before": second["next_before"]})).json()
+    third = (
+        await api.get(f"/api/v1/blogs/{blog}/updates", params={"limit": 3, "before": second["next_before"]})
+    ).json()
     assert [u["id"] for u in third["updates"]] == [published[0]["id"]]
     assert third["next_before"] is None
