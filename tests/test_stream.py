@@ -183,3 +183,17 @@ async def test_paging_newest_first_with_before(api, blog):
     ).json()
     assert [u["id"] for u in third["updates"]] == [published[0]["id"]]
     assert third["next_before"] is None
+
+
+async def test_blog_patch_reaches_readers_as_blog_updated(server, api, blog):
+    reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
+    await asyncio.sleep(0.2)
+    response = await api.patch(f"/api/v1/blogs/{blog}", json={"status": "ended", "title": "Over"})
+    assert response.status_code == 200
+    assert response.json()["status"] == "ended"
+    (event,) = await reader.wait_for(1)
+    assert event.type == "blog.updated"
+    assert event.data["meta"]["status"] == "ended"
+    assert event.data["meta"]["title"] == "Over"
+    assert (await api.get(f"/api/v1/blogs/{blog}")).json()["last_event_id"] == event.id
+    await reader.close()
