@@ -144,6 +144,7 @@ class Channel:
                     event = events.encode(self.slug, event_id.decode(), fields[b"type"].decode(), data)
                     self._append(event)
                     self._deliver(event)
+                metrics.READER_LAG.set(max(0.0, time.time() - self.head[0] / 1000))
 
     def _deliver(self, event: Event) -> None:
         for sub in tuple(self.subscribers):
