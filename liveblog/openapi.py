@@ -408,7 +408,10 @@ def _paths() -> dict[str, Any]:
                 "operationId": "listBlogs",
                 "summary": "List blogs",
                 "tags": ["blogs"],
-                "responses": {"200": {"description": "All blogs.", "content": _json(_schema("BlogList"))}},
+                "responses": {
+                    "200": {"description": "All blogs.", "content": _json(_schema("BlogList"))},
+                    **_errors(503),
+                },
             },
             "post": {
                 **_write(
@@ -416,7 +419,9 @@ def _paths() -> dict[str, Any]:
                     "Create a blog (admin)",
                     "NewBlog",
                     {"201": {"description": "Created.", "content": _json(_schema("Blog"))}},
-                    _errors(400, 401, 403, 409, 413, 415, 422, 503, e409="A blog with this slug exists."),
+                    _errors(
+                        400, 401, 403, 409, 413, 415, 422, 429, 503, e409="A blog with this slug exists."
+                    ),
                 ),
                 "tags": ["blogs"],
             },
@@ -427,7 +432,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getBlog",
                 "summary": "One blog, with its last_event_id",
                 "tags": ["blogs"],
-                "responses": {**blog_ok, **_errors(404)},
+                "responses": {**blog_ok, **_errors(404, 503)},
             },
             "patch": {
                 **_write(
@@ -449,7 +454,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_ref("parameters", "Limit"), _ref("parameters", "Before")],
                 "responses": {
                     "200": {"description": "One page of updates.", "content": _json(_schema("UpdateList"))},
-                    **_errors(400, 404, 422, e400="`before` is not a stream ID."),
+                    **_errors(400, 404, 422, 503, e400="`before` is not a stream ID."),
                 },
             },
             "post": {
@@ -494,7 +499,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getUpdate",
                 "summary": "One update",
                 "tags": ["updates"],
-                "responses": {**update_ok, **_errors(404)},
+                "responses": {**update_ok, **_errors(404, 503)},
             },
             "patch": {
                 **_write(
@@ -540,7 +545,7 @@ def _paths() -> dict[str, Any]:
                             }
                         },
                     },
-                    **_errors(400, 404, e400="The last event ID is not a stream ID."),
+                    **_errors(400, 404, 503, e400="The last event ID is not a stream ID."),
                 },
             },
         },
