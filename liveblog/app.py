@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -19,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import api, openapi, pages
+from . import api, editor, feeds, openapi, pages
 from .auth import RateLimiter
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError, Unavailable
@@ -153,6 +154,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/openapi.json", openapi_endpoint),
             Mount("/api/v1", routes=api.routes()),
             Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+            *feeds.routes(),
+            *editor.routes(),
             *pages.routes(),
         ],
         exception_handlers={
@@ -164,5 +167,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.templates = templates
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.resolved_secret_key(),
+        session_cookie="liveblog_session",
+        max_age=14 * 24 * 3600,
+        same_site="lax",
+        https_only=False,
+    )
     app.add_middleware(SecurityHeaders)
     return app

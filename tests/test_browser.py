@@ -55,7 +55,9 @@ async def open_reader(browser: Browser, url: str) -> tuple[Page, list[str]]:
 
 
 @pytest.mark.parametrize("transport", ["sse", "ws"])
-async def test_reader_page_shows_published_edited_and_deleted_updates_live(browser, server, api, blog, transport):
+async def test_reader_page_shows_published_edited_and_deleted_updates_live(
+    browser, server, api, blog, transport
+):
     existing = await publish(api, blog, "Rendered by the **server**", title="First")
     suffix = "?transport=ws" if transport == "ws" else ""
     page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}{suffix}")
@@ -70,10 +72,14 @@ async def test_reader_page_shows_published_edited_and_deleted_updates_live(brows
     await expect(fresh).to_have_class("update key-event")
     assert await articles.first.get_attribute("data-update-id") == update["id"]  # newest first
 
-    await api.patch(f"/api/v1/blogs/{blog}/updates/{update['id']}", json={"body": "He lands in *Kyiv* on April 28"})
+    await api.patch(
+        f"/api/v1/blogs/{blog}/updates/{update['id']}", json={"body": "He lands in *Kyiv* on April 28"}
+    )
     await expect(fresh.locator(".update-body em")).to_have_text("Kyiv", timeout=5000)
     await api.delete(f"/api/v1/blogs/{blog}/updates/{existing['id']}")
-    await expect(page.locator(f'article.update[data-update-id="{existing["id"]}"]')).to_have_count(0, timeout=5000)
+    await expect(page.locator(f'article.update[data-update-id="{existing["id"]}"]')).to_have_count(
+        0, timeout=5000
+    )
     await expect(articles).to_have_count(1)
     assert errors == []
     await page.close()

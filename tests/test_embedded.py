@@ -58,7 +58,9 @@ async def test_cli_reaches_the_same_data_with_and_without_a_running_server(tmp_p
         listed = cli("token", "list", data_dir=data)
         assert "cli-bot\tonline" in listed
         assert token not in listed  # only the hash is stored
-        out = cli("post", "online", "Posted by the **CLI**", "--url", srv.url, "--token", token, data_dir=data)
+        out = cli(
+            "post", "online", "Posted by the **CLI**", "--url", srv.url, "--token", token, data_dir=data
+        )
         assert "published" in out
         async with httpx.AsyncClient(base_url=srv.url) as client:
             (update,) = (await client.get("/api/v1/blogs/online/updates")).json()["updates"]
