@@ -35,6 +35,12 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def _sources(value: str) -> str:
+    if any(c in value for c in ";,\r\n\0"):
+        raise ValueError("a space-separated list of CSP sources, without ';' or ','")
+    return value.strip()
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -60,6 +66,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stream_maxlen", 100_000, "events kept per blog stream (older ones are trimmed)", _positive_int),
     Setting("rate_limit", 120, "publishes, edits and deletes per token per minute", _positive_int),
     Setting("send_timeout", 30, "seconds a send to a frozen reader may block before it is dropped", int),
+    Setting(
+        "frame_ancestors",
+        "*",
+        "sources allowed to frame `/blogs/{slug}/embed` (CSP frame-ancestors)",
+        _sources,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -79,6 +91,7 @@ class Settings:
     stream_maxlen: int = 100_000
     rate_limit: int = 120
     send_timeout: int = 30
+    frame_ancestors: str = "*"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,168 @@
+"""The reader page, its embeddable twin and the permalink page: markup contract, JSON-LD, HTTP caching."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import httpx
+import pytest
+
+from liveblog.pages import etag_matches, frame_ancestors_policy
+
+from .conftest import Server, publish
+
+pytestmark = pytest.mark.timeout(60)
+JSON_LD = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
+
+
+class Elements(HTMLParser):
+    """Every start tag's attributes, in document order."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def by_id(self, element_id: str) -> dict[str, str | None]:
+        found = [attrs for _, attrs in self.tags if attrs.get("id") == element_id]
+        assert len(found) == 1, f"{len(found)} elements with id {element_id!r}"
+        return found[0]
+
+    def with_class(self, name: str) -> list[dict[str, str | None]]:
+        return [attrs for _, attrs in self.tags if name in (attrs.get("class") or "").split()]
+
+
+def json_ld(html: str) -> dict:
+    scripts = JSON_LD.findall(html)
+    assert len(scripts) == 1
+    data: dict = json.loads(scripts[0])
+    return data
+
+
+async def test_reader_page_json_ld_describes_the_live_blog_and_each_update(
+    server: Server, api: httpx.AsyncClient, blog: str
+):
+    first = await publish(api, blog, "Mr Guterres will visit **Kyiv**", title="Visit")
+    second = await publish(api, blog, "Talks </script><script>alert(1)</script> continue")
+    page = await api.get(f"/blogs/{blog}")
+    assert page.status_code == 200
+    assert "<script>alert(1)" not in page.text
+
+    ld = json_ld(page.text)
+    page_url = f"{server.url}/blogs/{blog}"
+    assert ld["@context"] == "https://schema.org"
+    assert ld["@type"] == "LiveBlogPosting"
+    assert ld["headline"] == f"Blog {blog}"
+    assert ld["url"] == page_url
+    assert ld["description"]
+    assert ld["coverageStartTime"]
+    assert "coverageEndTime" not in ld
+    assert ld["publisher"]["@type"] == "Organization" and ld["publisher"]["name"]
+    posts = ld["liveBlogUpdate"]
+    rendered = [
+        a["data-update-id"] for a in Elements(page.text).with_class("update") if a.get("data-update-id")
+    ]
+    assert rendered == [second["id"], first["id"]]
+    assert [p["url"] for p in posts] == [f"{page_url}#update-{i}" for i in rendered]
+    assert all(p["@type"] == "BlogPosting" and p["datePublished"] and p["author"]["name"] for p in posts)
+    assert posts[1]["headline"] == "Visit"
+    assert "Kyiv" in posts[1]["articleBody"]
+
+    ended = await api.patch(f"/api/v1/blogs/{blog}", json={"status": "ended"})
+    assert ended.status_code == 200, ended.text
+    ld = json_ld((await api.get(f"/blogs/{blog}")).text)
+    assert ld["coverageEndTime"] >= ld["coverageStartTime"]
+
+
+async def test_reader_page_announces_updates_politely(api: httpx.AsyncClient, blog: str):
+    await publish(api, blog, "Hello")
+    page = Elements((await api.get(f"/blogs/{blog}")).text)
+    updates = page.by_id("updates")
+    assert updates["aria-live"] == "polite"
+    assert page.with_class("site-header")
+
+
+async def test_embed_page_has_the_live_list_without_site_chrome(api: httpx.AsyncClient, blog: str):
+    update = await publish(api, blog, "Embedded *update*", title="In a frame")
+    response = await api.get(f"/blogs/{blog}/embed")
+    assert response.status_code == 200
+    page = Elements(response.text)
+    updates = page.by_id("updates")
+    assert updates["data-blog"] == blog and updates["aria-live"] == "polite"
+    assert [a["data-update-id"] for a in page.with_class("update")] == [update["id"]]
+    assert page.by_id("live-status")
+    assert not page.with_class("site-header") and not page.with_class("site-footer")
+    assert "embed" in (page.with_class("embed")[0].get("class") or "")
+    assert ("base", {"target": "_blank"}) in page.tags  # links leave the frame
+    assert "frame-ancestors" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "public, max-age=2"
+
+    assert (await api.get("/blogs/no-such-blog/embed")).status_code == 404
+
+
+async def test_embed_page_may_be_framed_by_other_sites(api: httpx.AsyncClient, blog: str):
+    response = await api.get(f"/blogs/{blog}/embed")
+    policies = response.headers.get_list("content-security-policy")
+    assert len(policies) == 1, policies  # browsers enforce every policy: 'self' would win
+    assert "frame-ancestors 'self'" not in policies[0]
+    reader = await api.get(f"/blogs/{blog}")
+    assert "frame-ancestors 'self'" in reader.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("path", ["", "/embed", "/feed.atom", "/feed.json", "/updates/{id}"])
+async def test_pages_and_feeds_send_an_etag_and_honour_if_none_match(
+    api: httpx.AsyncClient, blog: str, path: str
+):
+    update = await publish(api, blog, "Cached for two seconds")
+    url = f"/blogs/{blog}" + path.format(id=update["id"])
+    first = await api.get(url)
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert re.fullmatch(r'(W/)?"[^"]+"', etag)
+    assert first.headers["cache-control"] == "public, max-age=2"
+
+    again = await api.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    assert again.headers["cache-control"] == "public, max-age=2"
+    if path == "/embed":  # a cache merges a 304's headers into the stored page: keep the embed's policy
+        assert again.headers["content-security-policy"] == first.headers["content-security-policy"]
+    weak = await api.get(url, headers={"If-None-Match": f'"other", W/{etag}'})
+    assert weak.status_code == 304
+    assert (await api.get(url, headers={"If-None-Match": '"other"'})).status_code == 200
+
+    await api.patch(f"/api/v1/blogs/{blog}/updates/{update['id']}", json={"body": "Edited"})
+    changed = await api.get(url, headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+
+
+async def test_reader_page_keeps_its_query_parameters(api: httpx.AsyncClient, blog: str):
+    assert (await api.get(f"/blogs/{blog}?before=nope")).status_code == 400
+    page = Elements((await api.get(f"/blogs/{blog}?transport=ws")).text)
+    assert page.by_id("updates")["data-transport"] == "ws"
+
+
+def test_etag_matching_uses_the_weak_comparison():
+    assert etag_matches('"a"', '"a"')
+    assert etag_matches('W/"a"', '"a"')
+    assert etag_matches('"b", W/"a"', '"a"')
+    assert etag_matches("*", '"a"')
+    assert not etag_matches('"b"', '"a"')
+    assert not etag_matches(None, '"a"')
+    assert not etag_matches("", '"a"')
+
+
+def test_frame_ancestors_replaces_only_that_directive():
+    policy = "default-src 'self'; frame-ancestors 'self'; object-src 'none'"
+    assert frame_ancestors_policy(policy, "https://news.example") == (
+        "default-src 'self'; object-src 'none'; frame-ancestors https://news.example"
+    )
+    assert frame_ancestors_policy("default-src 'self'", "*") == "default-src 'self'; frame-ancestors *"
