@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -41,8 +42,10 @@ async def read_json(request: Request) -> tuple[Any, bytes]:
     raw = b"".join(chunks)
     try:
         return json.loads(raw), raw
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of over 4300 digits
+        raise BadRequest(f"malformed JSON: {str(exc)[:200]}") from None
 
 
 async def writer(request: Request, slug: str | None = None) -> Principal:
@@ -125,7 +128,9 @@ async def publish(request: Request) -> Response:
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     obj, raw = await read_json(request)
-    fields = updates.new_update(slug, obj, principal.author)
+    # Rendering 64 KiB of hostile Markdown takes up to a second: off the event loop, so
+    # the readers this process serves do not stall meanwhile.
+    fields = await run_in_threadpool(updates.new_update, slug, obj, principal.author)
     idempotency = None
     if key is not None:
         fingerprint = hashlib.sha256(principal.name.encode() + b"\0" + raw).hexdigest()
@@ -151,7 +156,7 @@ async def patch_update(request: Request) -> Response:
     await writer(request, slug)
     obj, _ = await read_json(request)
     store = state_of(request).store
-    update = updates.edited_update(await store.require_update(slug, update_id), obj)
+    update = await run_in_threadpool(updates.edited_update, await store.require_update(slug, update_id), obj)
     await store.replace_update(slug, update)
     return _json(update)
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 EVENT_TYPES = ("update.published", "update.edited", "update.deleted", "blog.updated", "reset")
-_ID = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
+_ID = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
 
 StreamKey = tuple[int, int]
 

@@ -56,7 +56,10 @@ ERRORS: dict[int, tuple[str, str]] = {
     403: ("Forbidden", "The token is not allowed to do this on this blog."),
     404: ("NotFound", "No such blog or update."),
     409: ("Conflict", "The request conflicts with the current state."),
-    413: ("PayloadTooLarge", "Markdown body over 64 KiB, or request over 256 KiB."),
+    413: (
+        "PayloadTooLarge",
+        "Markdown body over 64 KiB (or one that renders to over 512 KiB of HTML), or request over 256 KiB.",
+    ),
     415: ("UnsupportedMediaType", "The request body is not `application/json`."),
     422: ("UnprocessableContent", "A field is missing, unknown or of the wrong type; `detail` names it."),
     429: ("TooManyRequests", "Over the rate limit; retry after `Retry-After` seconds."),
@@ -118,7 +121,8 @@ def _schemas() -> dict[str, Any]:
     markdown = {
         "type": "string",
         "maxLength": MAX_BODY_BYTES,
-        "description": "Markdown source, at most 65536 bytes of UTF-8 (413 beyond). "
+        "description": "Markdown source, at most 65536 bytes of UTF-8 that render to at most 524288 bytes "
+        "of HTML (413 beyond). "
         "Raw HTML is not passed through.",
     }
     image_or_null = {"anyOf": [{"type": "null"}, _schema("ImageInput")]}

@@ -5,6 +5,7 @@ The bots' API, the editor form and the CLI all call these, then the store.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,8 +15,10 @@ from .render import markdown_to_html
 from .store import SLUG, now_iso
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_HTML_BYTES = 8 * MAX_BODY_BYTES  # ordinary Markdown grows 1-4x; reference links can grow 1000x
 MAX_TITLE = 300
 MAX_TEXT = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 NEW_UPDATE_FIELDS = {"title", "body", "key_event", "pinned", "image", "scheduled_at"}
 PATCH_UPDATE_FIELDS = {"title", "body", "key_event", "pinned", "image"}
 NEW_BLOG_FIELDS = {"slug", "title", "description"}
@@ -40,11 +43,14 @@ def _check_fields(obj: Any, allowed: set[str], required: set[str] = frozenset())
 
 
 def _unicode(value: str, name: str) -> str:
-    """JSON's `\\ud800` escapes decode to lone surrogates, which no UTF-8 response can carry: 422."""
+    """Text that every output can carry, else 422: JSON's `\\ud800` escapes decode to lone surrogates,
+    which no UTF-8 response can encode, and C0 controls (but tab and newlines) are not allowed in XML."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise Invalid(name, "must be valid Unicode text (no lone surrogates)") from None
+    if _CONTROL.search(value):
+        raise Invalid(name, "must not contain control characters")
     return value
 
 
@@ -78,6 +84,17 @@ def _body(obj: dict[str, Any]) -> str:
     if not body.strip():
         raise Invalid("body", "must not be empty")
     return body
+
+
+def _render(body: str) -> str:
+    """The sanitized HTML of a body, or 413 when it would be too large to store and fan out.
+
+    One reference definition used 20,000 times turns 64 KiB of Markdown into tens of megabytes.
+    """
+    html = markdown_to_html(body)
+    if len(html.encode("utf-8")) > MAX_HTML_BYTES:
+        raise PayloadTooLarge(f"body: renders to over {MAX_HTML_BYTES} bytes of HTML")
+    return html
 
 
 def _image(obj: dict[str, Any]) -> dict[str, str] | None:
@@ -130,7 +147,7 @@ def new_update(blog: str, obj: Any, author: dict[str, str]) -> dict[str, Any]:
         "blog": blog,
         "title": _string(obj, "title", limit=MAX_TITLE, nullable=True) if "title" in obj else None,
         "body": body,
-        "html": markdown_to_html(body),
+        "html": _render(body),
         "image": _image(obj) if "image" in obj else None,
         "author": author,
         "key_event": _bool(obj, "key_event") if "key_event" in obj else False,
@@ -148,7 +165,7 @@ def edited_update(current: dict[str, Any], obj: Any) -> dict[str, Any]:
         update["title"] = _string(obj, "title", limit=MAX_TITLE, nullable=True)
     if "body" in obj:
         update["body"] = _body(obj)
-        update["html"] = markdown_to_html(update["body"])
+        update["html"] = _render(update["body"])
     if "image" in obj:
         update["image"] = _image(obj)
     for flag in ("key_event", "pinned"):

@@ -115,7 +115,9 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("shared") / "data", queue_size=64, send_timeout=5)
+    srv = Server(
+        tmp_path_factory.mktemp("shared") / "data", queue_size=64, send_timeout=5, rate_limit=1_000_000
+    )
     srv.start()
     yield srv
     srv.stop()
