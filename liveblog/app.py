@@ -92,7 +92,7 @@ async def on_liveblog_error(request: Request, exc: Exception) -> Response:
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    error = LiveblogError(exc.detail, headers=exc.headers)
+    error = LiveblogError(exc.detail, headers=dict(exc.headers or {}))
     error.status, error.title = exc.status_code, exc.detail
     if exc.status_code == 404:
         error.detail = f"nothing at {request.url.path}"
