@@ -6,10 +6,13 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
-from .conftest import publish
+from .conftest import ROOT, Server, publish
+
+SCREENSHOT = ROOT / "docs" / "reader.png"
 
 CHROMIUM = os.environ.get("LIVEBLOG_CHROMIUM", "/usr/bin/chromium")
 pytestmark = [
@@ -82,4 +85,85 @@ async def test_reader_page_shows_published_edited_and_deleted_updates_live(
     )
     await expect(articles).to_have_count(1)
     assert errors == []
+    await page.close()
+
+
+async def test_scrolled_down_reader_sees_the_new_updates_pill_not_a_jump(browser, server, api, blog):
+    for i in range(12):
+        await publish(api, blog, f"Earlier update {i}\n\n" + "A paragraph of background. " * 40)
+    page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}")
+    await page.evaluate("window.scrollTo({top: document.body.scrollHeight, behavior: 'instant'})")
+    scrolled = await page.evaluate("window.scrollY")
+    assert scrolled > 500
+
+    first = await publish(api, blog, "Breaking: while you were reading", title="New one")
+    second = await publish(api, blog, "And another")
+    pill = page.locator("#new-updates")
+    await expect(pill).to_be_visible(timeout=5000)
+    await expect(pill).to_have_text("2 new updates")
+    assert await page.evaluate("window.scrollY") == scrolled  # the page did not move
+    await expect(page.locator(f'article.update[data-update-id="{first["id"]}"]')).to_have_count(0)
+
+    await pill.click()
+    await expect(page.locator(f'article.update[data-update-id="{first["id"]}"]')).to_be_visible()
+    await expect(page.locator("#updates article.update").first).to_have_attribute(
+        "data-update-id", second["id"]
+    )
+    await expect(pill).to_be_hidden()
+    for _ in range(50):
+        if await page.evaluate("window.scrollY") < 200:
+            break
+        await page.wait_for_timeout(50)
+    assert await page.evaluate("window.scrollY") < 200
+    assert errors == []
+    await page.close()
+
+
+async def test_open_reader_page_reconnects_after_a_server_restart_and_catches_up_once(browser, tmp_path):
+    srv = Server(tmp_path / "data").start()
+    try:
+        token = srv.token("restart")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=srv.url, headers=headers) as api:
+            assert (await api.post("/api/v1/blogs", json={"slug": "r", "title": "R"})).status_code == 201
+            before = await publish(api, "r", "Before the restart")
+        page = await browser.new_page()
+        await page.goto(f"{srv.url}/blogs/r")
+        status = page.locator("#live-status")
+        await expect(status).to_have_text("live")
+
+        srv.kill()
+        await expect(status).to_have_text("reconnecting", timeout=10000)
+        srv.start()
+        async with httpx.AsyncClient(base_url=srv.url, headers=headers) as api:
+            away = [await publish(api, "r", f"Published while the page was away {i}") for i in range(3)]
+            await expect(status).to_have_text("live", timeout=20000)
+            after = await publish(api, "r", "Published after the reconnect")
+        articles = page.locator("#updates article.update")
+        expected = [after["id"], *[u["id"] for u in reversed(away)], before["id"]]
+        await expect(articles).to_have_count(len(expected), timeout=10000)
+        assert [await a.get_attribute("data-update-id") for a in await articles.all()] == expected
+        await page.close()
+    finally:
+        srv.stop()
+
+
+async def test_screenshot_of_the_reader_page_for_the_readme(browser, server, api, blog):
+    """The README's picture is taken here, from a real page, so it never drifts from the product."""
+    from liveblog import demo
+
+    for item in demo.DEMO_UPDATES:
+        await publish(api, blog, item["body"], title=item["title"], key_event=item["key_event"])
+    await api.patch(
+        f"/api/v1/blogs/{blog}", json={"title": demo.DEMO_TITLE, "description": demo.DEMO_DESCRIPTION}
+    )
+    page = await browser.new_page(viewport={"width": 1000, "height": 1100})
+    await page.goto(f"{server.url}/blogs/{blog}")
+    await expect(page.locator("#live-status")).to_have_text("live")
+    live = await publish(api, blog, "Mr Guterres has **landed in Moscow**.", title="Arrival", key_event=True)
+    await expect(page.locator(f'article.update[data-update-id="{live["id"]}"]')).to_be_visible()
+    await page.wait_for_timeout(300)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 10_000
     await page.close()
