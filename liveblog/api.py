@@ -136,13 +136,18 @@ async def publish(request: Request) -> Response:
         fingerprint = hashlib.sha256(principal.name.encode() + b"\0" + raw).hexdigest()
         idempotency = (hashlib.sha256(key.encode()).hexdigest(), fingerprint)
     result = await state_of(request).store.publish(
-        slug, fields, url_prefix=f"/blogs/{slug}/updates/", idempotency=idempotency
+        slug,
+        fields,
+        url_prefix=f"/blogs/{slug}/updates/",
+        idempotency=idempotency,
+        at=updates.scheduled_time(obj),
     )
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    if result.scheduled:  # 202: accepted now, published (with its stream ID) when it falls due
+        return Response(result.json, 202, headers=headers, media_type="application/json")
     if not result.replayed:
         metrics.PUBLISHED.labels(principal.kind).inc()
-    headers = {"Location": f"/api/v1/blogs/{slug}/updates/{result.update['id']}"}
-    if result.replayed:
-        headers["Idempotent-Replayed"] = "true"
+    headers["Location"] = f"/api/v1/blogs/{slug}/updates/{result.update['id']}"
     return Response(result.json, 201, headers=headers, media_type="application/json")
 
 

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import api, editor, feeds, openapi, pages
+from . import api, editor, feeds, openapi, pages, scheduler
 from .auth import RateLimiter
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError, Unavailable
@@ -141,7 +141,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hub = Hub(store, reader, queue_size=settings.queue_size, ring_size=settings.ring_size)
         state = AppState(settings, client, store, hub, RateLimiter(settings.rate_limit), templates)
         try:
-            yield {"liveblog": state}
+            async with scheduler.running(store):
+                yield {"liveblog": state}
         finally:
             await hub.close()
             await reader.aclose()

@@ -1,9 +1,496 @@
-"""Placeholder: filled in by the editor work."""
+"""Pages for editors: login, the blog list (blogs, status, bot tokens) and the per-blog editor.
+
+Thin adapters over the same validation (`updates`) and store calls as the bots' API. Every
+form works without JavaScript (POST, then 303 back); static/js/editor.js enhances them.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import asyncio
+import functools
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from . import auth, metrics, updates
+from .errors import Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
+from .render import markdown_to_html
+from .state import state_of
+
+UPDATES_SHOWN = 50
+FAILURES_BEFORE_DELAY = 3
+FAILURES_BEFORE_REFUSAL = 20
+FAILURE_WINDOW = 15 * 60.0
+NO_STORE = {"Cache-Control": "no-store"}
+LOGIN_FAILED = "Wrong username or password"
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this when the user does not exist costs as long as a real check,
+    so the response time does not tell which half was wrong."""
+    return auth.hash_password(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True, slots=True)
+class Editor:
+    name: str
+    role: str
+
+    @property
+    def admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def author(self) -> dict[str, str]:
+        return {"name": self.name, "kind": "editor"}
+
+
+# -- CSRF --------------------------------------------------------------------------------------
+
+
+def _csrf_key(request: Request) -> bytes:
+    key: bytes | None = getattr(request.app.state, "editor_csrf_key", None)
+    if key is None:
+        secret = state_of(request).settings.resolved_secret_key()
+        key = hashlib.sha256(b"liveblog csrf\0" + secret.encode()).digest()
+        request.app.state.editor_csrf_key = key
+    return key
+
+
+def csrf_token(request: Request) -> str:
+    """The form token: an HMAC of this session's random CSRF secret (created on first use)."""
+    secret = request.session.get("csrf")
+    if not isinstance(secret, str):
+        secret = request.session["csrf"] = secrets.token_urlsafe(32)
+    return hmac.new(_csrf_key(request), secret.encode(), hashlib.sha256).hexdigest()
+
+
+async def checked_form(request: Request) -> FormData:
+    """The POSTed form, or 403 when its `csrf` field is missing or wrong."""
+    form = await request.form(max_files=0, max_fields=50)
+    sent = form.get("csrf")
+    secret = request.session.get("csrf")
+    if not isinstance(sent, str) or not isinstance(secret, str):
+        raise Forbidden("missing CSRF token: reload the page and try again")
+    if not hmac.compare_digest(sent.encode(), csrf_token(request).encode()):
+        raise Forbidden("wrong CSRF token: reload the page and try again")
+    return form
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+
+def _local_path(target: str | None) -> str | None:
+    """`target` when it is a path on this site (not `//host` or `/\\host`), else None."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ord(c) < 32 for c in target):
+        return None
+    return target
+
+
+async def current_editor(request: Request) -> Editor | None:
+    name = request.session.get("user")
+    if not isinstance(name, str):
+        return None
+    user = await state_of(request).store.get_user(name)
+    if user is None:  # removed since login
+        request.session.pop("user", None)
+        request.session.pop("role", None)
+        return None
+    return Editor(name, str(user.get("role") or "editor"))
+
+
+class _LoginRequired(Exception):
+    pass
+
+
+async def require_editor(request: Request) -> Editor:
+    editor = await current_editor(request)
+    if editor is None:
+        raise _LoginRequired
+    return editor
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        target = (
+            request.url.path.split("/updates/")[0] if request.url.path.startswith("/editor/") else "/editor/"
+        )
+    return RedirectResponse(f"/login?next={quote(target, safe='/')}", 303)
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    context = {"csrf": csrf_token(request), **context}
+    return state_of(request).templates.TemplateResponse(
+        request, name, context, status_code=status, headers=NO_STORE
+    )
+
+
+class _Failures:
+    """Failed logins per client address and username, in this process, to slow down guessing."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def count(self, key: str) -> int:
+        failures, stamp = self._seen.get(key, (0, 0.0))
+        return failures if time.monotonic() - stamp < FAILURE_WINDOW else 0
+
+    def add(self, key: str) -> int:
+        now = time.monotonic()
+        failures = self.count(key) + 1
+        self._seen[key] = (failures, now)
+        if len(self._seen) > 10_000:
+            self._seen = {k: v for k, v in self._seen.items() if now - v[1] < FAILURE_WINDOW}
+        return failures
+
+    def clear(self, key: str) -> None:
+        self._seen.pop(key, None)
+
+
+def _failures(request: Request) -> _Failures:
+    failures: _Failures | None = getattr(request.app.state, "login_failures", None)
+    if failures is None:
+        failures = request.app.state.login_failures = _Failures()
+    return failures
+
+
+async def login(request: Request) -> Response:
+    next_path = _local_path(request.query_params.get("next")) or "/editor/"
+    if request.method == "GET":
+        if await current_editor(request) is not None:
+            return RedirectResponse(next_path, 303)
+        return _page(request, "login.html", {"next": next_path, "username": ""})
+    form = await checked_form(request)
+    username = str(form.get("username") or "").strip()[:100]
+    password = str(form.get("password") or "")[:1000]
+    next_path = _local_path(str(form.get("next") or "")) or next_path
+    client = request.client.host if request.client else "?"
+    key = f"{client}\0{username}"
+    failures = _failures(request)
+    if failures.count(key) >= FAILURES_BEFORE_REFUSAL:
+        raise TooManyRequests("too many failed logins; try again later", headers={"Retry-After": "900"})
+    user = await state_of(request).store.get_user(username) if username else None
+    stored = str(user["password"]) if user else _dummy_hash()
+    ok = await run_in_threadpool(auth.verify_password, stored, password)
+    if not (ok and user):
+        count = failures.add(key)
+        if count >= FAILURES_BEFORE_DELAY:
+            await asyncio.sleep(min(2 ** (count - FAILURES_BEFORE_DELAY) * 0.1, 3.0))
+        context = {"next": next_path, "username": username, "error": LOGIN_FAILED}
+        return _page(request, "login.html", context, 401)
+    failures.clear(key)
+    request.session.clear()
+    request.session["user"] = username
+    request.session["role"] = str(user.get("role") or "editor")
+    request.session["csrf"] = secrets.token_urlsafe(32)  # rotate on login
+    return RedirectResponse(next_path, 303)
+
+
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    request.session.clear()
+    return RedirectResponse("/", 303)
+
+
+# -- the blog list, blogs and tokens ------------------------------------------------------------
+
+
+async def _index_page(request: Request, editor: Editor, status: int = 200, **extra: Any) -> Response:
+    store = state_of(request).store
+    context: dict[str, Any] = {"editor": editor, "blogs": await store.list_blogs(), "new_blog": {}}
+    if editor.admin:
+        context["tokens"] = await store.list_tokens()
+    context.update(extra)
+    return _page(request, "editor_index.html", context, status)
+
+
+async def editor_index(request: Request) -> Response:
+    return await _index_page(request, await require_editor(request))
+
+
+async def create_blog(request: Request) -> Response:
+    editor = await require_editor(request)
+    form = await checked_form(request)
+    values = {name: str(form.get(name) or "") for name in ("slug", "title", "description")}
+    try:
+        slug, title, description = updates.new_blog(values)
+        await state_of(request).store.create_blog(slug, title, description)
+    except LiveblogError as exc:
+        if exc.status >= 500:
+            raise
+        return await _index_page(request, editor, exc.status, new_blog=values, blog_error=exc.detail)
+    return RedirectResponse(f"/editor/{slug}", 303)
+
+
+async def blog_status(request: Request) -> Response:
+    slug = request.path_params["slug"]
+    await require_editor(request)
+    form = await checked_form(request)
+    changes = updates.blog_changes({"status": str(form.get("status") or "")})
+    await state_of(request).store.patch_blog(slug, changes)
+    return RedirectResponse(_local_path(str(form.get("back") or "")) or f"/editor/{slug}", 303)
+
+
+async def create_token(request: Request) -> Response:
+    editor = await require_editor(request)
+    if not editor.admin:
+        raise Forbidden("only admins manage bot tokens")
+    form = await checked_form(request)
+    name = str(form.get("name") or "").strip()
+    blog = str(form.get("blog") or "").strip()
+    store = state_of(request).store
+    error = None
+    if not name or len(name) > 100:
+        error = "name: 1 to 100 characters"
+    elif blog and await store.get_blog(blog) is None:
+        error = f"blog: no blog {blog!r}"
+    if error is None:
+        token = await auth.create_token(store, name, [blog] if blog else None)
+        if token is not None:
+            return await _index_page(request, editor, 201, new_token={"name": name, "token": token})
+        error = f"name: a token named {name!r} exists already"
+    return await _index_page(request, editor, 422, token_error=error, token_form={"name": name, "blog": blog})
+
+
+async def revoke_token(request: Request) -> Response:
+    editor = await require_editor(request)
+    if not editor.admin:
+        raise Forbidden("only admins manage bot tokens")
+    name = str((await checked_form(request)).get("name") or "")
+    if not await state_of(request).store.revoke_token(name):
+        raise NotFound(f"no token named {name!r}")
+    return RedirectResponse("/editor/", 303)
+
+
+# -- one blog's editor --------------------------------------------------------------------------
+
+
+def _checked(form: FormData, name: str) -> bool:
+    return str(form.get(name) or "") not in ("", "0", "false", "off")
+
+
+def _update_values(form: FormData) -> dict[str, Any]:
+    """The form's fields as typed, to refill the form after an error."""
+    names = ("title", "body", "image_url", "image_alt", "image_caption", "scheduled_at")
+    values: dict[str, Any] = {name: str(form.get(name) or "") for name in names}
+    values["key_event"] = _checked(form, "key_event")
+    values["pinned"] = _checked(form, "pinned")
+    return values
+
+
+def _update_payload(values: dict[str, Any], *, new: bool) -> dict[str, Any]:
+    """The same JSON object a bot would send, built from the form's values."""
+    payload: dict[str, Any] = {
+        "title": values["title"].strip() or None,
+        "body": values["body"].replace("\r\n", "\n"),
+        "key_event": values["key_event"],
+        "pinned": values["pinned"],
+    }
+    if values["image_url"].strip():
+        payload["image"] = {
+            "url": values["image_url"].strip(),
+            "alt": values["image_alt"],
+            "caption": values["image_caption"],
+        }
+    elif not new:
+        payload["image"] = None
+    if new and values["scheduled_at"].strip():
+        moment = values["scheduled_at"].strip()
+        if "T" in moment and moment[-1] != "Z" and "+" not in moment[10:]:
+            moment += ":00Z" if len(moment) == 16 else "Z"  # datetime-local carries no zone: UTC
+        payload["scheduled_at"] = moment
+    return payload
+
+
+def _empty_update() -> dict[str, Any]:
+    names = ("title", "body", "image_url", "image_alt", "image_caption", "scheduled_at")
+    return {**dict.fromkeys(names, ""), "key_event": False, "pinned": False}
+
+
+async def _blog_page(
+    request: Request, editor: Editor, slug: str, *, status: int = 200, **extra: Any
+) -> Response:
+    store = state_of(request).store
+    blog = await store.require_blog(slug)
+    items, _, last_event_id = await store.list_updates(slug, limit=UPDATES_SHOWN)
+    context: dict[str, Any] = {
+        "editor": editor,
+        "blog": blog,
+        "updates": items,
+        "last_event_id": last_event_id,
+        "form": _empty_update(),
+        "error": None,
+    }
+    context.update(extra)
+    return _page(request, "editor_blog.html", context, status)
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _problem(exc: LiveblogError) -> Response:
+    body = {"type": exc.type, "title": exc.title, "status": exc.status, "detail": exc.detail}
+    if isinstance(exc, Invalid):
+        body["field"] = exc.field
+    return JSONResponse(body, exc.status, headers=exc.headers, media_type="application/problem+json")
+
+
+async def editor_blog(request: Request) -> Response:
+    return await _blog_page(request, await require_editor(request), request.path_params["slug"])
+
+
+async def publish(request: Request) -> Response:
+    slug = request.path_params["slug"]
+    editor = await require_editor(request)
+    state = state_of(request)
+    try:
+        form = await checked_form(request)
+        await state.store.require_blog(slug)
+        state.rate_limiter.check(f"editor:{editor.name}")
+        values = _update_values(form)
+        payload = _update_payload(values, new=True)
+        fields = await run_in_threadpool(updates.new_update, slug, payload, editor.author)
+        at = updates.scheduled_time(payload)
+    except (Invalid, PayloadTooLarge) as exc:
+        if _wants_json(request):
+            return _problem(exc)
+        return await _blog_page(request, editor, slug, status=exc.status, form=values, error=exc.detail)
+    except LiveblogError as exc:
+        if _wants_json(request):
+            return _problem(exc)
+        raise
+    result = await state.store.publish(slug, fields, url_prefix=f"/blogs/{slug}/updates/", at=at)
+    if result.scheduled:
+        if _wants_json(request):
+            return JSONResponse({"scheduled": result.update}, 202, headers=NO_STORE)
+        return RedirectResponse(f"/editor/{slug}", 303)
+    metrics.PUBLISHED.labels("editor").inc()
+    if _wants_json(request):
+        location = f"/api/v1/blogs/{slug}/updates/{result.update['id']}"
+        return JSONResponse({"update": result.update}, 201, headers={"Location": location, **NO_STORE})
+    return RedirectResponse(f"/editor/{slug}", 303)
+
+
+async def preview(request: Request) -> Response:
+    await require_editor(request)
+    form = await checked_form(request)
+    body = str(form.get("body") or "")
+    if len(body.encode("utf-8")) > updates.MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body: Markdown over {updates.MAX_BODY_BYTES} bytes")
+    html = await run_in_threadpool(markdown_to_html, body)
+    return HTMLResponse(html, headers=NO_STORE)
+
+
+def _form_of(update: dict[str, Any]) -> dict[str, Any]:
+    image = update.get("image") or {}
+    return {
+        "title": update.get("title") or "",
+        "body": update.get("body") or "",
+        "key_event": bool(update.get("key_event")),
+        "pinned": bool(update.get("pinned")),
+        "image_url": image.get("url", ""),
+        "image_alt": image.get("alt", ""),
+        "image_caption": image.get("caption", ""),
+        "scheduled_at": "",
+    }
+
+
+async def edit_update(request: Request) -> Response:
+    slug, update_id = request.path_params["slug"], request.path_params["update_id"]
+    editor = await require_editor(request)
+    store = state_of(request).store
+    blog = await store.require_blog(slug)
+    current = await store.require_update(slug, update_id)
+    context: dict[str, Any] = {"editor": editor, "blog": blog, "update": current, "error": None}
+    if request.method == "GET":
+        return _page(request, "editor_edit.html", {**context, "form": _form_of(current)})
+    form = await checked_form(request)
+    values = _update_values(form)
+    try:
+        update = await run_in_threadpool(updates.edited_update, current, _update_payload(values, new=False))
+    except (Invalid, PayloadTooLarge) as exc:
+        return _page(
+            request, "editor_edit.html", {**context, "form": values, "error": exc.detail}, exc.status
+        )
+    await store.replace_update(slug, update)
+    return RedirectResponse(f"/editor/{slug}#update-{update_id}", 303)
+
+
+async def _set_flag(request: Request, flag: str) -> Response:
+    slug, update_id = request.path_params["slug"], request.path_params["update_id"]
+    await require_editor(request)
+    form = await checked_form(request)
+    store = state_of(request).store
+    current = await store.require_update(slug, update_id)
+    wanted = form.get(flag)
+    value = _checked(form, flag) if wanted is not None else not current.get(flag)
+    if bool(current.get(flag)) != value:
+        await store.replace_update(slug, updates.edited_update(current, {flag: value}))
+    return RedirectResponse(f"/editor/{slug}#update-{update_id}", 303)
+
+
+async def pin_update(request: Request) -> Response:
+    return await _set_flag(request, "pinned")
+
+
+async def key_event_update(request: Request) -> Response:
+    return await _set_flag(request, "key_event")
+
+
+async def delete_update(request: Request) -> Response:
+    slug, update_id = request.path_params["slug"], request.path_params["update_id"]
+    await require_editor(request)
+    await checked_form(request)
+    await state_of(request).store.delete_update(slug, update_id)
+    return RedirectResponse(f"/editor/{slug}", 303)
+
+
+def _guarded(endpoint: Any) -> Any:
+    """Send anyone not logged in to /login?next=..., the page they wanted."""
+
+    async def wrapper(request: Request) -> Response:
+        try:
+            response: Response = await endpoint(request)
+        except _LoginRequired:
+            return _to_login(request)
+        return response
+
+    wrapper.__name__ = endpoint.__name__
+    wrapper.__doc__ = endpoint.__doc__
+    return wrapper
 
 
 def routes() -> list[BaseRoute]:
-    return []
+    update = "/editor/{slug}/updates/{update_id}"
+    return [
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/editor", lambda request: RedirectResponse("/editor/", 308)),
+        Route("/editor/", _guarded(editor_index), methods=["GET"]),
+        Route("/editor/", _guarded(create_blog), methods=["POST"]),
+        Route("/editor/tokens", _guarded(create_token), methods=["POST"]),
+        Route("/editor/tokens/revoke", _guarded(revoke_token), methods=["POST"]),
+        Route("/editor/{slug}", _guarded(editor_blog), methods=["GET"]),
+        Route("/editor/{slug}/status", _guarded(blog_status), methods=["POST"]),
+        Route("/editor/{slug}/updates", _guarded(publish), methods=["POST"]),
+        Route("/editor/{slug}/preview", _guarded(preview), methods=["POST"]),
+        Route(f"{update}/edit", _guarded(edit_update), methods=["GET", "POST"]),
+        Route(f"{update}/pin", _guarded(pin_update), methods=["POST"]),
+        Route(f"{update}/key-event", _guarded(key_event_update), methods=["POST"]),
+        Route(f"{update}/delete", _guarded(delete_update), methods=["POST"]),
+    ]

@@ -467,8 +467,22 @@ def _paths() -> dict[str, Any]:
                     "Publish an update (or schedule it with scheduled_at)",
                     "NewUpdate",
                     {
+                        "202": {
+                            "description": "Scheduled: `scheduled_at` is in the future. The update is "
+                            "published, with its stream ID, when it falls due.",
+                            "content": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["scheduled_id", "scheduled_at"],
+                                    "properties": {
+                                        "scheduled_id": {"type": "string"},
+                                        "scheduled_at": {"type": "string", "format": "date-time"},
+                                    },
+                                }
+                            ),
+                        },
                         "201": {
-                            "description": "Published (or scheduled). A retry with the same "
+                            "description": "Published. A retry with the same "
                             "Idempotency-Key and body returns this same response.",
                             "headers": {
                                 "Location": {
@@ -477,7 +491,7 @@ def _paths() -> dict[str, Any]:
                                 }
                             },
                             "content": _json(_schema("Update")),
-                        }
+                        },
                     },
                     _errors(
                         400,

@@ -29,25 +29,64 @@ local function score(id)
   return tonumber(ms) * 1000 + tonumber(seq)
 end
 
+local function append_update(events, updates, order, meta, prefix, rest, maxlen, now)
+  -- Publish one update: its ID is the stream ID of its `update.published` event.
+  local id = next_id(events)
+  local json = '{"id":"' .. id .. '","url":"' .. prefix .. id .. '","published_at":"' .. now ..
+    '","updated_at":"' .. now .. '",' .. string.sub(rest, 2)
+  redis.call('XADD', events, 'MAXLEN', '~', maxlen, id, 'type', 'update.published', 'data', json)
+  redis.call('HSET', updates, id, json)
+  redis.call('ZADD', order, score(id), id)
+  redis.call('HSET', meta, 'last_event_id', id, 'updated_at', now)
+  return id, json
+end
+
 --! publish
 -- KEYS: events, updates, order, meta, idempotency
--- ARGV: url prefix, update JSON without id and url, maxlen, fingerprint ('' = no key), ttl, now
+-- ARGV: url prefix, update JSON without id, url and times, maxlen, fingerprint ('' = no key), ttl, now
 if redis.call('EXISTS', KEYS[4]) == 0 then return {'missing'} end
 if ARGV[4] ~= '' then
   local prior = redis.call('HMGET', KEYS[5], 'fp', 'response')
   if prior[1] then return {'duplicate', prior[1], prior[2]} end
 end
-local id = next_id(KEYS[1])
-local json = '{"id":"' .. id .. '","url":"' .. ARGV[1] .. id .. '",' .. string.sub(ARGV[2], 2)
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], id, 'type', 'update.published', 'data', json)
-redis.call('HSET', KEYS[2], id, json)
-redis.call('ZADD', KEYS[3], score(id), id)
-redis.call('HSET', KEYS[4], 'last_event_id', id, 'updated_at', ARGV[6])
+local id, json = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[6])
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[5], 'fp', ARGV[4], 'response', json)
   redis.call('EXPIRE', KEYS[5], ARGV[5])
 end
 return {'ok', id, json}
+
+--! schedule
+-- KEYS: meta, scheduled, pending, idempotency
+-- ARGV: schedule id, due (ms), update JSON without id, url and times, fingerprint, ttl, response JSON
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+if ARGV[4] ~= '' then
+  local prior = redis.call('HMGET', KEYS[4], 'fp', 'response')
+  if prior[1] then return {'duplicate', prior[1], prior[2]} end
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[4], 'fp', ARGV[4], 'response', ARGV[6])
+  redis.call('EXPIRE', KEYS[4], ARGV[5])
+end
+return {'ok'}
+
+--! publish_due
+-- KEYS: events, updates, order, meta, scheduled, pending; ARGV: now (ms), now (RFC 3339), maxlen, url prefix
+-- Each due update is taken off the schedule and published in the same step: once, whoever runs it.
+local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[1], 'LIMIT', 0, 100)
+local published = {}
+for _, sid in ipairs(due) do
+  local rest = redis.call('HGET', KEYS[6], sid)
+  redis.call('ZREM', KEYS[5], sid)
+  redis.call('HDEL', KEYS[6], sid)
+  if rest and redis.call('EXISTS', KEYS[4]) == 1 then
+    local id = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[4], rest, ARGV[3], ARGV[2])
+    table.insert(published, id)
+  end
+end
+return {redis.call('ZCARD', KEYS[5]), published}
 
 --! edit
 -- KEYS: events, updates, meta; ARGV: update id, new JSON, maxlen, now

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,10 +28,15 @@ BLOGS = "lb:blogs"
 USERS = "lb:users"
 TOKENS = "lb:tokens"
 TOKEN_NAMES = "lb:token-names"
+SCHEDULED_BLOGS = "lb:scheduled-blogs"
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(datetime.now(UTC))
 
 
 def _load_scripts() -> dict[str, str]:
@@ -58,6 +64,14 @@ class Keys:
     def idempotency(self, key: str) -> str:
         return self.meta.removesuffix("meta") + "idem:" + key
 
+    @property
+    def scheduled(self) -> str:
+        return self.meta.removesuffix("meta") + "scheduled"
+
+    @property
+    def pending(self) -> str:
+        return self.meta.removesuffix("meta") + "pending"
+
 
 def _score_bound(update_id: str) -> str:
     ms, _, seq = update_id.partition("-")
@@ -70,9 +84,15 @@ def _text(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Published:
+    """A publish's response: the update, or for a scheduled one `{"scheduled_id", "scheduled_at", ...}`."""
+
     update: dict[str, Any]
     json: str
     replayed: bool  # True when an Idempotency-Key matched an earlier publish
+
+    @property
+    def scheduled(self) -> bool:
+        return "scheduled_id" in self.update
 
 
 class Store:
@@ -145,35 +165,64 @@ class Store:
         *,
         url_prefix: str,
         idempotency: tuple[str, str] | None = None,
+        at: datetime | None = None,
     ) -> Published:
-        """Append `update.published` and store the update in one step.
+        """Append `update.published` and store the update in one step, or schedule it for `at`.
 
         `fields` is the update without `id` and `url` (the script adds both: the
         id is the stream ID of the event). `idempotency` is (key, fingerprint).
         """
         keys = Keys.of(slug)
         idem_key, fingerprint = idempotency or ("", "")
-        result = await self._scripts["publish"](
-            keys=[keys.events, keys.updates, keys.order, keys.meta, keys.idempotency(idem_key)],
-            args=[
-                url_prefix,
-                json.dumps(fields, separators=(",", ":")),
-                self.stream_maxlen,
-                fingerprint,
-                IDEMPOTENCY_TTL,
-                fields["published_at"],
-            ],
-        )
+        rest = {k: v for k, v in fields.items() if k not in ("published_at", "updated_at")}
+        rest_json = json.dumps(rest, separators=(",", ":"))
+        if at is not None and at > datetime.now(UTC):
+            scheduled_id = secrets.token_hex(8)
+            response = {"scheduled_id": scheduled_id, "scheduled_at": iso(at), **rest}
+            response_json = json.dumps(response, separators=(",", ":"))
+            result = await self._scripts["schedule"](
+                keys=[keys.meta, keys.scheduled, keys.pending, keys.idempotency(idem_key)],
+                args=[
+                    scheduled_id,
+                    int(at.timestamp() * 1000),
+                    rest_json,
+                    fingerprint,
+                    IDEMPOTENCY_TTL,
+                    response_json,
+                ],
+            )
+            if _text(result[0]) == "ok":
+                await self.redis.sadd(SCHEDULED_BLOGS, slug)
+                return Published(response, response_json, replayed=False)
+        else:
+            result = await self._scripts["publish"](
+                keys=[keys.events, keys.updates, keys.order, keys.meta, keys.idempotency(idem_key)],
+                args=[url_prefix, rest_json, self.stream_maxlen, fingerprint, IDEMPOTENCY_TTL, now_iso()],
+            )
         status = _text(result[0])
         if status == "missing":
             raise NotFound(f"no blog {slug!r}")
-        if status == "duplicate":
-            if _text(result[1]) != fingerprint:
-                raise Conflict("this Idempotency-Key was used with another request body")
-            text = _text(result[2])
-            return Published(json.loads(text), text, replayed=True)
+        if status == "duplicate" and _text(result[1]) != fingerprint:
+            raise Conflict("this Idempotency-Key was used with another request body")
         text = _text(result[2])
-        return Published(json.loads(text), text, replayed=False)
+        return Published(json.loads(text), text, replayed=status == "duplicate")
+
+    async def publish_due(self, slug: str, now: datetime | None = None) -> list[str]:
+        """Publish the blog's scheduled updates that are due; returns their IDs."""
+        keys = Keys.of(slug)
+        now = now or datetime.now(UTC)
+        remaining, published = await self._scripts["publish_due"](
+            keys=[keys.events, keys.updates, keys.order, keys.meta, keys.scheduled, keys.pending],
+            args=[int(now.timestamp() * 1000), iso(now), self.stream_maxlen, f"/blogs/{slug}/updates/"],
+        )
+        if not remaining:
+            await self.redis.srem(SCHEDULED_BLOGS, slug)
+            if await self.redis.zcard(keys.scheduled):  # scheduled meanwhile: keep it on the list
+                await self.redis.sadd(SCHEDULED_BLOGS, slug)
+        return [_text(i) for i in published]
+
+    async def scheduled_blogs(self) -> list[str]:
+        return sorted(_text(s) for s in await self.redis.smembers(SCHEDULED_BLOGS))
 
     async def get_update(self, slug: str, update_id: str) -> dict[str, Any] | None:
         raw = await self.redis.hget(Keys.of(slug).updates, update_id)

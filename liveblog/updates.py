@@ -6,7 +6,7 @@ The bots' API, the editor form and the CLI all call these, then the store.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -135,13 +135,25 @@ def parse_time(value: Any, name: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+
+
+def scheduled_time(obj: dict[str, Any]) -> datetime | None:
+    """When a publish request asks to be published (None: now; a past time also means now)."""
+    value = obj.get("scheduled_at")
+    if value is None:
+        return None
+    moment = parse_time(value, "scheduled_at")
+    if moment - datetime.now(UTC) > MAX_SCHEDULE_AHEAD:
+        raise Invalid("scheduled_at", "must be within a year from now")
+    return moment
+
+
 def new_update(blog: str, obj: Any, author: dict[str, str]) -> dict[str, Any]:
     """Validate a publish request; returns the update document without `id` and `url`."""
     obj = _check_fields(obj, NEW_UPDATE_FIELDS, {"body"})
     body = _body(obj)
-    if "scheduled_at" in obj and obj["scheduled_at"] is not None:
-        if parse_time(obj["scheduled_at"], "scheduled_at") > datetime.now(UTC):
-            raise Invalid("scheduled_at", "scheduled publishing is not available yet; omit it to publish now")
+    scheduled_time(obj)  # validated here, used by the caller
     now = now_iso()
     return {
         "blog": blog,
