@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from . import metrics, updates
 from .auth import Principal, bearer
+from .caching import cacheable
 from .errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
 from .events import BadEventId, parse_id
 from .state import state_of
@@ -62,8 +63,13 @@ async def writer(request: Request, slug: str | None = None) -> Principal:
 # -- blogs -----------------------------------------------------------------------------------
 
 
+def _read(request: Request, data: Any) -> Response:
+    """A public JSON read: ETag and a short Cache-Control, 304 on a matching If-None-Match."""
+    return cacheable(request, JSONResponse(data))
+
+
 async def list_blogs(request: Request) -> Response:
-    return _json({"blogs": await state_of(request).store.list_blogs()})
+    return _read(request, {"blogs": await state_of(request).store.list_blogs()})
 
 
 async def create_blog(request: Request) -> Response:
@@ -76,7 +82,7 @@ async def create_blog(request: Request) -> Response:
 
 
 async def get_blog(request: Request) -> Response:
-    return _json(await state_of(request).store.require_blog(request.path_params["slug"]))
+    return _read(request, await state_of(request).store.require_blog(request.path_params["slug"]))
 
 
 async def patch_blog(request: Request) -> Response:
@@ -118,7 +124,7 @@ async def list_updates(request: Request) -> Response:
     limit, before = _limit(request), _before(request)
     await store.require_blog(slug)
     items, next_before, last_event_id = await store.list_updates(slug, limit=limit, before=before)
-    return _json({"updates": items, "next_before": next_before, "last_event_id": last_event_id})
+    return _read(request, {"updates": items, "next_before": next_before, "last_event_id": last_event_id})
 
 
 async def publish(request: Request) -> Response:
@@ -153,7 +159,7 @@ async def publish(request: Request) -> Response:
 
 async def get_update(request: Request) -> Response:
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
-    return _json(await state_of(request).store.require_update(slug, update_id))
+    return _read(request, await state_of(request).store.require_update(slug, update_id))
 
 
 async def patch_update(request: Request) -> Response:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .pages import cacheable
+from .caching import cacheable
 from .state import state_of
 
 FEED_SIZE = 50

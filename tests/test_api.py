@@ -708,3 +708,17 @@ async def test_hostile_markdown_never_reaches_readers_as_markup(server, api, blo
         permalink = await api.get(f"/blogs/{blog}/updates/{update['id']}")
         assert permalink.status_code == 200
         assert_harmless(permalink.text, page=True)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/blogs", "/api/v1/blogs/{blog}", "/api/v1/blogs/{blog}/updates"])
+async def test_json_reads_carry_etag_and_revalidate_with_304(api, blog, path):
+    url = path.format(blog=blog)
+    first = await api.get(url)
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "public, max-age=2"
+    etag = first.headers["etag"]
+    again = await api.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    await api.post(f"/api/v1/blogs/{blog}/updates", json={"body": "changes every read"})
+    changed = await api.get(url, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag

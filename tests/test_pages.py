@@ -9,7 +9,8 @@ from html.parser import HTMLParser
 import httpx
 import pytest
 
-from liveblog.pages import etag_matches, frame_ancestors_policy
+from liveblog.caching import etag_matches
+from liveblog.pages import frame_ancestors_policy
 
 from .conftest import Server, publish
 
