@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import metrics, updates
+from . import metrics, sessions, updates
 from .auth import Principal, bearer
 from .caching import cacheable
 from .errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
@@ -49,10 +49,21 @@ async def read_json(request: Request) -> tuple[Any, bytes]:
         raise BadRequest(f"malformed JSON: {str(exc)[:200]}") from None
 
 
+async def _principal(request: Request) -> Principal:
+    """A bot's bearer token, or a logged-in editor's session cookie plus its X-CSRF-Token header."""
+    authorization = request.headers.get("authorization")
+    if authorization is None and "user" in request.session:
+        editor = await sessions.current_editor(request)
+        if editor is not None:
+            sessions.check_csrf(request, request.headers.get("x-csrf-token"))
+            return editor.principal()
+    return await bearer(state_of(request).store, authorization)
+
+
 async def writer(request: Request, slug: str | None = None) -> Principal:
     """Authenticate a write (401), check its scope (403) and the rate limit (429)."""
     state = state_of(request)
-    principal = await bearer(state.store, request.headers.get("authorization"))
+    principal = await _principal(request)
     if slug is not None:
         await state.store.require_blog(slug)
         principal.require_blog(slug)

@@ -25,6 +25,7 @@ from .auth import RateLimiter
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError, Unavailable
 from .hub import BLOCK_MS, Hub
+from .sessions import csrf_key
 from .settings import Settings
 from .state import AppState, state_of
 from .store import Store
@@ -139,7 +140,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         reader = redis_client(url, blocking=True)
         store = Store(client, stream_maxlen=settings.stream_maxlen)
         hub = Hub(store, reader, queue_size=settings.queue_size, ring_size=settings.ring_size)
-        state = AppState(settings, client, store, hub, RateLimiter(settings.rate_limit), templates)
+        state = AppState(
+            settings,
+            client,
+            store,
+            hub,
+            RateLimiter(settings.rate_limit),
+            templates,
+            csrf_key(settings.resolved_secret_key()),
+        )
         try:
             async with scheduler.running(store):
                 yield {"liveblog": state}

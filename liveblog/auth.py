@@ -96,3 +96,30 @@ class RateLimiter:
         self._buckets[key] = (tokens - 1.0, now)
         if len(self._buckets) > 10_000:
             self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 120}
+
+
+FAILURES_BEFORE_DELAY = 3
+FAILURES_BEFORE_REFUSAL = 20
+FAILURE_WINDOW = 15 * 60.0
+
+
+class LoginFailures:
+    """Failed logins per client address and username, in this process, to slow down guessing."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def count(self, key: str) -> int:
+        failures, stamp = self._seen.get(key, (0, 0.0))
+        return failures if time.monotonic() - stamp < FAILURE_WINDOW else 0
+
+    def add(self, key: str) -> int:
+        now = time.monotonic()
+        failures = self.count(key) + 1
+        self._seen[key] = (failures, now)
+        if len(self._seen) > 10_000:
+            self._seen = {k: v for k, v in self._seen.items() if now - v[1] < FAILURE_WINDOW}
+        return failures
+
+    def clear(self, key: str) -> None:
+        self._seen.pop(key, None)

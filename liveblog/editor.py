@@ -7,12 +7,7 @@ form works without JavaScript (POST, then 303 back); static/js/editor.js enhance
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
-import hmac
 import secrets
-import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -23,72 +18,21 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from . import auth, metrics, updates
+from .auth import FAILURES_BEFORE_DELAY, FAILURES_BEFORE_REFUSAL
 from .errors import Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
 from .render import markdown_to_html
+from .sessions import (
+    Editor,
+    checked_form,
+    csrf_token,
+    current_editor,
+    dummy_hash,
+)
 from .state import state_of
 
 UPDATES_SHOWN = 50
-FAILURES_BEFORE_DELAY = 3
-FAILURES_BEFORE_REFUSAL = 20
-FAILURE_WINDOW = 15 * 60.0
 NO_STORE = {"Cache-Control": "no-store"}
 LOGIN_FAILED = "Wrong username or password"
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Verifying against this when the user does not exist costs as long as a real check,
-    so the response time does not tell which half was wrong."""
-    return auth.hash_password(secrets.token_urlsafe(16))
-
-
-@dataclass(frozen=True, slots=True)
-class Editor:
-    name: str
-    role: str
-
-    @property
-    def admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def author(self) -> dict[str, str]:
-        return {"name": self.name, "kind": "editor"}
-
-
-# -- CSRF --------------------------------------------------------------------------------------
-
-
-def _csrf_key(request: Request) -> bytes:
-    key: bytes | None = getattr(request.app.state, "editor_csrf_key", None)
-    if key is None:
-        secret = state_of(request).settings.resolved_secret_key()
-        key = hashlib.sha256(b"liveblog csrf\0" + secret.encode()).digest()
-        request.app.state.editor_csrf_key = key
-    return key
-
-
-def csrf_token(request: Request) -> str:
-    """The form token: an HMAC of this session's random CSRF secret (created on first use)."""
-    secret = request.session.get("csrf")
-    if not isinstance(secret, str):
-        secret = request.session["csrf"] = secrets.token_urlsafe(32)
-    return hmac.new(_csrf_key(request), secret.encode(), hashlib.sha256).hexdigest()
-
-
-async def checked_form(request: Request) -> FormData:
-    """The POSTed form, or 403 when its `csrf` field is missing or wrong."""
-    form = await request.form(max_files=0, max_fields=50)
-    sent = form.get("csrf")
-    secret = request.session.get("csrf")
-    if not isinstance(sent, str) or not isinstance(secret, str):
-        raise Forbidden("missing CSRF token: reload the page and try again")
-    if not hmac.compare_digest(sent.encode(), csrf_token(request).encode()):
-        raise Forbidden("wrong CSRF token: reload the page and try again")
-    return form
-
-
-# -- sessions ----------------------------------------------------------------------------------
 
 
 def _local_path(target: str | None) -> str | None:
@@ -98,18 +42,6 @@ def _local_path(target: str | None) -> str | None:
     if any(ord(c) < 32 for c in target):
         return None
     return target
-
-
-async def current_editor(request: Request) -> Editor | None:
-    name = request.session.get("user")
-    if not isinstance(name, str):
-        return None
-    user = await state_of(request).store.get_user(name)
-    if user is None:  # removed since login
-        request.session.pop("user", None)
-        request.session.pop("role", None)
-        return None
-    return Editor(name, str(user.get("role") or "editor"))
 
 
 class _LoginRequired(Exception):
@@ -139,35 +71,6 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
     )
 
 
-class _Failures:
-    """Failed logins per client address and username, in this process, to slow down guessing."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, tuple[int, float]] = {}
-
-    def count(self, key: str) -> int:
-        failures, stamp = self._seen.get(key, (0, 0.0))
-        return failures if time.monotonic() - stamp < FAILURE_WINDOW else 0
-
-    def add(self, key: str) -> int:
-        now = time.monotonic()
-        failures = self.count(key) + 1
-        self._seen[key] = (failures, now)
-        if len(self._seen) > 10_000:
-            self._seen = {k: v for k, v in self._seen.items() if now - v[1] < FAILURE_WINDOW}
-        return failures
-
-    def clear(self, key: str) -> None:
-        self._seen.pop(key, None)
-
-
-def _failures(request: Request) -> _Failures:
-    failures: _Failures | None = getattr(request.app.state, "login_failures", None)
-    if failures is None:
-        failures = request.app.state.login_failures = _Failures()
-    return failures
-
-
 async def login(request: Request) -> Response:
     next_path = _local_path(request.query_params.get("next")) or "/editor/"
     if request.method == "GET":
@@ -180,11 +83,11 @@ async def login(request: Request) -> Response:
     next_path = _local_path(str(form.get("next") or "")) or next_path
     client = request.client.host if request.client else "?"
     key = f"{client}\0{username}"
-    failures = _failures(request)
+    failures = state_of(request).login_failures
     if failures.count(key) >= FAILURES_BEFORE_REFUSAL:
         raise TooManyRequests("too many failed logins; try again later", headers={"Retry-After": "900"})
     user = await state_of(request).store.get_user(username) if username else None
-    stored = str(user["password"]) if user else _dummy_hash()
+    stored = str(user["password"]) if user else dummy_hash()
     ok = await run_in_threadpool(auth.verify_password, stored, password)
     if not (ok and user):
         count = failures.add(key)

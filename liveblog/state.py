@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
-from .auth import RateLimiter
+from .auth import LoginFailures, RateLimiter
 from .hub import Hub
 from .settings import Settings
 from .store import Store
@@ -22,6 +22,8 @@ class AppState:
     hub: Hub
     rate_limiter: RateLimiter
     templates: Jinja2Templates
+    csrf_key: bytes
+    login_failures: LoginFailures = field(default_factory=LoginFailures)
 
 
 def state_of(conn: HTTPConnection) -> AppState:

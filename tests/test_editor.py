@@ -399,3 +399,21 @@ async def test_editor_posts_edits_and_deletes_and_the_reader_sees_it_live(browse
     finally:
         await editor_context.close()
         await reader_context.close()
+
+
+async def test_the_api_accepts_an_editor_session_with_its_csrf_token(session, blog):
+    csrf = csrf_of((await session.get(f"/editor/{blog}")).text)
+    url = f"/api/v1/blogs/{blog}/updates"
+    refused = await session.post(url, json={"body": "no token"})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    forged = await session.post(url, json={"body": "forged"}, headers={"X-CSRF-Token": "0" * 64})
+    assert forged.status_code == 403
+    accepted = await session.post(url, json={"body": "From the *desk*"}, headers={"X-CSRF-Token": csrf})
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["author"] == {"name": "ed", "kind": "editor"}
+    # An editor (not an admin) may not create blogs through the API.
+    denied = await session.post(
+        "/api/v1/blogs", json={"slug": f"{blog}-x", "title": "X"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert denied.status_code == 403
