@@ -119,7 +119,10 @@ async def test_scrolled_down_reader_sees_the_new_updates_pill_not_a_jump(browser
     await page.close()
 
 
-async def test_open_reader_page_reconnects_after_a_server_restart_and_catches_up_once(browser, tmp_path):
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_open_reader_page_reconnects_after_a_server_restart_and_catches_up_once(
+    browser, tmp_path, transport
+):
     srv = Server(tmp_path / "data").start()
     try:
         token = srv.token("restart")
@@ -128,7 +131,7 @@ async def test_open_reader_page_reconnects_after_a_server_restart_and_catches_up
             assert (await api.post("/api/v1/blogs", json={"slug": "r", "title": "R"})).status_code == 201
             before = await publish(api, "r", "Before the restart")
         page = await browser.new_page()
-        await page.goto(f"{srv.url}/blogs/r")
+        await page.goto(f"{srv.url}/blogs/r" + ("?transport=ws" if transport == "ws" else ""))
         status = page.locator("#live-status")
         await expect(status).to_have_text("live")
 
