@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from liveblog.store import Store
 
 from .clients import SSEReader
 from .conftest import ROOT, Server, cli, free_port, publish
+from .markup import Elements
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -603,26 +603,10 @@ _EVIL_TAGS = {
 }
 
 
-class _Markup(HTMLParser):
-    """Every tag and attribute in a document (text, escaped or not, is only text)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, {name: value or "" for name, value in attrs}))
-
-    handle_startendtag = handle_starttag
-
-
 def hostile_markup(html: str, *, page: bool = False) -> list[str]:
     """The tags and attributes in `html` that could run script; [] when there are none."""
-    parser = _Markup()
-    parser.feed(html)
-    parser.close()
     found = []
-    for tag, attrs in parser.tags:
+    for tag, attrs in Elements(html).tags:
         if page and tag == "script" and set(attrs) == {"type"} and attrs["type"] == "application/ld+json":
             continue
         if (

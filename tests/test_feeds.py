@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import datetime
-from html.parser import HTMLParser
 
 import httpx
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from liveblog.feeds import atom_feed, entry_title, json_feed
 
 from .conftest import Server, publish
+from .markup import Elements
 
 pytestmark = pytest.mark.timeout(60)
 A = "{http://www.w3.org/2005/Atom}"
@@ -22,20 +22,9 @@ HOSTILE_BODY = (
 )
 
 
-class Markup(HTMLParser):
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
 def assert_safe(html: str) -> None:
     """The hostile Markdown became text: only harmless tags, no handlers, no script URLs."""
-    for tag, attrs in Markup(html).tags:
+    for tag, attrs in Elements(html).tags:
         assert tag in {"p", "strong", "em", "a", "figure", "img", "figcaption"}, html
         assert not any(name.startswith("on") for name in attrs), html
         assert not (attrs.get("href") or "").lower().startswith("javascript:"), html

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 
 import httpx
 import pytest
@@ -13,30 +12,10 @@ from liveblog.caching import etag_matches
 from liveblog.pages import frame_ancestors_policy
 
 from .conftest import Server, publish
+from .markup import Elements
 
 pytestmark = pytest.mark.timeout(60)
 JSON_LD = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
-
-
-class Elements(HTMLParser):
-    """Every start tag's attributes, in document order."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def by_id(self, element_id: str) -> dict[str, str | None]:
-        found = [attrs for _, attrs in self.tags if attrs.get("id") == element_id]
-        assert len(found) == 1, f"{len(found)} elements with id {element_id!r}"
-        return found[0]
-
-    def with_class(self, name: str) -> list[dict[str, str | None]]:
-        return [attrs for _, attrs in self.tags if name in (attrs.get("class") or "").split()]
 
 
 def json_ld(html: str) -> dict:

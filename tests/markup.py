@@ -1,0 +1,28 @@
+"""One HTML reader for the tests: every start tag and its attributes, in document order."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+
+class Elements(HTMLParser):
+    """Every start tag's attributes; text (escaped or not) is only text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {name: value or "" for name, value in attrs}))
+
+    handle_startendtag = handle_starttag
+
+    def by_id(self, element_id: str) -> dict[str, str]:
+        found = [attrs for _, attrs in self.tags if attrs.get("id") == element_id]
+        assert len(found) == 1, f"{len(found)} elements with id {element_id!r}"
+        return found[0]
+
+    def with_class(self, name: str) -> list[dict[str, str]]:
+        return [attrs for _, attrs in self.tags if name in (attrs.get("class") or "").split()]
