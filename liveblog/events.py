@@ -70,4 +70,3 @@ def sse_retry(milliseconds: int) -> bytes:
     return f"retry: {milliseconds}\n\n".encode()
 
 
-SSE_PING = b": ping\n\n"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 
+import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
@@ -11,12 +13,13 @@ from starlette.types import Receive, Scope, Send
 
 from . import metrics
 from .errors import BadRequest
-from .events import SSE_PING, BadEventId, sse_retry
+from .events import BadEventId, sse_retry
 from .hub import ReaderTooSlow, Subscription
 from .state import state_of
 
 RETRY_MS = 2000
 PING_SECONDS = 15
+SHUTDOWN_GRACE = 2.0  # seconds a stream has to end cleanly when the server shuts down
 
 
 def _ping() -> ServerSentEvent:
@@ -28,6 +31,7 @@ class SubscriptionResponse(EventSourceResponse):
 
     def __init__(self, subscription: Subscription, send_timeout: float | None) -> None:
         self.subscription = subscription
+        self._shutdown = anyio.Event()
         super().__init__(
             self._body(),
             ping=PING_SECONDS,
@@ -36,6 +40,8 @@ class SubscriptionResponse(EventSourceResponse):
             send_timeout=send_timeout,
             data_sender_callable=self._watch,
             headers={"Cache-Control": "no-cache"},
+            shutdown_event=self._shutdown,
+            shutdown_grace_period=SHUTDOWN_GRACE,
         )
 
     async def _body(self) -> AsyncIterator[bytes]:
@@ -43,11 +49,22 @@ class SubscriptionResponse(EventSourceResponse):
         async for batch in self.subscription.batches():
             # A burst of events goes out in one send.
             yield batch[0].sse if len(batch) == 1 else b"".join(event.sse for event in batch)
+        if self._shutdown.is_set():
+            # The server is going away: reconnect soon, spread out, to the next process.
+            yield sse_retry(random.randint(250, RETRY_MS))
 
     async def _watch(self) -> None:
-        """End the response at once when the hub drops this reader, even mid-send."""
-        await self.subscription.dropped.wait()
-        raise ReaderTooSlow()
+        """End the response at once when the hub drops this reader, even mid-send; on server
+        shutdown, end the subscription so the body finishes cleanly with a retry hint."""
+
+        async def on_shutdown() -> None:
+            await self._shutdown.wait()
+            self.subscription.close()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(on_shutdown)
+            await self.subscription.dropped.wait()
+            raise ReaderTooSlow()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         metrics.READERS.labels("sse").inc()
@@ -69,6 +86,3 @@ async def stream(request: Request) -> SubscriptionResponse:
         raise BadRequest(f"Last-Event-ID: {exc}") from None
     timeout = state.settings.send_timeout or None
     return SubscriptionResponse(subscription, timeout)
-
-
-__all__ = ["stream", "SSE_PING"]

@@ -173,7 +173,6 @@ def test_every_event_type_is_known_and_the_helpers_frame_correctly():
         "reset",
     }
     assert events.sse_retry(2000) == b"retry: 2000\n\n"
-    assert events.SSE_PING == b": ping\n\n"
 
 
 def test_an_event_is_encoded_once_and_immutable():

@@ -2,9 +2,11 @@
 //
 // On a page with #updates it follows the blog's event stream (Server-Sent Events, or a
 // WebSocket when data-transport="ws" or EventSource is missing), resumes from the last event
-// it has seen, and never shows an event twice. Every page gets its <time> elements shown in
-// the reader's local time. The article DOM built here mirrors templates/_update.html:
-// change both together.
+// it has seen, and never shows an event twice. It keeps aside#pinned and nav#key-events in
+// step with the list, and honours #updates[data-hold="off"] (never hold new updates behind the
+// pill). Every page gets its <time> elements in the reader's local time, a relative time in
+// each .update-ago ("5 min ago", refreshed every 30 s) and working .update-share buttons.
+// The DOM built here mirrors templates/_update.html: change both together.
 
 const EVENT_TYPES = ['update.published', 'update.edited', 'update.deleted', 'blog.updated', 'reset'];
 const PAGE_SIZE = 20;
@@ -19,6 +21,11 @@ const TICK_MS = 10000;
 const SLEPT_MS = 100000;
 const FLASH_MS = 2500;
 const PREFS_KEY = 'liveblog:prefs';
+const TIMES_REFRESH_MS = 30000; // "5 min ago" and "today or another day" go stale
+const SHARE_FEEDBACK_MS = 2000; // how long a share button says "Link copied"
+const ANNOUNCE_DELAY_MS = 1000; // several held updates in a burst: one announcement
+const TITLE_WORDS = 90; // characters of text standing in for a missing title (_update.html)
+const EXCERPT_WORDS = 160; // characters of a pinned update's excerpt
 
 // ---------------------------------------------------------------- stream IDs
 
@@ -59,12 +66,42 @@ function localise(time) {
   let format = timeOnly;
   if (date.getFullYear() !== now.getFullYear()) format = fullDate;
   else if (time.dataset.format === 'datetime' || !sameDay(date, now)) format = dayAndTime;
-  time.textContent = format.format(date);
-  time.title = tooltip.format(date);
+  // Only real changes: the list is an aria-live region, and a text change there is read out.
+  const text = format.format(date);
+  if (time.textContent !== text) time.textContent = text;
+  const title = tooltip.format(date);
+  if (time.title !== title) time.title = title;
 }
 
 function localiseAll(root) {
   for (const time of root.querySelectorAll('time[datetime]')) localise(time);
+}
+
+const MINUTE_MS = 60000;
+const HOUR_MS = 60 * MINUTE_MS;
+const DAY_MS = 24 * HOUR_MS;
+
+/** "just now", "5 min ago", "2 h ago", "3 d ago" (a clock a little behind the server's: "just now"). */
+function ago(date, now) {
+  const ms = now - date.getTime();
+  if (ms < MINUTE_MS) return 'just now';
+  if (ms < HOUR_MS) return `${Math.floor(ms / MINUTE_MS)} min ago`;
+  if (ms < DAY_MS) return `${Math.floor(ms / HOUR_MS)} h ago`;
+  return `${Math.floor(ms / DAY_MS)} d ago`;
+}
+
+function refreshAgo(root) {
+  const now = Date.now();
+  for (const span of root.querySelectorAll('.update-ago[data-since]')) {
+    const date = new Date(span.dataset.since);
+    const text = Number.isNaN(date.getTime()) ? '' : ago(date, now);
+    if (span.textContent !== text) span.textContent = text;
+  }
+}
+
+function refreshTimes(root) {
+  localiseAll(root);
+  refreshAgo(root);
 }
 
 /** The server's rendering before localisation: HH:MM of an RFC 3339 UTC time. */
@@ -87,6 +124,22 @@ function timeElement(className, value) {
   return time;
 }
 
+/** The text of sanitized update HTML, whitespace collapsed (Jinja's `striptags`). */
+function textOf(html) {
+  const template = document.createElement('template'); // inert: nothing loads or runs
+  template.innerHTML = html ?? '';
+  return (template.content.textContent || '').replace(/\s+/g, ' ').trim();
+}
+
+/** Jinja's `truncate(length, false, "…", 0)`: cut at a word boundary. */
+function firstWords(html, length) {
+  const text = textOf(html);
+  if (text.length <= length) return text;
+  const cut = text.slice(0, length - 1);
+  const space = cut.lastIndexOf(' ');
+  return `${space === -1 ? cut : cut.slice(0, space)}…`;
+}
+
 /** The DOM of templates/_update.html's render_update(update, blog). */
 function buildArticle(update, slug) {
   const id = String(update.id);
@@ -98,6 +151,10 @@ function buildArticle(update, slug) {
 
   const header = element('header', 'update-header');
   header.append(timeElement('update-time', update.published_at));
+  const since = element('span', 'update-ago');
+  since.dataset.since = update.published_at ?? '';
+  since.setAttribute('aria-hidden', 'true'); // the <time> says it; refreshing it is no news
+  header.append(since);
   if (update.pinned) header.append(element('span', 'badge badge-pinned', 'Pinned'));
   if (update.key_event) header.append(element('span', 'badge badge-key-event', 'Key event'));
   article.append(header);
@@ -134,10 +191,163 @@ function buildArticle(update, slug) {
   const link = element('a', 'update-permalink', 'Permalink');
   link.setAttribute('href', `/blogs/${encodeURIComponent(slug)}/updates/${encodeURIComponent(id)}`);
   footer.append(link);
+  const share = element('button', 'update-share', 'Share');
+  share.type = 'button';
+  footer.append(share);
   article.append(footer);
 
-  localiseAll(article);
+  refreshTimes(article);
   return article;
+}
+
+/** An entry of aside#pinned or nav#key-events (templates/_update.html: render_pinned, render_key_event). */
+function buildEntry(kind, update) {
+  const id = String(update.id);
+  const item = element('li', `${kind}-entry`);
+  item.dataset.updateId = id;
+  const link = element('a', `${kind}-link`);
+  link.setAttribute('href', `#update-${id}`);
+  if (document.body.classList.contains('embed')) link.setAttribute('target', '_self');
+  link.append(
+    timeElement(`${kind}-time`, update.published_at),
+    element('span', `${kind}-title`, update.title || firstWords(update.html, TITLE_WORDS)),
+  );
+  item.append(link);
+  if (kind === 'pinned' && update.title) {
+    item.append(element('p', 'pinned-excerpt', firstWords(update.html, EXCERPT_WORDS)));
+  }
+  localiseAll(item);
+  return item;
+}
+
+/**
+ * aside#pinned or nav#key-events: one entry per update that `wants`, newest first, hidden when
+ * empty. It may list updates older than the ones on the page (the server's choice).
+ */
+class UpdateIndex {
+  constructor(root, kind, wants) {
+    this.root = root;
+    this.items = root.querySelector('ul, ol');
+    this.kind = kind;
+    this.wants = wants;
+  }
+
+  entry(id) {
+    return [...this.items.children].find((item) => item.dataset.updateId === id) ?? null;
+  }
+
+  sync(update) {
+    const id = String(update.id);
+    const existing = this.entry(id);
+    if (!this.wants(update)) {
+      existing?.remove();
+    } else {
+      const fresh = buildEntry(this.kind, update);
+      if (existing) {
+        if (!existing.isEqualNode(fresh)) existing.replaceWith(fresh); // keep focus when unchanged
+      } else {
+        const older = [...this.items.children].find((item) => isAfter(id, item.dataset.updateId));
+        this.items.insertBefore(fresh, older ?? null);
+      }
+    }
+    this.render();
+  }
+
+  remove(id) {
+    this.entry(id)?.remove();
+    this.render();
+  }
+
+  /** After a reload of `updates` (newest first, the page before `before` or the newest). */
+  resync(updates, before) {
+    const ids = new Set(updates.map((u) => String(u.id)));
+    const oldest = updates.length ? String(updates[updates.length - 1].id) : null;
+    for (const item of [...this.items.children]) {
+      const id = item.dataset.updateId;
+      // In the range the reload covers but not in it: deleted meanwhile. Outside it: unknown, kept.
+      const covered = (oldest === null || !isAfter(oldest, id)) && (before === null || isAfter(before, id));
+      if (covered && !ids.has(id)) item.remove();
+    }
+    for (const update of updates) this.sync(update);
+    this.render();
+  }
+
+  render() {
+    this.root.hidden = this.items.children.length === 0;
+  }
+}
+
+// ---------------------------------------------------------------- sharing, announcements
+
+/** Say `message` through the page's polite status region (made by main()). */
+function announce(message) {
+  const region = document.getElementById('announcer');
+  if (!region) return;
+  region.textContent = ''; // the same message twice is read twice
+  setTimeout(() => { region.textContent = message; }, 50);
+}
+
+async function copyText(text, returnFocus) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // no Clipboard API (an insecure origin) or refused: the old way below
+  }
+  const area = element('textarea', 'visually-hidden');
+  area.value = text;
+  area.setAttribute('readonly', '');
+  document.body.append(area);
+  area.select();
+  let copied = false;
+  try {
+    copied = document.execCommand('copy');
+  } catch {
+    copied = false;
+  }
+  area.remove();
+  returnFocus.focus();
+  return copied;
+}
+
+const shareTimers = new WeakMap();
+
+function shareFeedback(button, message) {
+  clearTimeout(shareTimers.get(button));
+  button.textContent = message;
+  button.classList.add('is-done');
+  // Inside the aria-live list the new label is read out by itself; elsewhere say it.
+  if (!button.closest('[aria-live]')) announce(message);
+  shareTimers.set(button, setTimeout(() => {
+    button.textContent = 'Share';
+    button.classList.remove('is-done');
+  }, SHARE_FEEDBACK_MS));
+}
+
+/** The share sheet where there is one (phones), else the permalink to the clipboard. */
+async function share(button) {
+  const article = button.closest('.update');
+  const link = article?.querySelector('.update-permalink');
+  if (!link) return;
+  const url = new URL(link.getAttribute('href'), window.location.href).href;
+  if (typeof navigator.share === 'function') {
+    const title = article.querySelector('.update-title')?.textContent || document.title;
+    try {
+      await navigator.share({ title, url });
+      return;
+    } catch (error) {
+      if (error && error.name === 'AbortError') return; // the reader closed the sheet
+    }
+  }
+  shareFeedback(button, (await copyText(url, button)) ? 'Link copied' : 'Could not copy the link');
+}
+
+function setupSharing() {
+  for (const button of document.querySelectorAll('.update-share')) button.hidden = false;
+  document.addEventListener('click', (event) => {
+    const button = event.target instanceof Element ? event.target.closest('.update-share') : null;
+    if (button) share(button);
+  });
 }
 
 function flash(article, className) {
@@ -182,6 +392,13 @@ class LiveBlog {
     this.status = document.getElementById('live-status');
     this.pill = document.getElementById('new-updates');
     this.empty = document.getElementById('no-updates');
+    const pinned = document.getElementById('pinned');
+    const keyEvents = document.getElementById('key-events');
+    this.indexes = [
+      pinned && new UpdateIndex(pinned, 'pinned', (u) => Boolean(u.pinned)),
+      keyEvents && new UpdateIndex(keyEvents, 'key-event', (u) => Boolean(u.key_event)),
+    ].filter(Boolean);
+    this.announceTimer = 0;
     this.blogStatus = this.status?.dataset.state === 'ended' ? 'ended' : 'live';
     this.connection = 'live';
     this.pending = new Map(); // update id -> update, in arrival order (oldest first)
@@ -200,6 +417,7 @@ class LiveBlog {
     this.pill?.addEventListener('click', () => this.showPending());
     this.setupControls();
     this.setupLoadMore();
+    this.setupIndexLinks();
     window.addEventListener('online', () => this.reconnectNow());
     window.addEventListener('pagehide', (event) => { if (event.persisted) this.disconnect(); });
     window.addEventListener('pageshow', (event) => { if (event.persisted) this.reconnectNow(); });
@@ -354,7 +572,9 @@ class LiveBlog {
   }
 
   holding() {
-    return this.before !== null || (!this.oldestFirst && window.scrollY > HOLD_BELOW_PX);
+    if (this.before !== null) return true; // an older page: the newest are not shown here at all
+    if (this.list.dataset.hold === 'off') return false; // read each time: it may be set later
+    return !this.oldestFirst && window.scrollY > HOLD_BELOW_PX;
   }
 
   published(update) {
@@ -370,6 +590,7 @@ class LiveBlog {
       this.insert(update);
       this.touch(update);
     }
+    this.index(update);
   }
 
   edited(update) {
@@ -378,12 +599,19 @@ class LiveBlog {
     if (existing) this.replace(existing, update);
     else if (this.pending.has(id)) this.pending.set(id, update);
     this.touch(update);
+    this.index(update); // also one older than the list: the server may list it as pinned
   }
 
   deleted(id) {
     this.find(id)?.remove();
     if (this.pending.delete(id)) this.renderPill();
+    for (const index of this.indexes) index.remove(id);
     this.renderEmpty();
+  }
+
+  /** Pinned and key-events lists follow the update's flags. */
+  index(update) {
+    for (const index of this.indexes) index.sync(update);
   }
 
   insert(update) {
@@ -470,9 +698,11 @@ class LiveBlog {
   renderAll(updates) {
     this.pending.clear();
     this.renderPill();
-    const articles = updates.filter((u) => u && u.id != null).map((u) => buildArticle(u, this.slug));
+    const valid = updates.filter((u) => u && u.id != null);
+    const articles = valid.map((u) => buildArticle(u, this.slug));
     if (this.oldestFirst) articles.reverse();
     this.list.replaceChildren(...articles);
+    for (const index of this.indexes) index.resync(valid, this.before);
     this.renderEmpty();
   }
 
@@ -481,8 +711,12 @@ class LiveBlog {
   renderPill() {
     if (!this.pill) return;
     const count = this.pending.size;
-    this.pill.textContent = `${count} new update${count === 1 ? '' : 's'}`;
+    const text = `${count} new update${count === 1 ? '' : 's'}`;
+    this.pill.textContent = text;
     this.pill.hidden = count === 0;
+    // The held updates are outside the live list: say that they are there, once per burst.
+    clearTimeout(this.announceTimer);
+    if (count > 0) this.announceTimer = setTimeout(() => announce(text), ANNOUNCE_DELAY_MS);
   }
 
   flushPending() {
@@ -548,6 +782,7 @@ class LiveBlog {
         const article = buildArticle(update, this.slug);
         if (this.oldestFirst) this.list.prepend(article);
         else this.list.append(article);
+        this.index(update);
       }
       this.renderEmpty();
       this.setNextBefore(page.next_before ?? null);
@@ -573,6 +808,33 @@ class LiveBlog {
     }
     link.setAttribute('href', `?before=${encodeURIComponent(before)}`);
     link.dataset.before = before;
+  }
+
+  /**
+   * Links of the pinned and key-events lists: release the update if it waits behind the pill,
+   * show it if "Key events only" hides it, and open its permalink page if it is not loaded.
+   */
+  setupIndexLinks() {
+    document.addEventListener('click', (event) => {
+      const link = event.target instanceof Element
+        ? event.target.closest('.pinned-link, .key-event-link') : null;
+      if (!link || event.defaultPrevented || event.button !== 0
+        || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+      const id = link.closest('[data-update-id]')?.dataset.updateId;
+      if (!id) return;
+      event.preventDefault(); // in the embed, <base target="_blank"> would open a new tab
+      if (this.pending.has(id) && this.before === null) this.flushPending();
+      const article = this.find(id);
+      if (!article) {
+        window.location.assign(`/blogs/${encodeURIComponent(this.slug)}/updates/${encodeURIComponent(id)}`);
+        return;
+      }
+      if (!article.classList.contains('key-event') && this.list.classList.contains('key-events-only')) {
+        this.setKeyEventsOnly(false);
+      }
+      if (window.location.hash === `#update-${id}`) article.scrollIntoView();
+      else window.location.hash = `update-${id}`;
+    });
   }
 
   setupControls() {
@@ -613,8 +875,23 @@ class LiveBlog {
   }
 }
 
+/** A polite status region for what happens outside the live list (held updates, "Link copied"). */
+function setupAnnouncer() {
+  if (document.getElementById('announcer')) return;
+  const region = element('div', 'visually-hidden');
+  region.id = 'announcer';
+  region.setAttribute('role', 'status');
+  document.body.append(region);
+}
+
 function main() {
-  localiseAll(document);
+  setupAnnouncer();
+  refreshTimes(document);
+  setInterval(() => refreshTimes(document), TIMES_REFRESH_MS);
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') refreshTimes(document);
+  });
+  setupSharing();
   const list = document.getElementById('updates');
   if (list && list.dataset.blog) new LiveBlog(list).start();
 }
