@@ -134,7 +134,7 @@ async def list_updates(request: Request) -> Response:
     store = state_of(request).store
     limit, before = _limit(request), _before(request)
     await store.require_blog(slug)
-    items, next_before, last_event_id = await store.list_updates(slug, limit=limit, before=before)
+    items, next_before, last_event_id, _, _ = await store.list_updates(slug, limit=limit, before=before)
     return _read(request, {"updates": items, "next_before": next_before, "last_event_id": last_event_id})
 
 

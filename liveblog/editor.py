@@ -229,7 +229,8 @@ async def _blog_page(
 ) -> Response:
     store = state_of(request).store
     blog = await store.require_blog(slug)
-    items, _, last_event_id = await store.list_updates(slug, limit=UPDATES_SHOWN)
+    page = await store.list_updates(slug, limit=UPDATES_SHOWN)
+    items, last_event_id = page.updates, page.last_event_id
     context: dict[str, Any] = {
         "editor": editor,
         "blog": blog,

@@ -68,5 +68,3 @@ def _sse(event_id: str, event_type: str, payload: str) -> bytes:
 
 def sse_retry(milliseconds: int) -> bytes:
     return f"retry: {milliseconds}\n\n".encode()
-
-

@@ -141,7 +141,7 @@ async def _blog_and_updates(request: Request) -> tuple[dict[str, Any], list[dict
     state = state_of(request)
     slug = request.path_params["slug"]
     blog = await state.store.require_blog(slug)
-    updates, _, _ = await state.store.list_updates(slug, limit=FEED_SIZE)
+    updates = (await state.store.list_updates(slug, limit=FEED_SIZE)).updates
     return blog, updates
 
 

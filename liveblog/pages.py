@@ -17,6 +17,7 @@ from .events import BadEventId, parse_id
 from .state import state_of
 
 PAGE_SIZE = 20
+FLAGGED_SHOWN = 50  # pinned updates and key events listed beside the page, however old
 
 
 async def index(request: Request) -> Response:
@@ -35,12 +36,14 @@ async def _blog_context(request: Request) -> dict[str, Any]:
         except BadEventId as exc:
             raise BadRequest(f"before: {exc}") from None
     blog = await state.store.require_blog(slug)
-    updates, next_before, last_event_id = await state.store.list_updates(slug, limit=PAGE_SIZE, before=before)
+    page = await state.store.list_updates(slug, limit=PAGE_SIZE, before=before, flagged=FLAGGED_SHOWN)
     return {
         "blog": blog,
-        "updates": updates,
-        "last_event_id": last_event_id,
-        "next_before": next_before,
+        "updates": page.updates,
+        "pinned": page.pinned,
+        "key_events": page.key_events,
+        "last_event_id": page.last_event_id,
+        "next_before": page.next_before,
         "transport": "ws" if request.query_params.get("transport") == "ws" else "sse",
     }
 

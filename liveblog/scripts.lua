@@ -29,7 +29,18 @@ local function score(id)
   return tonumber(ms) * 1000 + tonumber(seq)
 end
 
-local function append_update(events, updates, order, meta, prefix, rest, maxlen, now)
+local function index_flags(pinned, key_events, id, json)
+  -- Keep the blog's pinned updates and key events findable without reading every update.
+  local doc = cjson.decode(json)
+  if doc.pinned == true then redis.call('ZADD', pinned, score(id), id) else redis.call('ZREM', pinned, id) end
+  if doc.key_event == true then
+    redis.call('ZADD', key_events, score(id), id)
+  else
+    redis.call('ZREM', key_events, id)
+  end
+end
+
+local function append_update(events, updates, order, meta, pinned, key_events, prefix, rest, maxlen, now)
   -- Publish one update: its ID is the stream ID of its `update.published` event.
   local id = next_id(events)
   local json = '{"id":"' .. id .. '","url":"' .. prefix .. id .. '","published_at":"' .. now ..
@@ -37,19 +48,20 @@ local function append_update(events, updates, order, meta, prefix, rest, maxlen,
   redis.call('XADD', events, 'MAXLEN', '~', maxlen, id, 'type', 'update.published', 'data', json)
   redis.call('HSET', updates, id, json)
   redis.call('ZADD', order, score(id), id)
+  index_flags(pinned, key_events, id, rest)
   redis.call('HSET', meta, 'last_event_id', id, 'updated_at', now)
   return id, json
 end
 
 --! publish
--- KEYS: events, updates, order, meta, idempotency
+-- KEYS: events, updates, order, meta, idempotency, pinned, key events
 -- ARGV: url prefix, update JSON without id, url and times, maxlen, fingerprint ('' = no key), ttl, now
 if redis.call('EXISTS', KEYS[4]) == 0 then return {'missing'} end
 if ARGV[4] ~= '' then
   local prior = redis.call('HMGET', KEYS[5], 'fp', 'response')
   if prior[1] then return {'duplicate', prior[1], prior[2]} end
 end
-local id, json = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[6])
+local id, json = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], ARGV[1], ARGV[2], ARGV[3], ARGV[6])
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[5], 'fp', ARGV[4], 'response', json)
   redis.call('EXPIRE', KEYS[5], ARGV[5])
@@ -73,7 +85,8 @@ end
 return {'ok'}
 
 --! publish_due
--- KEYS: events, updates, order, meta, scheduled, pending; ARGV: now (ms), now (RFC 3339), maxlen, url prefix
+-- KEYS: events, updates, order, meta, scheduled, pending, pinned, key events
+-- ARGV: now (ms), now (RFC 3339), maxlen, url prefix
 -- Each due update is taken off the schedule and published in the same step: once, whoever runs it.
 local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[1], 'LIMIT', 0, 100)
 local published = {}
@@ -82,24 +95,27 @@ for _, sid in ipairs(due) do
   redis.call('ZREM', KEYS[5], sid)
   redis.call('HDEL', KEYS[6], sid)
   if rest and redis.call('EXISTS', KEYS[4]) == 1 then
-    local id = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[4], rest, ARGV[3], ARGV[2])
+    local id = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[8], ARGV[4], rest, ARGV[3], ARGV[2])
     table.insert(published, id)
   end
 end
 return {redis.call('ZCARD', KEYS[5]), published}
 
 --! edit
--- KEYS: events, updates, meta; ARGV: update id, new JSON, maxlen, now
+-- KEYS: events, updates, meta, pinned, key events; ARGV: update id, new JSON, maxlen, now
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return false end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+index_flags(KEYS[4], KEYS[5], ARGV[1], ARGV[2])
 local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'type', 'update.edited', 'data', ARGV[2])
 redis.call('HSET', KEYS[3], 'last_event_id', eid, 'updated_at', ARGV[4])
 return eid
 
 --! delete
--- KEYS: events, updates, order, meta; ARGV: update id, maxlen, now
+-- KEYS: events, updates, order, meta, pinned, key events; ARGV: update id, maxlen, now
 if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return false end
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
 local data = '{"id":"' .. ARGV[1] .. '"}'
 local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'type', 'update.deleted', 'data', data)
 redis.call('HSET', KEYS[4], 'last_event_id', eid, 'updated_at', ARGV[3])
@@ -127,8 +143,17 @@ redis.call('HSET', KEYS[2], 'last_event_id', eid)
 return {eid, data}
 
 --! list_updates
--- KEYS: updates, order, meta; ARGV: before score ('+inf' or '(N'), limit
+-- KEYS: updates, order, meta, pinned, key events
+-- ARGV: before score ('+inf' or '(N'), limit, how many pinned updates and key events (0: none)
+local function docs(ids)
+  if #ids == 0 then return {} end
+  return redis.call('HMGET', KEYS[1], unpack(ids))
+end
 local ids = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[1], '-inf', 'LIMIT', 0, tonumber(ARGV[2]))
-local docs = {}
-if #ids > 0 then docs = redis.call('HMGET', KEYS[1], unpack(ids)) end
-return {redis.call('HGET', KEYS[3], 'last_event_id') or '', docs}
+local flagged = tonumber(ARGV[3])
+local pinned, key_events = {}, {}
+if flagged > 0 then
+  pinned = docs(redis.call('ZREVRANGE', KEYS[4], 0, flagged - 1))
+  key_events = docs(redis.call('ZREVRANGE', KEYS[5], 0, flagged - 1))
+end
+return {redis.call('HGET', KEYS[3], 'last_event_id') or '', docs(ids), pinned, key_events}

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 
@@ -72,6 +72,14 @@ class Keys:
     def pending(self) -> str:
         return self.meta.removesuffix("meta") + "pending"
 
+    @property
+    def pinned(self) -> str:
+        return self.meta.removesuffix("meta") + "pinned"
+
+    @property
+    def key_events(self) -> str:
+        return self.meta.removesuffix("meta") + "key-events"
+
 
 def _score_bound(update_id: str) -> str:
     ms, _, seq = update_id.partition("-")
@@ -80,6 +88,14 @@ def _score_bound(update_id: str) -> str:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class UpdatePage(NamedTuple):
+    updates: list[dict[str, Any]]
+    next_before: str | None
+    last_event_id: str
+    pinned: list[dict[str, Any]]
+    key_events: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +212,15 @@ class Store:
                 return Published(response, response_json, replayed=False)
         else:
             result = await self._scripts["publish"](
-                keys=[keys.events, keys.updates, keys.order, keys.meta, keys.idempotency(idem_key)],
+                keys=[
+                    keys.events,
+                    keys.updates,
+                    keys.order,
+                    keys.meta,
+                    keys.idempotency(idem_key),
+                    keys.pinned,
+                    keys.key_events,
+                ],
                 args=[url_prefix, rest_json, self.stream_maxlen, fingerprint, IDEMPOTENCY_TTL, now_iso()],
             )
         status = _text(result[0])
@@ -212,7 +236,16 @@ class Store:
         keys = Keys.of(slug)
         now = now or datetime.now(UTC)
         remaining, published = await self._scripts["publish_due"](
-            keys=[keys.events, keys.updates, keys.order, keys.meta, keys.scheduled, keys.pending],
+            keys=[
+                keys.events,
+                keys.updates,
+                keys.order,
+                keys.meta,
+                keys.scheduled,
+                keys.pending,
+                keys.pinned,
+                keys.key_events,
+            ],
             args=[int(now.timestamp() * 1000), iso(now), self.stream_maxlen, f"/blogs/{slug}/updates/"],
         )
         if not remaining:
@@ -240,8 +273,8 @@ class Store:
         keys = Keys.of(slug)
         text = json.dumps(update, separators=(",", ":"))
         event_id = await self._scripts["edit"](
-            keys=[keys.events, keys.updates, keys.meta],
-            args=[update["id"], text, self.stream_maxlen, update["updated_at"]],
+            keys=[keys.events, keys.updates, keys.meta, keys.pinned, keys.key_events],
+            args=[update["id"], text, self.stream_maxlen, now_iso()],
         )
         if not event_id:
             raise NotFound(f"no update {update['id']!r} in blog {slug!r}")
@@ -250,7 +283,7 @@ class Store:
     async def delete_update(self, slug: str, update_id: str) -> str:
         keys = Keys.of(slug)
         event_id = await self._scripts["delete"](
-            keys=[keys.events, keys.updates, keys.order, keys.meta],
+            keys=[keys.events, keys.updates, keys.order, keys.meta, keys.pinned, keys.key_events],
             args=[update_id, self.stream_maxlen, now_iso()],
         )
         if not event_id:
@@ -259,17 +292,20 @@ class Store:
         return _text(event_id)
 
     async def list_updates(
-        self, slug: str, *, limit: int = 20, before: str | None = None
-    ) -> tuple[list[dict[str, Any]], str | None, str]:
-        """Current updates, newest first: (updates, next_before, last_event_id)."""
+        self, slug: str, *, limit: int = 20, before: str | None = None, flagged: int = 0
+    ) -> UpdatePage:
+        """Current updates, newest first, and (with `flagged`) that many pinned updates and key
+        events of the whole blog, newest first, all from one consistent read."""
         keys = Keys.of(slug)
-        last_event_id, docs = await self._scripts["list_updates"](
-            keys=[keys.updates, keys.order, keys.meta],
-            args=[_score_bound(before) if before else "+inf", limit + 1],
+        last_event_id, docs, pinned, key_events = await self._scripts["list_updates"](
+            keys=[keys.updates, keys.order, keys.meta, keys.pinned, keys.key_events],
+            args=[_score_bound(before) if before else "+inf", limit + 1, flagged],
         )
-        updates = [json.loads(d) for d in docs if d]
+        updates = _docs(docs)
         next_before = updates[limit - 1]["id"] if len(updates) > limit else None
-        return updates[:limit], next_before, _text(last_event_id) or "0-0"
+        return UpdatePage(
+            updates[:limit], next_before, _text(last_event_id) or "0-0", _docs(pinned), _docs(key_events)
+        )
 
     # -- the stream --------------------------------------------------------------------------
 
@@ -333,6 +369,10 @@ def _blog(meta: dict[str, Any]) -> dict[str, Any]:
         "last_event_id": meta.get("last_event_id") or "0-0",
         "url": f"/blogs/{meta['slug']}",
     }
+
+
+def _docs(raw: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(d) for d in raw if d]
 
 
 def _entry(entry: Any) -> tuple[str, str, str]:

@@ -183,7 +183,8 @@ def edited_update(current: dict[str, Any], obj: Any) -> dict[str, Any]:
     for flag in ("key_event", "pinned"):
         if flag in obj:
             update[flag] = _bool(obj, flag)
-    update["updated_at"] = now_iso()
+    if {"title", "body", "image"} & obj.keys():  # pinning or marking a key event is not an edit
+        update["updated_at"] = now_iso()
     return update
 
 

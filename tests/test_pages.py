@@ -146,3 +146,23 @@ def test_frame_ancestors_replaces_only_that_directive():
         "default-src 'self'; object-src 'none'; frame-ancestors https://news.example"
     )
     assert frame_ancestors_policy("default-src 'self'", "*") == "default-src 'self'; frame-ancestors *"
+
+
+async def test_pinned_updates_and_key_events_are_listed_however_old(api: httpx.AsyncClient, blog: str):
+    pinned = await publish(api, blog, "Read this first", title="What we know", pinned=True)
+    key = await publish(api, blog, "Mr Guterres meets Mr Putin", title="Moscow", key_event=True)
+    for i in range(25):  # both fall off the first page of 20
+        await publish(api, blog, f"filler {i}")
+    page = Elements((await api.get(f"/blogs/{blog}")).text)
+    assert pinned["id"] not in {a.get("data-update-id") for a in page.with_class("update")}
+    pinned_entries = [a for _, a in page.tags if "pinned-entry" in (a.get("class") or "").split()]
+    key_entries = [a for _, a in page.tags if "key-event-entry" in (a.get("class") or "").split()]
+    assert [a["data-update-id"] for a in pinned_entries] == [pinned["id"]]
+    assert [a["data-update-id"] for a in key_entries] == [key["id"]]
+
+    unpinned = await api.patch(f"/api/v1/blogs/{blog}/updates/{pinned['id']}", json={"pinned": False})
+    assert unpinned.json()["updated_at"] == pinned["updated_at"]  # pinning is not an edit
+    await api.delete(f"/api/v1/blogs/{blog}/updates/{key['id']}")
+    page = Elements((await api.get(f"/blogs/{blog}")).text)
+    assert not [a for _, a in page.tags if "pinned-entry" in (a.get("class") or "").split()]
+    assert not [a for _, a in page.tags if "key-event-entry" in (a.get("class") or "").split()]
