@@ -125,25 +125,7 @@ function setupControls() {
   decorateAll();
 }
 
-/**
- * The reader page holds new updates behind #new-updates while the reader is scrolled down.
- * The editor writes above the list and wants to see every update at once: show them as
- * they come, keeping the scroll position (the browser's scroll anchoring keeps the view).
- */
-function setupNoHolding() {
-  const pill = document.getElementById('new-updates');
-  if (!pill || !document.getElementById('update-controls')) return;
-  const release = () => {
-    if (pill.hidden) return;
-    const { scrollX, scrollY } = window;
-    pill.click();
-    window.scrollTo(scrollX, scrollY);
-  };
-  new MutationObserver(release).observe(pill, { attributes: true, attributeFilter: ['hidden'] });
-}
-
 function main() {
-  setupNoHolding();
   setupConfirm();
   setupControls();
   const form = document.getElementById('new-update') || document.getElementById('edit-update');
