@@ -16,6 +16,9 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from playwright.async_api import Browser, async_playwright
+
+from .browsing import CHROMIUM, FLAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 _slugs = itertools.count(1)
@@ -149,3 +152,12 @@ async def publish(api: httpx.AsyncClient, slug: str, body: str, **fields: Any) -
     assert response.status_code == 201, response.text
     update: dict[str, Any] = response.json()
     return update
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium for the session; each test opens its own pages or contexts."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        await chromium.close()

@@ -2,59 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import expect
 
+from .browsing import needs_chromium, open_reader
 from .conftest import ROOT, Server, publish
 
 SCREENSHOT = ROOT / "docs" / "reader.png"
 
-CHROMIUM = os.environ.get("LIVEBLOG_CHROMIUM", "/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(90),
-    pytest.mark.skipif(
-        not shutil.which(CHROMIUM) and not os.environ.get("CI"),
-        reason="Debian's chromium is not installed (.ci/run installs it)",
-    ),
-]
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        await browser.close()
-
-
-async def open_reader(browser: Browser, url: str) -> tuple[Page, list[str]]:
-    page = await browser.new_page()
-    errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(url)
-    await expect(page.locator("#live-status")).to_have_text("live")
-    return page, errors
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(90), needs_chromium]
 
 
 @pytest.mark.parametrize("transport", ["sse", "ws"])

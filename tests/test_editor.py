@@ -5,33 +5,19 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shutil
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import expect
 
+from .browsing import needs_chromium, watch
 from .conftest import Server, cli, publish
 
-CHROMIUM = os.environ.get("LIVEBLOG_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "secret-pass"
 pytestmark = pytest.mark.timeout(90)
 _slugs = itertools.count(1)
-needs_chromium = pytest.mark.skipif(
-    not shutil.which(CHROMIUM) and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (.ci/run installs it)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -310,26 +296,6 @@ async def test_only_admins_manage_tokens(session, server, admin, blog):
 
 
 # -- in the browser ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        await browser.close()
-
-
-def watch(page: Page) -> list[str]:
-    errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
 
 
 @pytest.mark.browser

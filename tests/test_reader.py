@@ -3,52 +3,21 @@ sharing, "Updated HH:MM", and #updates[data-hold="off"]."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
+from .browsing import needs_chromium, open_reader, watch
 from .conftest import publish
-from .test_browser import CHROMIUM, FLAGS, open_reader
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(90),
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed"),
+    needs_chromium,
 ]
 
 KOLKATA = timezone(timedelta(hours=5, minutes=30))  # no daylight saving: a fixed offset is exact
-
-
-@pytest.fixture(scope="module")
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        await browser.close()
-
-
-def watch(page: Page) -> list[str]:
-    """Console errors and uncaught exceptions of `page`, as they come."""
-    errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
-
-
-async def open_in(context: BrowserContext, url: str) -> tuple[Page, list[str]]:
-    page = await context.new_page()
-    errors = watch(page)
-    await page.goto(url)
-    await expect(page.locator("#live-status")).to_have_text("live")
-    return page, errors
 
 
 def local_hhmm(value: str) -> str:
@@ -56,13 +25,13 @@ def local_hhmm(value: str) -> str:
 
 
 async def test_pinned_updates_are_listed_above_the_list_at_render_and_live(
-    chromium: Browser, server, api, blog
+    browser: Browser, server, api, blog
 ):
     first = await publish(
         api, blog, "Read this before anything else. " * 3, title="How we cover it", pinned=True
     )
     plain = await publish(api, blog, "An ordinary update")
-    page, errors = await open_reader(chromium, f"{server.url}/blogs/{blog}")
+    page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}")
     pinned = page.locator("aside#pinned")
     entries = pinned.locator(".pinned-entry")
     articles = page.locator("#updates article.update")
@@ -106,12 +75,12 @@ async def test_pinned_updates_are_listed_above_the_list_at_render_and_live(
 
 
 async def test_key_events_list_follows_live_changes_and_its_links_lead_to_the_update(
-    chromium: Browser, server, api, blog
+    browser: Browser, server, api, blog
 ):
     early = await publish(api, blog, "Mr Guterres arrives in Moscow", key_event=True)
     for i in range(8):
         await publish(api, blog, f"Background {i}\n\n" + "A paragraph of background. " * 40)
-    page, errors = await open_reader(chromium, f"{server.url}/blogs/{blog}")
+    page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}")
     nav = page.locator('nav#key-events[aria-label="Key events"]')
     links = nav.locator("a")
     await expect(links).to_have_count(1)
@@ -143,10 +112,10 @@ async def test_key_events_list_follows_live_changes_and_its_links_lead_to_the_up
 
 @pytest.mark.parametrize(("width", "beside"), [(1280, True), (390, False)])
 async def test_key_events_are_a_sidebar_on_wide_screens_and_above_the_list_on_phones(
-    chromium: Browser, server, api, blog, width, beside
+    browser: Browser, server, api, blog, width, beside
 ):
     await publish(api, blog, "A key event", key_event=True)
-    page = await chromium.new_page(viewport={"width": width, "height": 900})
+    page = await browser.new_page(viewport={"width": width, "height": 900})
     errors = watch(page)
     await page.goto(f"{server.url}/blogs/{blog}")
     nav = await page.locator("#key-events").bounding_box()
@@ -161,11 +130,11 @@ async def test_key_events_are_a_sidebar_on_wide_screens_and_above_the_list_on_ph
     await page.close()
 
 
-async def test_each_update_shows_a_relative_time_that_keeps_up(chromium: Browser, server, api, blog):
+async def test_each_update_shows_a_relative_time_that_keeps_up(browser: Browser, server, api, blog):
     await publish(api, blog, "Published a moment ago")
-    context = await chromium.new_context()
+    context = await browser.new_context()
     await context.clock.install()
-    page, errors = await open_in(context, f"{server.url}/blogs/{blog}")
+    page, errors = await open_reader(context, f"{server.url}/blogs/{blog}")
     ago = page.locator("#updates .update-ago")
     await expect(ago).to_have_text("just now")
     await expect(ago).to_have_attribute("aria-hidden", "true")  # the <time> says it; no chatter
@@ -180,9 +149,9 @@ async def test_each_update_shows_a_relative_time_that_keeps_up(chromium: Browser
 
 
 async def test_an_update_arriving_live_has_its_relative_time_and_share_button(
-    chromium: Browser, server, api, blog
+    browser: Browser, server, api, blog
 ):
-    page, errors = await open_reader(chromium, f"{server.url}/blogs/{blog}")
+    page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}")
     live = await publish(api, blog, "Just in")
     article = page.locator(f"#update-{live['id']}")
     await expect(article.locator(".update-ago")).to_have_text("just now", timeout=5000)
@@ -191,13 +160,13 @@ async def test_an_update_arriving_live_has_its_relative_time_and_share_button(
     await page.close()
 
 
-async def test_share_button_copies_the_permalink_by_keyboard(chromium: Browser, server, api, blog):
+async def test_share_button_copies_the_permalink_by_keyboard(browser: Browser, server, api, blog):
     update = await publish(api, blog, "Worth sharing")
     html = (await api.get(f"/blogs/{blog}")).text
     assert 'class="update-share" hidden' in html  # without JavaScript it would do nothing: not shown
-    context = await chromium.new_context(permissions=["clipboard-read", "clipboard-write"])
+    context = await browser.new_context(permissions=["clipboard-read", "clipboard-write"])
     await context.add_init_script("delete Navigator.prototype.share;")  # a desktop: no share sheet
-    page, errors = await open_in(context, f"{server.url}/blogs/{blog}")
+    page, errors = await open_reader(context, f"{server.url}/blogs/{blog}")
     button = page.locator(f"#update-{update['id']} .update-share")
     await expect(button).to_have_text("Share")
 
@@ -219,13 +188,13 @@ async def test_share_button_copies_the_permalink_by_keyboard(chromium: Browser, 
     await context.close()
 
 
-async def test_share_button_opens_the_share_sheet_where_there_is_one(chromium: Browser, server, api, blog):
+async def test_share_button_opens_the_share_sheet_where_there_is_one(browser: Browser, server, api, blog):
     update = await publish(api, blog, "Shared from a phone", title="On the move")
-    context = await chromium.new_context()
+    context = await browser.new_context()
     await context.add_init_script(
         "navigator.share = (data) => { window.sharedData = data; return Promise.resolve(); };"
     )
-    page, errors = await open_in(context, f"{server.url}/blogs/{blog}")
+    page, errors = await open_reader(context, f"{server.url}/blogs/{blog}")
     await page.locator(f"#update-{update['id']} .update-share").click()
     for _ in range(50):
         shared = await page.evaluate("window.sharedData || null")
@@ -238,11 +207,11 @@ async def test_share_button_opens_the_share_sheet_where_there_is_one(chromium: B
 
 
 async def test_an_edited_update_says_when_in_local_time_rendered_and_live(
-    chromium: Browser, server, api, blog
+    browser: Browser, server, api, blog
 ):
     update = await publish(api, blog, "First version")
-    context = await chromium.new_context(timezone_id="Asia/Kolkata", locale="en-GB")
-    page, errors = await open_in(context, f"{server.url}/blogs/{blog}")
+    context = await browser.new_context(timezone_id="Asia/Kolkata", locale="en-GB")
+    page, errors = await open_reader(context, f"{server.url}/blogs/{blog}")
     article = page.locator(f"#update-{update['id']}")
     await expect(article.locator(".update-time")).to_have_text(local_hhmm(update["published_at"]))
     await expect(article.locator(".update-edited")).to_have_count(0)
@@ -263,11 +232,11 @@ async def test_an_edited_update_says_when_in_local_time_rendered_and_live(
 
 
 async def test_data_hold_off_shows_new_updates_at_once_even_when_scrolled_down(
-    chromium: Browser, server, api, blog
+    browser: Browser, server, api, blog
 ):
     for i in range(12):
         await publish(api, blog, f"Earlier update {i}\n\n" + "A paragraph of background. " * 40)
-    page, errors = await open_reader(chromium, f"{server.url}/blogs/{blog}")
+    page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}")
     await page.evaluate("document.getElementById('updates').dataset.hold = 'off'")
     await page.evaluate("window.scrollTo({top: document.body.scrollHeight, behavior: 'instant'})")
     assert await page.evaluate("window.scrollY") > 500

@@ -1,0 +1,48 @@
+"""Helpers for the browser tests: Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+
+CHROMIUM = os.environ.get("LIVEBLOG_CHROMIUM", "/usr/bin/chromium")
+# No background networking: this machine has no network beyond loopback.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Skipped only off CI: there `.ci/run` installs chromium, and a missing one must fail.
+needs_chromium = pytest.mark.skipif(
+    not shutil.which(CHROMIUM) and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (.ci/run installs it)",
+)
+
+
+def watch(page: Page) -> list[str]:
+    """Console errors and uncaught exceptions of `page`, as they come."""
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+async def open_reader(opener: Browser | BrowserContext, url: str) -> tuple[Page, list[str]]:
+    """Open a reader page (in a browser or a context) and wait until it is live."""
+    page = await opener.new_page()
+    errors = watch(page)
+    await page.goto(url)
+    await expect(page.locator("#live-status")).to_have_text("live")
+    return page, errors
