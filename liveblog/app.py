@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         url = settings.redis_url
         if url is None:
             embedded = EmbeddedRedis(settings.data_dir)
-            url = embedded.start()
+            url = embedded.start(supervise=True)
         client = redis_client(url)
         reader = redis_client(url, blocking=True)
         store = Store(client, stream_maxlen=settings.stream_maxlen)

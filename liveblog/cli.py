@@ -24,14 +24,14 @@ WS_MAX_SIZE = 64 * 1024
 
 
 @contextlib.contextmanager
-def redis_url(settings: Settings) -> Iterator[str]:
+def redis_url(settings: Settings, *, supervise: bool = False) -> Iterator[str]:
     """The configured Redis, or the embedded one (started here when no server holds the data dir)."""
     if settings.redis_url:
         yield settings.redis_url
         return
     embedded = EmbeddedRedis(settings.data_dir)
     try:
-        yield embedded.start()
+        yield embedded.start(supervise=supervise)
     finally:
         embedded.stop()
 
@@ -81,7 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
-    with redis_url(settings) as url:
+    with redis_url(settings, supervise=True) as url:
         if args.demo:
             password = asyncio.run(_with_store(url, seed_demo))
             if password:

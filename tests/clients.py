@@ -181,3 +181,68 @@ class WSReader:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+@dataclass
+class Follower:
+    """A reader that behaves like EventSource: when its stream ends or fails, it reconnects by
+    itself after a short delay, resuming from the last event it has (Last-Event-ID for SSE,
+    ?last_event_id= for WebSocket). `events` holds everything it received, across connections."""
+
+    base_url: str
+    slug: str
+    transport: str = "sse"
+    retry: float = 0.2
+    events: list[Received] = field(default_factory=list)
+    connections: int = 0
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+    _current: SSEReader | WSReader | None = None
+
+    def start(self) -> Follower:
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    @property
+    def last_event_id(self) -> str | None:
+        return self.events[-1].id if self.events else None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self._current = reader = await self._connect()
+            except (OSError, websockets.InvalidHandshake, websockets.ConnectionClosed):
+                await asyncio.sleep(self.retry)
+                continue
+            self.connections += 1
+            await reader.closed.wait()
+            await reader.close()
+            await asyncio.sleep(self.retry)
+
+    async def _connect(self) -> SSEReader | WSReader:
+        """A reader that appends to this follower's own list of events."""
+        last, shared = self.last_event_id, {"events": self.events, "_arrived": self._arrived}
+        if self.transport == "sse":
+            path = f"/api/v1/blogs/{self.slug}/events"
+            return await SSEReader(self.base_url, path, last_event_id=last, **shared).connect()
+        query = f"?last_event_id={last}" if last else ""
+        return await WSReader(self.base_url, f"/api/v1/blogs/{self.slug}/ws{query}", **shared).connect()
+
+    def ids(self) -> list[str]:
+        return [e.id for e in self.events if e.id and e.type != "reset"]
+
+    async def wait_for_id(self, event_id: str, timeout: float = 30.0) -> None:
+        """Wait until the event `event_id` (or a later one) has arrived."""
+        target = key(event_id)
+        async with asyncio.timeout(timeout):
+            while not self.events or self.events[-1].id is None or key(self.events[-1].id) < target:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._current is not None:
+            await self._current.close()

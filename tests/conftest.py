@@ -113,7 +113,7 @@ class Server:
         args = ["token", "create", "--name", name]
         for blog in blogs:
             args += ["--blog", blog]
-        return cli(*args, data_dir=self.data_dir).strip().splitlines()[-1]
+        return cli(*args, data_dir=self.data_dir, env=self.settings).strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")
