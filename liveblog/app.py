@@ -139,7 +139,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         client = redis_client(url)
         reader = redis_client(url, blocking=True)
         store = Store(client, stream_maxlen=settings.stream_maxlen)
-        hub = Hub(store, reader, queue_size=settings.queue_size, ring_size=settings.ring_size)
+        hub = Hub(
+            store,
+            reader,
+            queue_size=settings.queue_size,
+            ring_size=settings.ring_size,
+            streams_per_client=settings.streams_per_ip,
+        )
         state = AppState(
             settings,
             client,

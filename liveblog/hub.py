@@ -29,6 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import events, metrics
+from .errors import TooManyRequests
 from .events import Event, StreamKey
 from .store import Keys, Store
 
@@ -39,6 +40,10 @@ READ_COUNT = 512
 ZERO: StreamKey = (0, 0)
 
 
+class TooManyStreams(TooManyRequests):
+    """This client (an IP address, say) already holds as many streams as it may."""
+
+
 class ReaderTooSlow(Exception):
     """The subscriber's queue overflowed; the transport closes the connection."""
 
@@ -46,10 +51,13 @@ class ReaderTooSlow(Exception):
 class Subscription:
     """One reader's view of a blog: replayed events first, then live ones, each once, in order."""
 
-    __slots__ = ("channel", "last_key", "dropped", "closed", "_backlog", "_queue", "_limit", "_wakeup")
+    __slots__ = (
+        "channel", "client", "last_key", "dropped", "closed", "_backlog", "_queue", "_limit", "_wakeup",
+    )  # fmt: skip
 
-    def __init__(self, channel: Channel, limit: int) -> None:
+    def __init__(self, channel: Channel, limit: int, client: str | None = None) -> None:
         self.channel = channel
+        self.client = client
         self.last_key: StreamKey = ZERO
         self.dropped = asyncio.Event()  # set when the queue overflowed
         self.closed = False
@@ -98,6 +106,9 @@ class Subscription:
         self.closed = True
         self._wakeup.set()
         self.channel.remove(self)
+        if self.client is not None:
+            self.channel.hub._release(self.client)
+            self.client = None
 
 
 class Channel:
@@ -194,12 +205,15 @@ class Hub:
         queue_size: int = 256,
         ring_size: int = 1024,
         linger: float = 5.0,
+        streams_per_client: int = 0,
     ) -> None:
         self.store = store
         self.reader = reader  # its own client: blocking XREADs never starve the store's pool
         self.queue_size = queue_size
         self.ring_size = ring_size
         self.linger = linger
+        self.streams_per_client = streams_per_client  # 0: no limit
+        self._clients: dict[str, int] = {}
         self._channels: dict[str, Channel] = {}
         self._starting: dict[str, asyncio.Future[Channel]] = {}
 
@@ -226,14 +240,24 @@ class Hub:
         future.set_result(channel)
         return channel
 
-    async def subscribe(self, slug: str, last_event_id: str | None = None) -> Subscription:
+    async def subscribe(
+        self, slug: str, last_event_id: str | None = None, *, client: str | None = None
+    ) -> Subscription:
         """Subscribe, replay after `last_event_id` (or send `reset`), then live events.
 
-        Raises events.BadEventId for a malformed ID and NotFound for an unknown blog.
+        Raises events.BadEventId for a malformed ID, NotFound for an unknown blog, and
+        TooManyStreams when `client` already holds `streams_per_client` subscriptions.
         """
         position = events.parse_id(last_event_id) if last_event_id is not None else None
+        held = self._clients.get(client, 0) if client is not None else 0
+        if self.streams_per_client and held >= self.streams_per_client:
+            raise TooManyStreams(
+                f"{held} streams are open from your address already", headers={"Retry-After": "10"}
+            )
         channel = await self.channel(slug)
-        sub = Subscription(channel, self.queue_size)
+        sub = Subscription(channel, self.queue_size, client)
+        if client is not None:
+            self._clients[client] = self._clients.get(client, 0) + 1
         channel.add(sub)  # live from here on: every event after channel.head reaches the queue
         head, head_id = channel.head, channel.head_id
         try:
@@ -266,6 +290,13 @@ class Hub:
             sub.close()
             raise
         return sub
+
+    def _release(self, client: str) -> None:
+        held = self._clients.get(client, 0) - 1
+        if held > 0:
+            self._clients[client] = held
+        else:
+            self._clients.pop(client, None)
 
     def _reset(self, sub: Subscription, head: StreamKey) -> None:
         sub.last_key = ZERO

@@ -12,8 +12,17 @@ JSON = "application/json"
 PROBLEM = "application/problem+json"
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 STREAM_ID_PATTERN = r"^\d+-\d+$"
+# What the server accepts as a position: up to 19 digits always fits Redis's 64-bit halves.
+STREAM_ID_INPUT_PATTERN = r"^[0-9]{1,19}(?:-[0-9]{1,19})?$"
+# Text fields take no C0 control characters but tab, CR and LF (XML, hence Atom, cannot carry them);
+# some must hold more than white space (as Python's str.isspace() sees it).
+_TEXT_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f]"
+_VISIBLE_CHAR = r"[^\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+TEXT_PATTERN = f"^{_TEXT_CHAR}*$"
+NON_BLANK_PATTERN = f"^{_TEXT_CHAR}*{_VISIBLE_CHAR}{_TEXT_CHAR}*$"
 MAX_BODY_BYTES = 65536
 MAX_TITLE = 300
+MAX_TEXT = 2000
 MAX_IDEMPOTENCY_KEY = 200
 SSE_EXAMPLE = (
     "id: 1650769560000-0\nevent: update.deleted\n"
@@ -117,9 +126,14 @@ def _schemas() -> dict[str, Any]:
     }
     timestamp = {"type": "string", "format": "date-time", "description": "RFC 3339, UTC."}
     https_url = {"type": "string", "format": "uri", "pattern": "^https://", "description": "An https URL."}
-    nullable_title = {"type": ["string", "null"], "maxLength": MAX_TITLE}
+    https_url_input = {**https_url, "pattern": r"^https://[^\s/?#]", "maxLength": MAX_TEXT}
+    text = {"type": "string", "pattern": TEXT_PATTERN, "maxLength": MAX_TEXT}
+    title = {"type": "string", "pattern": NON_BLANK_PATTERN, "maxLength": MAX_TITLE}
+    nullable_title = {"type": ["string", "null"], "pattern": TEXT_PATTERN, "maxLength": MAX_TITLE}
     markdown = {
         "type": "string",
+        "minLength": 1,
+        "pattern": NON_BLANK_PATTERN,
         "maxLength": MAX_BODY_BYTES,
         "description": "Markdown source, at most 65536 bytes of UTF-8 that render to at most 524288 bytes "
         "of HTML (413 beyond). "
@@ -177,16 +191,17 @@ def _schemas() -> dict[str, Any]:
             "additionalProperties": False,
             "properties": {
                 "slug": {"type": "string", "pattern": SLUG_PATTERN},
-                "title": {"type": "string"},
-                "description": {"type": "string"},
+                "title": title,
+                "description": text,
             },
         },
         "BlogPatch": {
             "type": "object",
             "additionalProperties": False,
+            "minProperties": 1,
             "properties": {
-                "title": {"type": "string"},
-                "description": {"type": "string"},
+                "title": title,
+                "description": text,
                 "status": {"type": "string", "enum": ["live", "ended"]},
             },
         },
@@ -199,7 +214,7 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["url", "alt"],
             "additionalProperties": False,
-            "properties": {"url": https_url, "alt": {"type": "string"}, "caption": {"type": "string"}},
+            "properties": {"url": https_url_input, "alt": text, "caption": text},
         },
         "Author": {
             "type": "object",
@@ -377,7 +392,7 @@ def _parameters() -> dict[str, Any]:
             "in": "query",
             "description": "Only updates older than this one "
             "(a stream ID; take `next_before` of the previous page).",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": STREAM_ID_INPUT_PATTERN},
         },
         "IdempotencyKey": {
             "name": "Idempotency-Key",
@@ -390,13 +405,13 @@ def _parameters() -> dict[str, Any]:
             "name": "Last-Event-ID",
             "in": "header",
             "description": last_event_id + " Sent by EventSource on reconnect.",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": STREAM_ID_INPUT_PATTERN},
         },
         "LastEventIdQuery": {
             "name": "last_event_id",
             "in": "query",
             "description": last_event_id,
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": STREAM_ID_INPUT_PATTERN},
         },
     }
 

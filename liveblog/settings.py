@@ -67,6 +67,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit", 120, "publishes, edits and deletes per token per minute", _positive_int),
     Setting("send_timeout", 30, "seconds a send to a frozen reader may block before it is dropped", int),
     Setting(
+        "streams_per_ip",
+        2000,
+        "concurrent SSE and WebSocket streams one client address may hold (0: no limit)",
+        int,
+    ),
+    Setting(
         "frame_ancestors",
         "*",
         "sources allowed to frame `/blogs/{slug}/embed` (CSP frame-ancestors)",
@@ -91,6 +97,7 @@ class Settings:
     stream_maxlen: int = 100_000
     rate_limit: int = 120
     send_timeout: int = 30
+    streams_per_ip: int = 2000
     frame_ancestors: str = "*"
 
     @classmethod

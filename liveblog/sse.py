@@ -81,7 +81,9 @@ async def stream(request: Request) -> SubscriptionResponse:
     state = state_of(request)
     last_event_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     try:
-        subscription = await state.hub.subscribe(request.path_params["slug"], last_event_id)
+        subscription = await state.hub.subscribe(
+            request.path_params["slug"], last_event_id, client=request.client.host if request.client else None
+        )
     except BadEventId as exc:
         raise BadRequest(f"Last-Event-ID: {exc}") from None
     timeout = state.settings.send_timeout or None

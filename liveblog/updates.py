@@ -110,7 +110,10 @@ def _image(obj: dict[str, Any]) -> dict[str, str] | None:
     if not isinstance(url, str) or len(url) > MAX_TEXT:
         raise Invalid("image.url", "must be a string")
     _unicode(url, "image.url")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "https://[x": an unclosed IPv6 literal, or a host that NFKC turns into "/"
+        raise Invalid("image.url", "must be an https:// URL") from None
     if parts.scheme != "https" or not parts.netloc:
         raise Invalid("image.url", "must be an https:// URL")
     alt, caption = image.get("alt", ""), image.get("caption", "")
@@ -126,13 +129,16 @@ def _image(obj: dict[str, Any]) -> dict[str, str] | None:
 def parse_time(value: Any, name: str) -> datetime:
     if not isinstance(value, str):
         raise Invalid(name, "must be an RFC 3339 date-time string")
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:  # RFC 3339 allows a lower-case "t" and "z"; fromisoformat() does not
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError:
         raise Invalid(name, "must be an RFC 3339 date-time string") from None
     if moment.tzinfo is None:
         raise Invalid(name, "must carry a time zone (e.g. Z)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00:00+01:00" is before year 1 in UTC
+        raise Invalid(name, "must be a time between the years 1 and 9999 in UTC") from None
 
 
 MAX_SCHEDULE_AHEAD = timedelta(days=366)

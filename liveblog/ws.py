@@ -12,7 +12,7 @@ from starlette.websockets import WebSocket
 from . import metrics
 from .errors import NotFound
 from .events import BadEventId
-from .hub import ReaderTooSlow, Subscription
+from .hub import ReaderTooSlow, Subscription, TooManyStreams
 from .state import state_of
 
 CLOSE_BAD_REQUEST = 1008
@@ -26,13 +26,18 @@ async def endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         subscription = await state.hub.subscribe(
-            websocket.path_params["slug"], websocket.query_params.get("last_event_id")
+            websocket.path_params["slug"],
+            websocket.query_params.get("last_event_id"),
+            client=websocket.client.host if websocket.client else None,
         )
     except BadEventId as exc:
         await websocket.close(CLOSE_BAD_REQUEST, reason=str(exc)[:120])
         return
     except NotFound:
         await websocket.close(CLOSE_UNKNOWN_BLOG, reason="unknown blog")
+        return
+    except TooManyStreams as exc:
+        await websocket.close(CLOSE_TRY_AGAIN, reason=exc.detail[:120])
         return
     except (RedisError, OSError):
         await websocket.close(CLOSE_UNAVAILABLE, reason="store unavailable, retry")

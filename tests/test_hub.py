@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from .clients import SSEReader
+from .clients import SSEReader, WSReader
 from .conftest import Server, publish
 
 pytestmark = pytest.mark.timeout(120)
@@ -90,3 +90,36 @@ async def test_reader_task_survives_a_redis_connection_error_and_resumes_from_it
     received = await reader.wait_for(4, timeout=15)
     assert [e.id for e in received] == [first["id"]] + [u["id"] for u in during]
     await reader.close()
+
+
+async def test_one_address_may_hold_only_so_many_streams(tmp_path):
+    srv = Server(tmp_path / "data", streams_per_ip=3).start()
+    readers: list[SSEReader | WSReader] = []
+    try:
+        token = srv.token("cap")
+        async with httpx.AsyncClient(base_url=srv.url, headers={"Authorization": f"Bearer {token}"}) as api:
+            assert (await api.post("/api/v1/blogs", json={"slug": "cap", "title": "Cap"})).status_code == 201
+            readers = [await SSEReader(srv.url, "/api/v1/blogs/cap/events").connect() for _ in range(2)]
+            readers.append(await WSReader(srv.url, "/api/v1/blogs/cap/ws").connect())
+            await asyncio.sleep(0.2)
+            refused = await SSEReader(srv.url, "/api/v1/blogs/cap/events").connect()
+            await refused.closed.wait()
+            assert refused.status == 429
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert int(refused.headers["retry-after"]) > 0
+            await refused.close()
+            closed = await WSReader(srv.url, "/api/v1/blogs/cap/ws").connect()
+            await closed.closed.wait()
+            assert closed.close_code == 1013
+            # The ones admitted still work, and a stream that ends frees its place.
+            update = await publish(api, "cap", "still live")
+            for reader in readers:
+                assert [e.id for e in await reader.wait_for(1)] == [update["id"]]
+            await readers.pop().close()
+            await asyncio.sleep(0.2)
+            again = await SSEReader(srv.url, "/api/v1/blogs/cap/events").connect()
+            assert again.status == 200
+            readers.append(again)
+    finally:
+        await asyncio.gather(*(r.close() for r in readers))
+        srv.stop()
