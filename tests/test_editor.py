@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import expect
 
 from .browsing import needs_chromium, watch
-from .conftest import Server, cli, publish
+from .conftest import Server, publish
 
 PASSWORD = "secret-pass"
 pytestmark = pytest.mark.timeout(90)
@@ -22,31 +22,13 @@ _slugs = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def editor(server: Server) -> str:
-    cli(
-        "user",
-        "add",
-        "ed",
-        "--role",
-        "editor",
-        "--password-stdin",
-        data_dir=server.data_dir,
-        stdin=PASSWORD + "\n",
-    )
+    server.cli("user", "add", "ed", "--role", "editor", "--password-stdin", stdin=PASSWORD + "\n")
     return "ed"
 
 
 @pytest.fixture(scope="module")
 def admin(server: Server) -> str:
-    cli(
-        "user",
-        "add",
-        "boss",
-        "--role",
-        "admin",
-        "--password-stdin",
-        data_dir=server.data_dir,
-        stdin=PASSWORD + "\n",
-    )
+    server.cli("user", "add", "boss", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
     return "boss"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 import httpx
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from liveblog.embedded import EmbeddedRedis, _ping
 
 from .clients import SSEReader
-from .conftest import Server, cli, publish
+from .conftest import TEST_REDIS_SERVER, Server, cli, embedded_only, publish
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,6 +44,7 @@ async def test_acknowledged_updates_survive_kill_9_of_server_and_redis(tmp_path)
         srv.stop()
 
 
+@embedded_only
 async def test_cli_reaches_the_same_data_with_and_without_a_running_server(tmp_path):
     data = tmp_path / "data"
     cli("blog", "create", "offline", "--title", "Created offline", data_dir=data)
@@ -81,6 +83,7 @@ async def test_cli_reaches_the_same_data_with_and_without_a_running_server(tmp_p
     assert not _ping(data / "redis.sock")  # ... and stopped it: no redis-server left behind
 
 
+@embedded_only
 def test_embedded_redis_is_durable_and_single_per_data_dir(tmp_path):
     first = EmbeddedRedis(tmp_path)
     first.start()
@@ -122,3 +125,18 @@ async def test_serve_demo_creates_the_demo_blog_once(tmp_path):
         await asyncio.sleep(0)
     finally:
         srv.stop()
+
+
+def test_the_suite_runs_on_the_redis_it_was_asked_for(server):
+    """`.ci/run` runs the suite twice: on the embedded Redis 6.2 and on Debian's Redis 7."""
+    version = server.redis().info("server")["redis_version"]
+    if TEST_REDIS_SERVER:
+        assert (
+            subprocess.run([TEST_REDIS_SERVER, "--version"], capture_output=True, text=True).stdout.find(
+                f"v={version}"
+            )
+            >= 0
+        )
+    else:
+        assert version.startswith("6.2.")
+    print(f"\nRedis {version}")
