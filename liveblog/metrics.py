@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import Counter, Gauge, Histogram
 
 READERS = Gauge("liveblog_readers", "Connected readers", ["transport"], multiprocess_mode="livesum")
@@ -17,3 +19,14 @@ DELIVERY_LATENCY = Histogram(
 )
 READER_LAG = Gauge("liveblog_redis_reader_lag_seconds", "Age of the newest event the hub has read")
 PUBLISHED = Counter("liveblog_publishes_total", "Updates published", ["via"])
+
+
+def _tasks() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # scraped outside the event loop
+        return 0.0
+
+
+TASKS = Gauge("liveblog_asyncio_tasks", "asyncio tasks alive in this process (a leak shows here)")
+TASKS.set_function(_tasks)
