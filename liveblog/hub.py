@@ -124,6 +124,9 @@ class Channel:
         self.head_id = "0-0"
         self.task: asyncio.Task[None] | None = None
         self._linger: asyncio.TimerHandle | None = None
+        # What views of the blog computed at `head` (a rendered page, say); cleared by every
+        # event, so whatever is in it is current.
+        self.memo: dict[Any, Any] = {}
 
     async def start(self) -> None:
         """Load the recent events into the ring, then start the reader from the newest."""
@@ -134,6 +137,8 @@ class Channel:
     def _append(self, event: Event) -> None:
         self.ring.append(event)
         self.head, self.head_id = event.key, event.id
+        if self.memo:
+            self.memo.clear()
 
     async def _read(self) -> None:
         backoff = 0.05
@@ -239,6 +244,10 @@ class Hub:
         self._channels[slug] = channel
         future.set_result(channel)
         return channel
+
+    def warm(self, slug: str) -> Channel | None:
+        """The blog's channel when this process is following it, else None."""
+        return self._channels.get(slug)
 
     async def subscribe(
         self, slug: str, last_event_id: str | None = None, *, client: str | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .caching import cacheable
@@ -48,10 +48,31 @@ async def _blog_context(request: Request) -> dict[str, Any]:
     }
 
 
-async def blog_page(request: Request) -> Response:
+async def _render_blog(request: Request, *, embed: bool) -> bytes:
+    """The reader page's HTML. While this process has readers of the blog (its hub channel is
+    warm) the page is kept in memory until the blog's next event, so a page view costs no
+    Redis round trip; the cached page is always the one the last event read left behind."""
+    state = state_of(request)
+    slug = request.path_params["slug"]
+    transport = "ws" if request.query_params.get("transport") == "ws" else "sse"
+    cached = "before" not in request.query_params and len(request.query_params) <= 1
+    channel = state.hub.warm(slug) if cached else None
+    key = ("blog.html", str(request.base_url), transport, embed)
+    if channel is not None and key in channel.memo:
+        body: bytes = channel.memo[key]
+        return body
+    head = channel.head if channel is not None else None
     context = await _blog_context(request)
-    response = state_of(request).templates.TemplateResponse(request, "blog.html", context)
-    return cacheable(request, response)
+    context["embed"] = embed
+    body = bytes(state.templates.TemplateResponse(request, "blog.html", context).body)
+    if channel is not None and channel.head == head and context["last_event_id"] == channel.head_id:
+        channel.memo[key] = body
+    return body
+
+
+async def blog_page(request: Request) -> Response:
+    body = await _render_blog(request, embed=False)
+    return cacheable(request, HTMLResponse(body))
 
 
 def frame_ancestors_policy(policy: str, ancestors: str) -> str:
@@ -70,13 +91,10 @@ def _site_policy() -> str:
 
 async def embed_page(request: Request) -> Response:
     """The live list alone, for an iframe on another site: framing allowed by LIVEBLOG_FRAME_ANCESTORS."""
-    state = state_of(request)
-    context = await _blog_context(request)
-    context["embed"] = True
-    ancestors = state.settings.frame_ancestors
+    ancestors = state_of(request).settings.frame_ancestors
     headers = {"content-security-policy": frame_ancestors_policy(_site_policy(), ancestors)}
-    response = state.templates.TemplateResponse(request, "blog.html", context, headers=headers)
-    return cacheable(request, response)
+    body = await _render_blog(request, embed=True)
+    return cacheable(request, HTMLResponse(body, headers=headers))
 
 
 async def update_page(request: Request) -> Response:

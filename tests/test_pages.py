@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
 import httpx
 import pytest
+import redis
 
 from liveblog.caching import etag_matches
 from liveblog.pages import frame_ancestors_policy
 
+from .clients import SSEReader
 from .conftest import Server, publish
 from .markup import Elements
 
@@ -166,3 +169,40 @@ async def test_pinned_updates_and_key_events_are_listed_however_old(api: httpx.A
     page = Elements((await api.get(f"/blogs/{blog}")).text)
     assert not [a for _, a in page.tags if "pinned-entry" in (a.get("class") or "").split()]
     assert not [a for _, a in page.tags if "key-event-entry" in (a.get("class") or "").split()]
+
+
+def _commands(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {name: int(value["calls"]) for name, value in stats.items()}
+
+
+async def test_a_warm_blog_page_costs_no_redis_command_and_follows_every_event(
+    server: Server, api: httpx.AsyncClient, blog: str
+):
+    reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()  # warms the hub
+    try:
+        await asyncio.sleep(0.2)
+        first = await publish(api, blog, "Before the views")
+        await reader.wait_for(1)
+        assert first["id"] in (await api.get(f"/blogs/{blog}")).text  # rendered once, then kept
+        assert first["id"] in (await api.get(f"/blogs/{blog}/embed")).text
+        client = server.redis()
+        before = _commands(client)
+        pages = [await api.get(f"/blogs/{blog}") for _ in range(20)]
+        embeds = [await api.get(f"/blogs/{blog}/embed") for _ in range(2)]
+        after = _commands(client)
+        client.close()
+        spent = {
+            name: after[name] - before.get(name, 0)
+            for name in after
+            if after[name] != before.get(name, 0) and name not in ("cmdstat_info", "cmdstat_xread")
+        }
+        assert spent == {}  # not one Redis command for 22 page views
+        assert {p.text for p in pages} == {pages[0].text}
+        assert embeds[0].text == embeds[1].text
+        second = await publish(api, blog, "After the views")
+        await reader.wait_for(2)
+        page = (await api.get(f"/blogs/{blog}")).text
+        assert second["id"] in page and f'data-last-event-id="{second["id"]}"' in page
+    finally:
+        await reader.close()
