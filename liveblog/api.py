@@ -42,10 +42,16 @@ async def read_json(request: Request) -> tuple[Any, bytes]:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        return json.loads(raw), raw
+        # Strict UTF-8 (RFC 8259): json.loads(bytes) would also take UTF-16 and UTF-32, and it decodes
+        # with "surrogatepass", so CESU-8 surrogates became a lone-surrogate 422 instead of this 400.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"malformed JSON: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        return json.loads(text), raw
     except RecursionError:
         raise BadRequest("malformed JSON: nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of over 4300 digits
+    except ValueError as exc:  # JSONDecodeError, an integer of over 4300 digits
         raise BadRequest(f"malformed JSON: {str(exc)[:200]}") from None
 
 

@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             queue_size=settings.queue_size,
             ring_size=settings.ring_size,
             streams_per_client=settings.streams_per_ip,
+            ping_interval=settings.ping_interval,
         )
         state = AppState(
             settings,

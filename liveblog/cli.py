@@ -9,6 +9,7 @@ import getpass
 import os
 import secrets
 import sys
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from .settings import Settings
 from .store import Store
 
 WS_MAX_SIZE = 64 * 1024
+WS_DEPRECATION = "The `websockets` implementation is deprecated"
 
 
 @contextlib.contextmanager
@@ -89,6 +91,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         child = settings.with_(redis_url=url)
         os.environ.update(child.to_env())
         print(f"liveblog on http://{settings.host}:{settings.port}/ (Redis: {url})", flush=True)
+        # uvicorn's `websockets` implementation, not `websockets-sansio`: the sans-I/O one never
+        # answers an upgrade with an oversized header, and then fails an assert at shutdown.
+        # Its deprecation notice is for us, not for operators (workers inherit the filter).
+        quiet = f"ignore:{WS_DEPRECATION}"
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
+        warnings.filterwarnings("ignore", message=WS_DEPRECATION)
         uvicorn.run(
             "liveblog.app:create_app",
             factory=True,
@@ -97,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=settings.workers,
             loop="uvloop",
             http="httptools",
-            ws="websockets-sansio",
+            ws="websockets",
             ws_max_size=WS_MAX_SIZE,
             lifespan="on",
             timeout_graceful_shutdown=5,

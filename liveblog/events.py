@@ -68,3 +68,7 @@ def _sse(event_id: str, event_type: str, payload: str) -> bytes:
 
 def sse_retry(milliseconds: int) -> bytes:
     return f"retry: {milliseconds}\n\n".encode()
+
+
+# A keep-alive comment for SSE readers; WebSocket readers get protocol-level pings instead.
+PING = Event("", (0, 0), "ping", "", b": ping\n\n")

@@ -49,62 +49,87 @@ class ReaderTooSlow(Exception):
 
 
 class Subscription:
-    """One reader's view of a blog: replayed events first, then live ones, each once, in order."""
+    """One reader's view of a blog: replayed events first, then live ones, each once, in order.
+
+    Kept small, as there is one per connected reader: the live queue, the replay (only while
+    resuming) and one future while the transport waits.
+    """
 
     __slots__ = (
-        "channel", "client", "last_key", "dropped", "closed", "_backlog", "_queue", "_limit", "_wakeup",
-    )  # fmt: skip
+        "channel",
+        "client",
+        "last_key",
+        "closed",
+        "dropped",
+        "_backlog",
+        "_queue",
+        "_limit",
+        "_waiter",
+    )
 
     def __init__(self, channel: Channel, limit: int, client: str | None = None) -> None:
         self.channel = channel
         self.client = client
         self.last_key: StreamKey = ZERO
-        self.dropped = asyncio.Event()  # set when the queue overflowed
         self.closed = False
-        self._backlog: deque[Event] = deque()
+        self.dropped = False  # the queue overflowed: the reader was too slow
+        self._backlog: list[Event] | None = None
         self._queue: deque[Event] = deque()
         self._limit = limit
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
 
     def push(self, event: Event) -> bool:
         """Queue a live event; False (and the subscriber is dropped) when the queue is full."""
         if len(self._queue) >= self._limit:
-            self.closed = True
-            self.dropped.set()
-            self._wakeup.set()
+            self.closed = self.dropped = True
+            self._wake()
             return False
         self._queue.append(event)
-        self._wakeup.set()
+        self._wake()
         return True
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def replay(self, backlog: list[Event]) -> None:
+        self._backlog = backlog
 
     def pending(self) -> list[Event]:
         """Take every event that is ready now (for writing a burst in one send)."""
         ready = []
-        while self._backlog or self._queue:
-            source = self._backlog if self._backlog else self._queue
-            event = source.popleft()
-            if event.key > self.last_key or event.type == "reset":
-                self.last_key = event.key
-                ready.append(event)
+        backlog, self._backlog = self._backlog or (), None
+        for source in (backlog, self._queue):
+            for event in source:
+                if event.key > self.last_key:
+                    self.last_key = event.key
+                    ready.append(event)
+                elif event.type in ("ping", "reset"):  # not a position in the stream
+                    ready.append(event)
+        self._queue.clear()
         return ready
 
     async def batches(self) -> AsyncIterator[list[Event]]:
         """Yield lists of events as they become available; raises ReaderTooSlow when dropped."""
         while True:
-            ready = self.pending()
+            ready = self.pending() if self._queue or self._backlog else None
             if ready:
                 yield ready
                 continue
-            if self.dropped.is_set():
+            if self.dropped:
                 raise ReaderTooSlow()
             if self.closed:
                 return
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     def close(self) -> None:
         self.closed = True
-        self._wakeup.set()
+        self._wake()
         self.channel.remove(self)
         if self.client is not None:
             self.channel.hub._release(self.client)
@@ -124,6 +149,7 @@ class Channel:
         self.head_id = "0-0"
         self.task: asyncio.Task[None] | None = None
         self._linger: asyncio.TimerHandle | None = None
+        self._pinger: asyncio.TimerHandle | None = None
         # What views of the blog computed at `head` (a rendered page, say); cleared by every
         # event, so whatever is in it is current.
         self.memo: dict[Any, Any] = {}
@@ -132,7 +158,9 @@ class Channel:
         """Load the recent events into the ring, then start the reader from the newest."""
         for entry in await self.hub.store.latest_events(self.slug, self.ring.maxlen or 1):
             self._append(events.encode(self.slug, *entry))
-        self.task = asyncio.get_running_loop().create_task(self._read(), name=f"hub:{self.slug}")
+        loop = asyncio.get_running_loop()
+        self.task = loop.create_task(self._read(), name=f"hub:{self.slug}")
+        self._pinger = loop.call_later(self.hub.ping_interval, self._ping)
 
     def _append(self, event: Event) -> None:
         self.ring.append(event)
@@ -162,13 +190,20 @@ class Channel:
                     self._deliver(event)
                 metrics.READER_LAG.set(max(0.0, time.time() - self.head[0] / 1000))
 
-    def _deliver(self, event: Event) -> None:
-        for sub in tuple(self.subscribers):
-            if not sub.push(event):
-                self.subscribers.discard(sub)
-                metrics.READERS_DROPPED.inc()
-        metrics.EVENTS_DELIVERED.inc(len(self.subscribers))
-        metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - event.key[0] / 1000))
+    def _deliver(self, event: Event, *, count: bool = True) -> None:
+        dropped = [sub for sub in self.subscribers if not sub.push(event)]
+        for sub in dropped:
+            self.subscribers.discard(sub)
+            metrics.READERS_DROPPED.inc()
+        if count:
+            metrics.EVENTS_DELIVERED.inc(len(self.subscribers))
+            metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - event.key[0] / 1000))
+
+    def _ping(self) -> None:
+        """Every reader gets a keep-alive from one timer per blog, not one per connection;
+        a reader frozen with a full queue is dropped by it even when no event comes."""
+        self._deliver(events.PING, count=False)
+        self._pinger = asyncio.get_running_loop().call_later(self.hub.ping_interval, self._ping)
 
     def add(self, sub: Subscription) -> None:
         if self._linger is not None:
@@ -185,8 +220,13 @@ class Channel:
         self._linger = None
         if not self.subscribers and self.hub._channels.get(self.slug) is self:
             del self.hub._channels[self.slug]
-            if self.task is not None:
-                self.task.cancel()
+            self.stop()
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        if self._pinger is not None:
+            self._pinger.cancel()
 
     def ring_after(self, key: StreamKey) -> list[Event] | None:
         """The ring's events after `key` when `key` is in it; None when it is older than the ring."""
@@ -211,6 +251,7 @@ class Hub:
         ring_size: int = 1024,
         linger: float = 5.0,
         streams_per_client: int = 0,
+        ping_interval: float = 14.0,
     ) -> None:
         self.store = store
         self.reader = reader  # its own client: blocking XREADs never starve the store's pool
@@ -218,6 +259,7 @@ class Hub:
         self.ring_size = ring_size
         self.linger = linger
         self.streams_per_client = streams_per_client  # 0: no limit
+        self.ping_interval = ping_interval
         self._clients: dict[str, int] = {}
         self._channels: dict[str, Channel] = {}
         self._starting: dict[str, asyncio.Future[Channel]] = {}
@@ -281,9 +323,7 @@ class Hub:
                     self._reset(sub, head)
             elif position == ZERO:
                 sub.last_key = ZERO
-                sub._backlog.extend(
-                    events.encode(slug, *e) for e in await self.store.events(slug, "-", head_id)
-                )
+                sub.replay([events.encode(slug, *e) for e in await self.store.events(slug, "-", head_id)])
             else:
                 backlog = channel.ring_after(position)
                 if backlog is None:
@@ -294,7 +334,7 @@ class Hub:
                     self._reset(sub, head)
                 else:
                     sub.last_key = position
-                    sub._backlog.extend(backlog)
+                    sub.replay(backlog)
         except BaseException:
             sub.close()
             raise
@@ -309,26 +349,15 @@ class Hub:
 
     def _reset(self, sub: Subscription, head: StreamKey) -> None:
         sub.last_key = ZERO
-        sub._backlog.append(events.reset(sub.channel.slug, head))
-
-    @contextlib.asynccontextmanager
-    async def subscription(self, slug: str, last_event_id: str | None = None) -> AsyncIterator[Subscription]:
-        sub = await self.subscribe(slug, last_event_id)
-        try:
-            yield sub
-        finally:
-            sub.close()
-
-    def stats(self) -> dict[str, Any]:
-        return {slug: len(c.subscribers) for slug, c in self._channels.items()}
+        sub.replay([events.reset(sub.channel.slug, head)])
 
     async def close(self) -> None:
         for channel in list(self._channels.values()):
             for sub in tuple(channel.subscribers):
                 sub.closed = True
-                sub._wakeup.set()
+                sub._wake()
+            channel.stop()
             if channel.task is not None:
-                channel.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await channel.task
         self._channels.clear()

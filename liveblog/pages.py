@@ -17,6 +17,7 @@ from .events import BadEventId, parse_id
 from .state import state_of
 
 PAGE_SIZE = 20
+MEMO_ENTRIES = 8  # variants of a page kept per blog (host, transport, embed): a bound, not a target
 FLAGGED_SHOWN = 50  # pinned updates and key events listed beside the page, however old
 
 
@@ -65,7 +66,8 @@ async def _render_blog(request: Request, *, embed: bool) -> bytes:
     context = await _blog_context(request)
     context["embed"] = embed
     body = bytes(state.templates.TemplateResponse(request, "blog.html", context).body)
-    if channel is not None and channel.head == head and context["last_event_id"] == channel.head_id:
+    current = channel is not None and channel.head == head and context["last_event_id"] == channel.head_id
+    if channel is not None and current and len(channel.memo) < MEMO_ENTRIES:
         channel.memo[key] = body
     return body
 

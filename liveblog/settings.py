@@ -66,6 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stream_maxlen", 100_000, "events kept per blog stream (older ones are trimmed)", _positive_int),
     Setting("rate_limit", 120, "publishes, edits and deletes per token per minute", _positive_int),
     Setting("send_timeout", 30, "seconds a send to a frozen reader may block before it is dropped", int),
+    Setting("ping_interval", 14.0, "seconds between keep-alive pings to SSE readers (at most 15)", float),
     Setting(
         "streams_per_ip",
         2000,
@@ -97,6 +98,7 @@ class Settings:
     stream_maxlen: int = 100_000
     rate_limit: int = 120
     send_timeout: int = 30
+    ping_interval: float = 14.0
     streams_per_ip: int = 2000
     frame_ancestors: str = "*"
 

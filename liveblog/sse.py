@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 
-import anyio
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -18,60 +17,61 @@ from .hub import ReaderTooSlow, Subscription
 from .state import state_of
 
 RETRY_MS = 2000
-PING_SECONDS = 15
 SHUTDOWN_GRACE = 2.0  # seconds a stream has to end cleanly when the server shuts down
 
 
-def _ping() -> ServerSentEvent:
-    return ServerSentEvent(comment="ping", sep="\n")
+class _EndOnShutdown:
+    """Handed to sse-starlette as its `shutdown_event`: when the server shuts down it calls
+    `set()`, which ends the subscription, so the body finishes cleanly with a retry hint
+    (no task per connection waits for it)."""
+
+    __slots__ = ("subscription", "is_set")
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        self.is_set = False
+
+    def set(self) -> None:
+        self.is_set = True
+        self.subscription.close()
 
 
 class SubscriptionResponse(EventSourceResponse):
-    """An EventSourceResponse that owns its subscription and ends it however the stream ends."""
+    """sse-starlette, used in its leanest way: the hub sends the keep-alive pings (one timer
+    per blog) and ends the stream when the reader falls behind; per connection there are
+    only sse-starlette's stream, disconnect and shutdown tasks."""
 
     def __init__(self, subscription: Subscription, send_timeout: float | None) -> None:
         self.subscription = subscription
-        self._shutdown = anyio.Event()
+        self._shutdown = _EndOnShutdown(subscription)
         super().__init__(
             self._body(),
-            ping=PING_SECONDS,
+            ping=0,
             sep="\n",
-            ping_message_factory=_ping,
-            send_timeout=send_timeout,
-            data_sender_callable=self._watch,
+            send_timeout=send_timeout,  # a reader frozen mid-send is dropped after this
             headers={"Cache-Control": "no-cache"},
-            shutdown_event=self._shutdown,
+            shutdown_event=self._shutdown,  # type: ignore[arg-type]
             shutdown_grace_period=SHUTDOWN_GRACE,
         )
 
     async def _body(self) -> AsyncIterator[bytes]:
         yield sse_retry(RETRY_MS)
-        async for batch in self.subscription.batches():
-            # A burst of events goes out in one send.
-            yield batch[0].sse if len(batch) == 1 else b"".join(event.sse for event in batch)
-        if self._shutdown.is_set():
+        try:
+            async for batch in self.subscription.batches():
+                # A burst of events goes out in one send.
+                yield batch[0].sse if len(batch) == 1 else b"".join(event.sse for event in batch)
+        except ReaderTooSlow:
+            return  # the stream ends; EventSource reconnects with Last-Event-ID
+        if self._shutdown.is_set:
             # The server is going away: reconnect soon, spread out, to the next process.
             yield sse_retry(random.randint(250, RETRY_MS))
-
-    async def _watch(self) -> None:
-        """End the response at once when the hub drops this reader, even mid-send; on server
-        shutdown, end the subscription so the body finishes cleanly with a retry hint."""
-
-        async def on_shutdown() -> None:
-            await self._shutdown.wait()
-            self.subscription.close()
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(on_shutdown)
-            await self.subscription.dropped.wait()
-            raise ReaderTooSlow()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         metrics.READERS.labels("sse").inc()
         try:
             await super().__call__(scope, receive, send)
-        except (ReaderTooSlow, SendTimeoutError):
-            pass  # the server closes the connection; the client resumes with Last-Event-ID
+        except SendTimeoutError:
+            pass  # frozen: the server closes the connection; the client resumes with Last-Event-ID
         finally:
             self.subscription.close()
             metrics.READERS.labels("sse").dec()

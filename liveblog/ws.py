@@ -17,6 +17,7 @@ from .state import state_of
 
 CLOSE_BAD_REQUEST = 1008
 CLOSE_TRY_AGAIN = 1013
+CLOSE_GOING_AWAY = 1001
 CLOSE_UNKNOWN_BLOG = 4404
 CLOSE_UNAVAILABLE = 1011
 
@@ -50,38 +51,39 @@ async def endpoint(websocket: WebSocket) -> None:
         metrics.READERS.labels("ws").dec()
 
 
-async def _send(websocket: WebSocket, subscription: Subscription) -> None:
-    async for batch in subscription.batches():
-        for event in batch:
-            await websocket.send_text(event.payload)
+async def _send(websocket: WebSocket, subscription: Subscription) -> int:
+    """Send every event as a text frame; the close code when the hub dropped the reader."""
+    try:
+        async for batch in subscription.batches():
+            for event in batch:
+                if event.payload:  # pings are for SSE: WebSocket has protocol-level pings
+                    await websocket.send_text(event.payload)
+    except ReaderTooSlow:
+        return CLOSE_TRY_AGAIN
+    return CLOSE_GOING_AWAY
 
 
 async def _receive(websocket: WebSocket) -> int | None:
     """Read until the client leaves; readers send nothing, so any data frame is a bad request."""
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return None
-        return CLOSE_BAD_REQUEST
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    return CLOSE_BAD_REQUEST
 
 
 async def _serve(websocket: WebSocket, subscription: Subscription) -> None:
+    """Two tasks per connection: one sends, one notices the client leave or misbehave."""
     sender = asyncio.ensure_future(_send(websocket, subscription))
     receiver = asyncio.ensure_future(_receive(websocket))
-    dropped = asyncio.ensure_future(subscription.dropped.wait())
-    tasks = {sender, receiver, dropped}
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait((sender, receiver), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
-            task.cancel()
+        sender.cancel()
+        receiver.cancel()
         # The client may be gone mid-send; whatever the tasks raised ends here.
-        await asyncio.gather(*tasks, return_exceptions=True)
-    code: int | None = None
-    if dropped in done or (sender in done and isinstance(sender.exception(), ReaderTooSlow)):
-        code = CLOSE_TRY_AGAIN
-    elif receiver in done and not receiver.cancelled() and receiver.exception() is None:
-        code = receiver.result()
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+    finished = sender if sender in done else receiver
+    code = None if finished.cancelled() or finished.exception() else finished.result()
     if code is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(websocket.close(code), 2.0)

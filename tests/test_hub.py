@@ -123,3 +123,25 @@ async def test_one_address_may_hold_only_so_many_streams(tmp_path):
     finally:
         await asyncio.gather(*(r.close() for r in readers))
         srv.stop()
+
+
+async def test_the_hub_pings_every_sse_reader_from_one_timer_per_blog(tmp_path):
+    srv = Server(tmp_path / "data", ping_interval=0.2).start()
+    try:
+        token = srv.token("pings")
+        async with httpx.AsyncClient(base_url=srv.url, headers={"Authorization": f"Bearer {token}"}) as api:
+            assert (await api.post("/api/v1/blogs", json={"slug": "p", "title": "P"})).status_code == 201
+        live = await SSEReader(srv.url, "/api/v1/blogs/p/events").connect()
+        ws = await WSReader(srv.url, "/api/v1/blogs/p/ws").connect()
+        await asyncio.sleep(1.5)
+        assert live.pings >= 4  # one ": ping" comment per interval, from one timer per blog
+        assert ws.events == []  # WebSocket readers get protocol pings, not text frames
+        tasks = await metric(srv, "liveblog_asyncio_tasks")
+        more = [await SSEReader(srv.url, "/api/v1/blogs/p/events").connect() for _ in range(20)]
+        await asyncio.sleep(0.5)
+        per_reader = (await metric(srv, "liveblog_asyncio_tasks") - tasks) / len(more)
+        assert per_reader <= 4, per_reader  # no ping task per connection
+        assert all(r.pings >= 1 for r in more)
+        await asyncio.gather(*(r.close() for r in [live, ws, *more]))
+    finally:
+        srv.stop()

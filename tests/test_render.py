@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from liveblog.render import markdown_to_html, sanitize
+from liveblog.render import ALLOWED_TAGS, markdown_to_html, sanitize
+
+from .markup import Elements
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -168,3 +174,164 @@ def test_a_markdown_image_keeps_its_alt_text():
     html = markdown_to_html("Map: ![front line near Kharkiv](https://example.com/map.png)")
     assert "<img" not in html
     assert "front line near Kharkiv" in html
+
+
+# -- properties: whatever the input, nothing that can run comes out --------------------------------
+
+FORBIDDEN_TAGS = {
+    "script",
+    "iframe",
+    "style",
+    "svg",
+    "object",
+    "embed",
+    "img",
+    "math",
+    "form",
+    "meta",
+    "base",
+}
+EVIL_SCHEMES = ("javascript", "vbscript", "data")
+URL_ATTRIBUTES = {"href", "src", "action", "formaction", "data", "poster", "background", "xlink:href"}
+ALLOWED_OUTPUT_ATTRIBUTES = {"href", "title", "rel", "align"}
+FRAGMENTS = [
+    "<script>", "</script>", "<script src=//evil.example/x.js>", "<SCRIPT>", "<scr<script>ipt>",
+    "<iframe", "<iframe src=", "<svg onload=alert(1)>", "<svg/onload=", "<img src=x onerror=alert(1)>",
+    "<style>", "<object data=", "<embed src=", "<math><mtext>", "<a href=", "<a ", " href=", " src=",
+    "onerror=", "onload=", " onclick=\"", "javascript:", "JaVaScRiPt:", "vbscript:", "data:text/html,",
+    "data:text/html;base64,PHNjcmlwdD4=", "&#106;avascript:", "&#x6A;avascript:", "java&#x09;script:",
+    "javascript&colon;", "&#0000106", "&Tab;", "&NewLine;", "\tjava\nscript:", "\x00", "<", ">", "\"", "'",
+    "`", "``", "```", "\n", "\n\n", "    ", "[", "]", "(", ")", "](", "![", "[x](", "![x](", "[r]: ",
+    "<!--", "-->", "<![CDATA[", "]]>", "</", "/>", "=", "&", ";", "*", "_", "|", "> ", "- ", "1. ",
+    "alert(1)", "https://example.com/", "mailto:x@example.com", "<https://example.com>", "<javascript:x>",
+]  # fmt: skip
+
+
+@st.composite
+def obfuscated_scheme(draw: st.DrawFn) -> str:
+    """`javascript:` (or vbscript:, data:) with letters in random case, some of them written as
+    decimal, hex or named character references, and tabs, newlines or NULs slipped in."""
+    scheme = draw(st.sampled_from(EVIL_SCHEMES)) + ":"
+    out = []
+    for char in scheme:
+        form = draw(st.integers(0, 5))
+        if form == 1:
+            char = char.upper()
+        elif form == 2:
+            char = f"&#{'0' * draw(st.integers(0, 6))}{ord(char)}" + draw(st.sampled_from([";", ""]))
+        elif form == 3:
+            char = draw(st.sampled_from(["&#x{:x};", "&#X{:X}", "&#x{:04x};"])).format(ord(char))
+        elif form == 4 and char == ":":
+            char = "&colon;"
+        out.append(char)
+        if draw(st.integers(0, 9)) == 0:
+            out.append(
+                draw(st.sampled_from(["\t", "\n", "&Tab;", "&NewLine;", "&#9;", "&#x0A;", "\x00", " "]))
+            )
+    return "".join(out)
+
+
+@st.composite
+def hostile_markdown(draw: st.DrawFn) -> str:
+    """Markdown and HTML built from hostile fragments, obfuscated schemes, link and image syntax."""
+    scheme = obfuscated_scheme()
+    piece = st.one_of(
+        st.sampled_from(FRAGMENTS),
+        st.text(max_size=6),
+        scheme,
+        scheme.map(lambda s: f"[x]({s}alert(1))"),
+        scheme.map(lambda s: f"[x](<{s}alert(1)>)"),
+        scheme.map(lambda s: f"![x]({s}alert(1))"),
+        scheme.map(lambda s: f"<{s}alert(1)>"),
+        scheme.map(lambda s: f"\n\n[r]: {s}alert(1)\n\n[r]\n"),
+        scheme.map(lambda s: f'<a href="{s}alert(1)">x</a>'),
+    )
+    return "".join(draw(st.lists(piece, max_size=30)))
+
+
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
+
+
+def url_scheme(value: str) -> str | None:
+    """The scheme a browser reads from an attribute's (already decoded) value: it strips C0 controls
+    and spaces around the URL and drops ASCII tabs and newlines anywhere in it (WHATWG URL)."""
+    url = re.sub(r"[\t\n\r]", "", value.strip(_C0_OR_SPACE))
+    match = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):", url)
+    return match[1].lower() if match else None
+
+
+def dangers(html: str) -> list[str]:
+    """Every tag or attribute of `html` that could run script, or that the allow-list does not know."""
+    found = []
+    for tag, attrs in Elements(html).tags:  # html.parser decodes character references in values
+        if tag in FORBIDDEN_TAGS or tag not in ALLOWED_TAGS:
+            found.append(f"<{tag}>")
+        for name, value in attrs.items():
+            if name.startswith("on") or name not in ALLOWED_OUTPUT_ATTRIBUTES:
+                found.append(f"<{tag} {name}={value!r}>")
+            if name in URL_ATTRIBUTES and url_scheme(value) in EVIL_SCHEMES:
+                found.append(f"<{tag} {name}={value!r}>")
+    return found
+
+
+def test_the_danger_check_itself_catches_each_hostile_form():
+    """Guard against a property that cannot fail."""
+    for html in (
+        "<script>alert(1)</script>",
+        "<SVG/onload=alert(1)>",
+        '<iframe src="https://e.example"></iframe>',
+        '<a href="&#106;ava&#x09;script:alert(1)">x</a>',
+        '<a href=" data:text/html,x">x</a>',
+        '<a href="\x00 java\tscr\nipt:alert(1)">x</a>',
+        '<a href="VBScript:x">x</a>',
+        '<p onclick="x">x</p>',
+        "<object data=x></object>",
+        "<embed src=x>",
+        "<style>p{}</style>",
+    ):
+        assert dangers(html), html
+    assert (
+        dangers('<p>&lt;script&gt; onerror=x javascript:y <a href="https://e.example" rel="x">ok</a></p>')
+        == []
+    )
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def _run_property(strategy: st.SearchStrategy[str], render: Callable[[str], str], label: str) -> Counter[str]:
+    """Check `dangers(render(x)) == []` over `strategy`; returns and prints what the cases covered."""
+    seen: Counter[str] = Counter()
+
+    @PROPERTY_SETTINGS
+    @given(strategy)
+    def check(source: str) -> None:
+        html = render(source)
+        assert dangers(html) == [], (source, html)
+        seen["cases"] += 1
+        seen["elements"] += len(Elements(html).tags)
+        seen["links kept"] += html.count("<a ")
+        seen["inputs naming an evil scheme"] += any(s in source.lower() for s in EVIL_SCHEMES)
+
+    check()
+    print(f"\n{label}: " + ", ".join(f"{count} {name}" for name, count in seen.items()))
+    return seen
+
+
+def test_arbitrary_text_never_renders_to_markup_that_can_run():
+    seen = _run_property(st.text(), markdown_to_html, "markdown_to_html(st.text())")
+    assert seen["cases"] >= 100
+
+
+def test_hostile_fragments_never_render_to_markup_that_can_run():
+    seen = _run_property(hostile_markdown(), markdown_to_html, "markdown_to_html(hostile)")
+    # The strategy reaches what matters: links survive and hostile schemes are fed in.
+    assert seen["cases"] >= 100 and seen["links kept"] > 0 and seen["inputs naming an evil scheme"] > 0
+
+
+def test_sanitize_alone_never_lets_markup_that_can_run_through():
+    """nh3 is the second line of defence: even HTML that markdown-it would never emit comes out clean."""
+    seen = _run_property(st.one_of(hostile_markdown(), st.text()), sanitize, "sanitize(hostile | text)")
+    assert seen["cases"] >= 100 and seen["elements"] > 0
