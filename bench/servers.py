@@ -1,0 +1,160 @@
+"""The liveblog server under test: `python -m liveblog serve` on its own data dir, pinned to a CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from . import proc
+from .loadgen import Publisher
+
+
+def wrap(command: list[str], cpus: str | None) -> list[str]:
+    """Raise the child's open-files limit to the hard limit and pin it to `cpus` (all when None)."""
+    hard = proc.nofile_hard()
+    pinned = ["taskset", "-c", cpus] if cpus else []
+    return ["prlimit", f"--nofile={hard}:{hard}", *pinned, *command]
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(0.05)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGINT) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class Liveblog:
+    """One liveblog server; `channel()` creates a fresh blog, `post()` publishes to it as a bot."""
+
+    name = "liveblog"
+    ok = (201,)
+
+    def __init__(self, cpus: str | None = "0", workers: int = 1, root: Path | None = None) -> None:
+        self.cpus, self.workers = cpus, workers
+        self._tmp = None if root else tempfile.TemporaryDirectory(prefix="lbbench-")
+        self.root = root or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.data_dir = self.root / "data"
+        self.log = self.root / "server.log"
+        self.host, self.port = "127.0.0.1", proc.free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.token = ""
+        self._publishers: dict[str, Publisher] = {}
+        self._blogs = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def _cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "liveblog", *args, "--data-dir", str(self.data_dir)],
+            capture_output=True, text=True, timeout=60, env=self._env(),
+        )  # fmt: skip
+        if result.returncode:
+            raise RuntimeError(f"liveblog {' '.join(args)} failed: {result.stderr}")
+        return result.stdout
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "LIVEBLOG_REDIS_URL"}
+        env.update(
+            LIVEBLOG_LOG_LEVEL="warning",
+            LIVEBLOG_RATE_LIMIT="1000000000",
+            LIVEBLOG_STREAMS_PER_IP="0",  # every reader comes from 127.0.0.1
+            LIVEBLOG_WORKERS=str(self.workers),
+        )
+        return env
+
+    def start(self) -> Liveblog:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.token = self._cli("token", "create", "--name", "bench").strip().splitlines()[-1]
+        command = [sys.executable, "-m", "liveblog", "serve", "--port", str(self.port)]
+        command += ["--data-dir", str(self.data_dir)]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                wrap(command, self.cpus), stdout=log, stderr=subprocess.STDOUT, env=self._env()
+            )
+        wait_http(f"http://{self.host}:{self.port}/readyz", self.process, self.log)
+        return self
+
+    async def stop(self) -> None:
+        for publisher in self._publishers.values():
+            await publisher.close()
+        self._publishers.clear()
+        stop_process(self.process)
+        self.process = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def _publisher(self, key: str) -> Publisher:
+        if key not in self._publishers:
+            self._publishers[key] = Publisher(self.host, self.port, {"Authorization": f"Bearer {self.token}"})
+        return self._publishers[key]
+
+    async def channel(self) -> str:
+        self._blogs += 1
+        slug = f"bench-{self._blogs}"
+        body = json.dumps({"slug": slug, "title": f"Benchmark {self._blogs}"}).encode()
+        status, _ = await self._publisher("admin").post("/api/v1/blogs", body)
+        if status != 201:
+            raise RuntimeError(f"creating blog {slug}: HTTP {status}")
+        return slug
+
+    def path(self, kind: str, slug: str) -> str:
+        return f"/api/v1/blogs/{slug}/events" if kind == "sse" else f"/api/v1/blogs/{slug}/ws"
+
+    async def post(self, slug: str, text: bytes) -> tuple[int, float]:
+        body = b'{"body":"' + text + b'"}'
+        return await self._publisher(slug).post(f"/api/v1/blogs/{slug}/updates", body)
+
+    def page_path(self, slug: str) -> str:
+        return f"/blogs/{slug}"
+
+    # -- Redis figures ---------------------------------------------------------------------------
+
+    def redis_commands(self) -> dict[str, int]:
+        """Calls per command on the embedded Redis (INFO itself left out)."""
+        client = redis.Redis(unix_socket_path=str(self.data_dir / "redis.sock"))
+        try:
+            stats: dict[str, Any] = client.info("commandstats")
+        finally:
+            client.close()
+        return {
+            name.removeprefix("cmdstat_"): int(value["calls"])
+            for name, value in stats.items()
+            if name != "cmdstat_info"
+        }
+
+
+def command_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    delta = {name: calls - before.get(name, 0) for name, calls in after.items()}
+    return {name: calls for name, calls in sorted(delta.items(), key=lambda kv: -kv[1]) if calls}
