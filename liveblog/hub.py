@@ -37,6 +37,7 @@ log = logging.getLogger("liveblog.hub")
 
 BLOCK_MS = 10_000
 READ_COUNT = 512
+FANOUT_SLICE = 1000  # subscribers served per turn of the event loop
 ZERO: StreamKey = (0, 0)
 
 
@@ -150,6 +151,7 @@ class Channel:
         self.task: asyncio.Task[None] | None = None
         self._linger: asyncio.TimerHandle | None = None
         self._pinger: asyncio.TimerHandle | None = None
+        self._fanouts: deque[tuple[list[Event], tuple[Subscription, ...], bool]] = deque()
         # What views of the blog computed at `head` (a rendered page, say); cleared by every
         # event, so whatever is in it is current.
         self.memo: dict[Any, Any] = {}
@@ -183,26 +185,54 @@ class Channel:
                 backoff = min(backoff * 2, 2.0)
                 continue
             for _stream, entries in reply or ():
+                batch = []
                 for event_id, fields in entries:
                     data = fields[b"data"].decode()
                     event = events.encode(self.slug, event_id.decode(), fields[b"type"].decode(), data)
                     self._append(event)
-                    self._deliver(event)
+                    batch.append(event)
+                self._deliver(batch)
                 metrics.READER_LAG.set(max(0.0, time.time() - self.head[0] / 1000))
 
-    def _deliver(self, event: Event, *, count: bool = True) -> None:
-        dropped = [sub for sub in self.subscribers if not sub.push(event)]
-        for sub in dropped:
-            self.subscribers.discard(sub)
-            metrics.READERS_DROPPED.inc()
+    def _deliver(self, batch: list[Event], *, count: bool = True) -> None:
+        """Hand `batch` to every current subscriber, a slice of them per turn of the event loop.
+
+        With tens of thousands of readers, one event wakes tens of thousands of tasks; slicing
+        lets publishes and new readers in between slices instead of behind the whole fan-out.
+        The slices of one batch finish before the next batch starts, so every subscriber still
+        gets the events in order; a subscriber that joins meanwhile got them by replay.
+        """
+        self._fanouts.append((batch, tuple(self.subscribers), count))
+        if len(self._fanouts) == 1:
+            self._fan_out(0)
+
+    def _fan_out(self, start: int) -> None:
+        batch, targets, count = self._fanouts[0]
+        end = start + FANOUT_SLICE
+        for sub in targets[start:end]:
+            if sub.closed:
+                continue
+            for event in batch:
+                if not sub.push(event):
+                    self.subscribers.discard(sub)
+                    metrics.READERS_DROPPED.inc()
+                    break
+        if end < len(targets):
+            asyncio.get_running_loop().call_soon(self._fan_out, end)
+            return
+        self._fanouts.popleft()
         if count:
-            metrics.EVENTS_DELIVERED.inc(len(self.subscribers))
-            metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - event.key[0] / 1000))
+            metrics.EVENTS_DELIVERED.inc(len(targets) * len(batch))
+            now = time.time()
+            for event in batch:
+                metrics.DELIVERY_LATENCY.observe(max(0.0, now - event.key[0] / 1000))
+        if self._fanouts:
+            asyncio.get_running_loop().call_soon(self._fan_out, 0)
 
     def _ping(self) -> None:
         """Every reader gets a keep-alive from one timer per blog, not one per connection;
         a reader frozen with a full queue is dropped by it even when no event comes."""
-        self._deliver(events.PING, count=False)
+        self._deliver([events.PING], count=False)
         self._pinger = asyncio.get_running_loop().call_later(self.hub.ping_interval, self._ping)
 
     def add(self, sub: Subscription) -> None:
