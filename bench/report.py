@@ -110,8 +110,11 @@ def storm_table(rows: Sequence[dict[str, Any]]) -> str:
         out.append(["**ratio**", "", *(ratio(ours.get(c), theirs.get(c)) for c, _ in columns)])
     text = table(["server", "N", *(label for _, label in columns)], out)
     if ours and ours.get("redis_breakdown"):
-        text += "\n\nRedis commands during the storm: " + ", ".join(
-            f"{name} {calls}" for name, calls in ours["redis_breakdown"].items()
+        text += (
+            "\n\nRedis commands during the storm: "
+            + ", ".join(f"{name} {calls}" for name, calls in ours["redis_breakdown"].items())
+            + " (the table counts the storm's own: not the scheduler's once-a-second SMEMBERS"
+            " nor the INFO probe's connection handshake)"
         )
     return text
 
