@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint stress bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,13 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check liveblog tests
-	$(BIN)/ruff format --check liveblog tests
+	$(BIN)/ruff check liveblog tests bench
+	$(BIN)/ruff format --check liveblog tests bench
 	$(BIN)/mypy
+
+# The load and fault scenarios of issue 5 at full size (1,000-20,000 readers; a few minutes).
+stress: $(STAMP)
+	LIVEBLOG_STRESS=1 $(BIN)/pytest tests/test_load.py tests/test_chaos.py -s
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ring_size=settings.ring_size,
             streams_per_client=settings.streams_per_ip,
             ping_interval=settings.ping_interval,
+            stall_timeout=settings.send_timeout,
         )
         state = AppState(
             settings,

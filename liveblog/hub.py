@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -62,6 +62,8 @@ class Subscription:
         "last_key",
         "closed",
         "dropped",
+        "busy_since",
+        "aborter",
         "_backlog",
         "_queue",
         "_limit",
@@ -73,7 +75,9 @@ class Subscription:
         self.client = client
         self.last_key: StreamKey = ZERO
         self.closed = False
-        self.dropped = False  # the queue overflowed: the reader was too slow
+        self.dropped = False  # the queue overflowed, or a send stalled: the reader was too slow
+        self.busy_since = 0.0  # loop time when the transport began its current send (0: idle)
+        self.aborter: Callable[[], None] | None = None  # drops the connection at once
         self._backlog: list[Event] | None = None
         self._queue: deque[Event] = deque()
         self._limit = limit
@@ -214,8 +218,7 @@ class Channel:
                 continue
             for event in batch:
                 if not sub.push(event):
-                    self.subscribers.discard(sub)
-                    metrics.READERS_DROPPED.inc()
+                    self._drop(sub)
                     break
         if end < len(targets):
             asyncio.get_running_loop().call_soon(self._fan_out, end)
@@ -230,10 +233,29 @@ class Channel:
             asyncio.get_running_loop().call_soon(self._fan_out, 0)
 
     def _ping(self) -> None:
-        """Every reader gets a keep-alive from one timer per blog, not one per connection;
-        a reader frozen with a full queue is dropped by it even when no event comes."""
+        """Every reader gets a keep-alive from one timer per blog, not one per connection; the
+        same timer drops readers whose transport has been stuck in one send for too long."""
+        loop = asyncio.get_running_loop()
+        self._drop_stalled(loop.time())
         self._deliver([events.PING], count=False)
-        self._pinger = asyncio.get_running_loop().call_later(self.hub.ping_interval, self._ping)
+        self._pinger = loop.call_later(self.hub.ping_interval, self._ping)
+
+    def _drop_stalled(self, now: float) -> None:
+        limit = self.hub.stall_timeout
+        if not limit:
+            return
+        for sub in [s for s in self.subscribers if s.busy_since and now - s.busy_since > limit]:
+            sub.closed = sub.dropped = True
+            sub._wake()
+            self._drop(sub)
+
+    def _drop(self, sub: Subscription) -> None:
+        """Drop a reader that fell behind. One stuck in a send is cut off at once: it would not
+        see the drop before that send returns, which for a frozen peer is never."""
+        self.subscribers.discard(sub)
+        metrics.READERS_DROPPED.inc()
+        if sub.busy_since and sub.aborter is not None:
+            sub.aborter()
 
     def add(self, sub: Subscription) -> None:
         if self._linger is not None:
@@ -282,6 +304,7 @@ class Hub:
         linger: float = 5.0,
         streams_per_client: int = 0,
         ping_interval: float = 14.0,
+        stall_timeout: float = 30.0,
     ) -> None:
         self.store = store
         self.reader = reader  # its own client: blocking XREADs never starve the store's pool
@@ -290,6 +313,7 @@ class Hub:
         self.linger = linger
         self.streams_per_client = streams_per_client  # 0: no limit
         self.ping_interval = ping_interval
+        self.stall_timeout = stall_timeout  # a send stuck this long drops the reader (0: never)
         self._clients: dict[str, int] = {}
         self._channels: dict[str, Channel] = {}
         self._starting: dict[str, asyncio.Future[Channel]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from . import metrics
+from .connections import aborter
 from .errors import BadRequest
 from .events import BadEventId, sse_retry
 from .hub import ReaderTooSlow, Subscription
@@ -56,10 +58,13 @@ class SubscriptionResponse(EventSourceResponse):
 
     async def _body(self) -> AsyncIterator[bytes]:
         yield sse_retry(RETRY_MS)
+        subscription, loop = self.subscription, asyncio.get_running_loop()
         try:
-            async for batch in self.subscription.batches():
-                # A burst of events goes out in one send.
+            async for batch in subscription.batches():
+                # A burst of events goes out in one send; the hub sees how long it takes.
+                subscription.busy_since = loop.time()
                 yield batch[0].sse if len(batch) == 1 else b"".join(event.sse for event in batch)
+                subscription.busy_since = 0.0
         except ReaderTooSlow:
             return  # the stream ends; EventSource reconnects with Last-Event-ID
         if self._shutdown.is_set:
@@ -71,7 +76,10 @@ class SubscriptionResponse(EventSourceResponse):
         try:
             await super().__call__(scope, receive, send)
         except SendTimeoutError:
-            pass  # frozen: the server closes the connection; the client resumes with Last-Event-ID
+            # Frozen: drop the connection (a close would wait for the peer to drain); the
+            # client resumes with Last-Event-ID.
+            if self.subscription.aborter is not None:
+                self.subscription.aborter()
         finally:
             self.subscription.close()
             metrics.READERS.labels("sse").dec()
@@ -86,5 +94,6 @@ async def stream(request: Request) -> SubscriptionResponse:
         )
     except BadEventId as exc:
         raise BadRequest(f"Last-Event-ID: {exc}") from None
+    subscription.aborter = aborter(request.receive)
     timeout = state.settings.send_timeout or None
     return SubscriptionResponse(subscription, timeout)

@@ -10,6 +10,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from . import metrics
+from .connections import aborter
 from .errors import NotFound
 from .events import BadEventId
 from .hub import ReaderTooSlow, Subscription, TooManyStreams
@@ -43,6 +44,7 @@ async def endpoint(websocket: WebSocket) -> None:
     except (RedisError, OSError):
         await websocket.close(CLOSE_UNAVAILABLE, reason="store unavailable, retry")
         return
+    subscription.aborter = aborter(websocket._receive)
     metrics.READERS.labels("ws").inc()
     try:
         await _serve(websocket, subscription)
@@ -53,11 +55,14 @@ async def endpoint(websocket: WebSocket) -> None:
 
 async def _send(websocket: WebSocket, subscription: Subscription) -> int:
     """Send every event as a text frame; the close code when the hub dropped the reader."""
+    loop = asyncio.get_running_loop()
     try:
         async for batch in subscription.batches():
             for event in batch:
                 if event.payload:  # pings are for SSE: WebSocket has protocol-level pings
+                    subscription.busy_since = loop.time()  # the hub drops a send stuck too long
                     await websocket.send_text(event.payload)
+                    subscription.busy_since = 0.0
     except ReaderTooSlow:
         return CLOSE_TRY_AGAIN
     return CLOSE_GOING_AWAY
