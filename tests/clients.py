@@ -246,3 +246,10 @@ class Follower:
                 await self._task
         if self._current is not None:
             await self._current.close()
+
+
+async def all_connected(followers: list[Follower], timeout: float = 30.0) -> None:
+    """Wait until every follower has made its first connection."""
+    async with asyncio.timeout(timeout):
+        while sum(f.connections for f in followers) < len(followers):
+            await asyncio.sleep(0.05)

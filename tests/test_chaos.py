@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis
 
-from .clients import Follower, key
+from .clients import Follower, all_connected, key
 from .conftest import Server, embedded_only, free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -93,9 +93,7 @@ async def test_server_crash_every_reader_resumes_with_every_update_once(tmp_path
             await publisher.client.post("/api/v1/blogs", json={"slug": "crash", "title": "C"})
         ).status_code == 201
         followers = [Follower(srv.url, "crash", t).start() for t in ("sse", "ws") for _ in range(READERS)]
-        async with asyncio.timeout(30):
-            while sum(f.connections for f in followers) < len(followers):
-                await asyncio.sleep(0.05)
+        await all_connected(followers)
         steady = asyncio.ensure_future(publisher.run(60, 0.02))
         await asyncio.sleep(0.4)
         killed = time.monotonic()
@@ -126,12 +124,6 @@ async def test_server_crash_every_reader_resumes_with_every_update_once(tmp_path
         srv.stop()
 
 
-async def _followers_connected(followers: list[Follower]) -> None:
-    async with asyncio.timeout(30):
-        while sum(f.connections for f in followers) < len(followers):
-            await asyncio.sleep(0.05)
-
-
 @embedded_only
 async def test_embedded_redis_crash_is_restarted_and_nothing_is_lost(tmp_path):
     srv = Server(tmp_path / "data").start()
@@ -143,7 +135,7 @@ async def test_embedded_redis_crash_is_restarted_and_nothing_is_lost(tmp_path):
             await publisher.client.post("/api/v1/blogs", json={"slug": "rc", "title": "R"})
         ).status_code == 201
         followers = [Follower(srv.url, "rc", t).start() for t in ("sse", "ws") for _ in range(READERS // 4)]
-        await _followers_connected(followers)
+        await all_connected(followers)
         steady = asyncio.ensure_future(publisher.run(40, 0.02))
         await asyncio.sleep(0.3)
         old_pid = srv.redis_pid()
@@ -199,7 +191,7 @@ async def test_external_redis_down_gives_503_and_readers_resume_with_no_gap_when
             await publisher.client.post("/api/v1/blogs", json={"slug": "ext", "title": "E"})
         ).status_code == 201
         followers = [Follower(srv.url, "ext", t).start() for t in ("sse", "ws") for _ in range(READERS // 4)]
-        await _followers_connected(followers)
+        await all_connected(followers)
         before = [await publisher.publish(n) for n in range(10)]
         await asyncio.gather(*(f.wait_for_id(before[-1]) for f in followers))
 

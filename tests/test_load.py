@@ -25,7 +25,7 @@ import httpx
 import pytest
 import websockets
 
-from .clients import Follower, Received, SSEReader, WSReader, key
+from .clients import Follower, Received, SSEReader, WSReader, all_connected, key
 from .conftest import Server
 from .test_chaos import Publisher, check_exactly_once
 
@@ -585,12 +585,6 @@ async def test_churn_leaks_no_tasks_fds_or_memory(tmp_path):
 # --- scenario 7: two processes, one blog ------------------------------------------------------
 
 
-async def _followers_connected(followers: list[Follower]) -> None:
-    async with asyncio.timeout(30):
-        while sum(f.connections for f in followers) < len(followers):
-            await asyncio.sleep(0.05)
-
-
 def stream_ids(server: Server, slug: str) -> list[str]:
     with server.redis() as client:
         entries = client.xrange(f"lb:{{{slug}}}:events")
@@ -608,7 +602,7 @@ async def test_two_workers_readers_on_both_see_the_same_events_in_the_same_order
         assert response.status_code == 201, response.text
         for wave in range(10):  # in waves, so that both processes get to accept
             followers += [Follower(srv.url, "two", t).start() for t in ("sse", "ws") for _ in range(n // 10)]
-            await _followers_connected(followers)
+            await all_connected(followers)
             await asyncio.sleep(0.02 * wave)
         async with asyncio.timeout(10):  # each process runs its own reader of the blog
             while (hubs := blocked_xreads(srv)) < 2:
@@ -651,7 +645,7 @@ async def test_two_servers_on_one_redis_give_their_readers_the_same_events_in_th
             for s in (first, second)
         }
         followers = [f for group in by_server.values() for f in group]
-        await _followers_connected(followers)
+        await all_connected(followers)
         async with asyncio.timeout(10):  # one blog reader per server, both on this Redis
             while blocked_xreads(first) < 2:
                 await asyncio.sleep(0.1)
