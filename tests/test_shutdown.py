@@ -59,3 +59,26 @@ async def test_sigterm_closes_streams_with_a_retry_hint_and_readers_resume_witho
             await asyncio.gather(*(r.close() for r in ws))
     finally:
         srv.stop()
+
+
+async def test_a_publish_in_flight_at_sigterm_completes_and_is_kept(tmp_path):
+    srv = Server(tmp_path / "data").start()
+    try:
+        headers = {"Authorization": f"Bearer {srv.token('inflight')}"}
+        async with httpx.AsyncClient(base_url=srv.url, headers=headers, timeout=30) as api:
+            assert (await api.post("/api/v1/blogs", json={"slug": "f", "title": "F"})).status_code == 201
+            slow = "[a](https://example.org/b) " * 2300  # about 0.3 s of Markdown to render
+            request = asyncio.ensure_future(api.post("/api/v1/blogs/f/updates", json={"body": slow}))
+            await asyncio.sleep(0.1)  # the request is being handled now
+            assert srv.process is not None
+            srv.process.send_signal(signal.SIGTERM)
+            response = await request
+            assert response.status_code == 201, response.text  # answered, not cut off
+            srv.process.wait(15)
+        srv.process = None
+        srv.start()
+        async with httpx.AsyncClient(base_url=srv.url) as client:
+            kept = (await client.get(f"/api/v1/blogs/f/updates/{response.json()['id']}")).json()
+            assert kept["body"] == slow
+    finally:
+        srv.stop()
