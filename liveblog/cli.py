@@ -107,6 +107,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             http="httptools",
             ws="websockets",
             ws_max_size=WS_MAX_SIZE,
+            # Every event is encoded once for all readers; per-message deflate would compress
+            # it again for each WebSocket reader, on the fan-out path.
+            ws_per_message_deflate=False,
             lifespan="on",
             timeout_graceful_shutdown=5,
             log_level=os.environ.get("LIVEBLOG_LOG_LEVEL", "info"),
