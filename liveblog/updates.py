@@ -116,7 +116,9 @@ def _image(obj: dict[str, Any]) -> dict[str, str] | None:
         raise Invalid("image.url", "must be an https:// URL") from None
     if parts.scheme != "https" or not parts.netloc:
         raise Invalid("image.url", "must be an https:// URL")
-    alt, caption = image.get("alt", ""), image.get("caption", "")
+    if "alt" not in image:  # required, even if empty: say "" for a decorative image
+        raise Invalid("image.alt", "required: the image's text alternative")
+    alt, caption = image["alt"], image.get("caption", "")
     if not isinstance(alt, str) or len(alt) > MAX_TEXT:
         raise Invalid("image.alt", "must be a string")
     if not isinstance(caption, str) or len(caption) > MAX_TEXT:
