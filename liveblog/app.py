@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import api, editor, feeds, openapi, pages, scheduler
 from .auth import RateLimiter
+from .connections import SERVER_SEND
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError, Unavailable
 from .hub import BLOCK_MS, Hub
@@ -65,6 +66,14 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class Liveblog(Starlette):
+    """Starlette, recording the server's `send` so that streams can bypass the middleware."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SERVER_SEND] = send
+        await super().__call__(scope, receive, send)
 
 
 def redis_client(url: str, *, blocking: bool = False) -> aioredis.Redis:
@@ -125,7 +134,7 @@ async def openapi_endpoint(request: Request) -> Response:
     return JSONResponse(openapi.spec())
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> Liveblog:
     settings = settings or Settings.from_env()
     templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
 
@@ -167,7 +176,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if embedded is not None:
                 embedded.stop()
 
-    app = Starlette(
+    app = Liveblog(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from starlette.types import Scope, Send
+
+SERVER_SEND = "liveblog.server_send"
+
 
 def aborter(receive: Any) -> Callable[[], None] | None:
     """The abort of the connection behind an ASGI `receive`, or None if it cannot be found.
@@ -20,3 +24,13 @@ def aborter(receive: Any) -> Callable[[], None] | None:
     transport = getattr(getattr(receive, "__self__", None), "transport", None)
     abort = getattr(transport, "abort", None)
     return abort if callable(abort) else None
+
+
+def server_send(scope: Scope, send: Send) -> Send:
+    """The server's own `send` for this connection, beneath every middleware.
+
+    A stream's head goes out through the middleware (security headers, session cookie), but
+    its body, event after event, needs none of them: each wrapper is a coroutine call per
+    event per reader on the fan-out path. The app records the server's `send` in the scope.
+    """
+    return scope.get(SERVER_SEND, send)  # type: ignore[no-any-return]

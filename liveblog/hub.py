@@ -155,6 +155,7 @@ class Channel:
         self.task: asyncio.Task[None] | None = None
         self._linger: asyncio.TimerHandle | None = None
         self._pinger: asyncio.TimerHandle | None = None
+        self._watcher: asyncio.TimerHandle | None = None
         self._fanouts: deque[tuple[list[Event], tuple[Subscription, ...], bool]] = deque()
         # What views of the blog computed at `head` (a rendered page, say); cleared by every
         # event, so whatever is in it is current.
@@ -167,6 +168,8 @@ class Channel:
         loop = asyncio.get_running_loop()
         self.task = loop.create_task(self._read(), name=f"hub:{self.slug}")
         self._pinger = loop.call_later(self.hub.ping_interval, self._ping)
+        if self.hub.stall_timeout:
+            self._watcher = loop.call_later(self.hub.stall_timeout / 2, self._watch)
 
     def _append(self, event: Event) -> None:
         self.ring.append(event)
@@ -233,21 +236,20 @@ class Channel:
             asyncio.get_running_loop().call_soon(self._fan_out, 0)
 
     def _ping(self) -> None:
-        """Every reader gets a keep-alive from one timer per blog, not one per connection; the
-        same timer drops readers whose transport has been stuck in one send for too long."""
-        loop = asyncio.get_running_loop()
-        self._drop_stalled(loop.time())
+        """Every reader gets a keep-alive from one timer per blog, not one per connection."""
         self._deliver([events.PING], count=False)
-        self._pinger = loop.call_later(self.hub.ping_interval, self._ping)
+        self._pinger = asyncio.get_running_loop().call_later(self.hub.ping_interval, self._ping)
 
-    def _drop_stalled(self, now: float) -> None:
-        limit = self.hub.stall_timeout
-        if not limit:
-            return
+    def _watch(self) -> None:
+        """Drop the readers whose transport has been stuck in one send for longer than the
+        stall timeout (checked twice per timeout by one timer per blog, not a timeout per send)."""
+        loop, limit = asyncio.get_running_loop(), self.hub.stall_timeout
+        now = loop.time()
         for sub in [s for s in self.subscribers if s.busy_since and now - s.busy_since > limit]:
             sub.closed = sub.dropped = True
             sub._wake()
             self._drop(sub)
+        self._watcher = loop.call_later(limit / 2, self._watch)
 
     def _drop(self, sub: Subscription) -> None:
         """Drop a reader that fell behind. One stuck in a send is cut off at once: it would not
@@ -279,6 +281,8 @@ class Channel:
             self.task.cancel()
         if self._pinger is not None:
             self._pinger.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
     def ring_after(self, key: StreamKey) -> list[Event] | None:
         """The ring's events after `key` when `key` is in it; None when it is older than the ring."""

@@ -7,12 +7,11 @@ import random
 from collections.abc import AsyncIterator
 
 from sse_starlette import EventSourceResponse
-from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from . import metrics
-from .connections import aborter
+from .connections import aborter, server_send
 from .errors import BadRequest
 from .events import BadEventId, sse_retry
 from .hub import ReaderTooSlow, Subscription
@@ -40,17 +39,19 @@ class _EndOnShutdown:
 
 class SubscriptionResponse(EventSourceResponse):
     """sse-starlette, used in its leanest way: the hub sends the keep-alive pings (one timer
-    per blog) and ends the stream when the reader falls behind; per connection there are
-    only sse-starlette's stream, disconnect and shutdown tasks."""
+    per blog), ends the stream when the reader falls behind and cuts off a reader frozen in
+    a send (so no per-send timeout); per connection there are only sse-starlette's stream,
+    disconnect and shutdown tasks."""
 
-    def __init__(self, subscription: Subscription, send_timeout: float | None) -> None:
+    _server_send: Send
+
+    def __init__(self, subscription: Subscription) -> None:
         self.subscription = subscription
         self._shutdown = _EndOnShutdown(subscription)
         super().__init__(
             self._body(),
             ping=0,
             sep="\n",
-            send_timeout=send_timeout,  # a reader frozen mid-send is dropped after this
             headers={"Cache-Control": "no-cache"},
             shutdown_event=self._shutdown,  # type: ignore[arg-type]
             shutdown_grace_period=SHUTDOWN_GRACE,
@@ -71,15 +72,20 @@ class SubscriptionResponse(EventSourceResponse):
             # The server is going away: reconnect soon, spread out, to the next process.
             yield sse_retry(random.randint(250, RETRY_MS))
 
+    async def _send_with_timeout(self, send: Send, message: Message) -> None:
+        """sse-starlette sends each event through here. Without a timeout it would still
+        open an anyio cancel scope per send, and the middleware would wrap each send in
+        turn: the body goes straight to the server (the head already went through `send`)."""
+        if message["type"] == "http.response.body":
+            await self._server_send(message)
+        else:
+            await send(message)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._server_send = server_send(scope, send)
         metrics.READERS.labels("sse").inc()
         try:
             await super().__call__(scope, receive, send)
-        except SendTimeoutError:
-            # Frozen: drop the connection (a close would wait for the peer to drain); the
-            # client resumes with Last-Event-ID.
-            if self.subscription.aborter is not None:
-                self.subscription.aborter()
         finally:
             self.subscription.close()
             metrics.READERS.labels("sse").dec()
@@ -95,5 +101,4 @@ async def stream(request: Request) -> SubscriptionResponse:
     except BadEventId as exc:
         raise BadRequest(f"Last-Event-ID: {exc}") from None
     subscription.aborter = aborter(request.receive)
-    timeout = state.settings.send_timeout or None
-    return SubscriptionResponse(subscription, timeout)
+    return SubscriptionResponse(subscription)

@@ -10,7 +10,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from . import metrics
-from .connections import aborter
+from .connections import aborter, server_send
 from .errors import NotFound
 from .events import BadEventId
 from .hub import ReaderTooSlow, Subscription, TooManyStreams
@@ -54,14 +54,17 @@ async def endpoint(websocket: WebSocket) -> None:
 
 
 async def _send(websocket: WebSocket, subscription: Subscription) -> int:
-    """Send every event as a text frame; the close code when the hub dropped the reader."""
-    loop = asyncio.get_running_loop()
+    """Send every event as a text frame; the close code when the hub dropped the reader.
+
+    Frames go straight to the server, beneath the middleware's wrappers (see `server_send`).
+    """
+    loop, send = asyncio.get_running_loop(), server_send(websocket.scope, websocket._send)
     try:
         async for batch in subscription.batches():
             for event in batch:
                 if event.payload:  # pings are for SSE: WebSocket has protocol-level pings
                     subscription.busy_since = loop.time()  # the hub drops a send stuck too long
-                    await websocket.send_text(event.payload)
+                    await send({"type": "websocket.send", "text": event.payload})
                     subscription.busy_since = 0.0
     except ReaderTooSlow:
         return CLOSE_TRY_AGAIN
