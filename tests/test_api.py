@@ -379,7 +379,10 @@ async def test_wrong_content_type_is_415(api, blog):
         ({"body": "x", "\ud800": 1}, "\\ud800"),
         ({"body": "x", "title": "nul \u0000 in a title"}, "title"),
         ({"body": "control \u0001 character"}, "body"),
-        ({"body": "x", "image": {"url": "https://example.com/a.jpg", "alt": "", "caption": "\u001f"}}, "image.caption"),
+        (
+            {"body": "x", "image": {"url": "https://example.com/a.jpg", "alt": "", "caption": "\u001f"}},
+            "image.caption",
+        ),
         ({"body": "x", "image": {"url": "https://example.com/a.jpg"}}, "image.alt"),
     ],
 )
