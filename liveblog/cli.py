@@ -107,6 +107,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             http="httptools",
             ws="websockets",
             ws_max_size=WS_MAX_SIZE,
+            # No keep-alive task per WebSocket: the hub's timer pings them all (see `ws._send`).
+            ws_ping_interval=None,
             # Every event is encoded once for all readers; per-message deflate would compress
             # it again for each WebSocket reader, on the fan-out path.
             ws_per_message_deflate=False,

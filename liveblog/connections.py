@@ -7,7 +7,8 @@ descriptor and megabytes of kernel buffer would stay. Aborting the transport fre
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import Scope, Send
@@ -26,6 +27,17 @@ def aborter(receive: Any) -> Callable[[], None] | None:
     return abort if callable(abort) else None
 
 
+def pinger(receive: Any) -> Callable[[], Awaitable[asyncio.Future[Any]]] | None:
+    """The protocol-level ping of the WebSocket connection behind an ASGI `receive`, or None.
+
+    Under uvicorn's `websockets` implementation, `receive` is a bound method of the protocol,
+    whose `ping()` sends a ping frame and returns the future of its pong. The hub's timer
+    drives these pings, so no connection needs a keep-alive task of its own.
+    """
+    ping = getattr(getattr(receive, "__self__", None), "ping", None)
+    return ping if callable(ping) else None
+
+
 def server_send(scope: Scope, send: Send) -> Send:
     """The server's own `send` for this connection, beneath every middleware.
 
@@ -33,4 +45,4 @@ def server_send(scope: Scope, send: Send) -> Send:
     its body, event after event, needs none of them: each wrapper is a coroutine call per
     event per reader on the fan-out path. The app records the server's `send` in the scope.
     """
-    return scope.get(SERVER_SEND, send)  # type: ignore[no-any-return]
+    return scope.get(SERVER_SEND, send)

@@ -79,7 +79,7 @@ class Subscription:
         self.busy_since = 0.0  # loop time when the transport began its current send (0: idle)
         self.aborter: Callable[[], None] | None = None  # drops the connection at once
         self._backlog: list[Event] | None = None
-        self._queue: deque[Event] = deque()
+        self._queue: list[Event] = []  # taken whole by `pending`: a list, smaller than a deque
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
 

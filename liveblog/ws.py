@@ -10,7 +10,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from . import metrics
-from .connections import aborter, server_send
+from .connections import aborter, pinger, server_send
 from .errors import NotFound
 from .events import BadEventId
 from .hub import ReaderTooSlow, Subscription, TooManyStreams
@@ -53,19 +53,28 @@ async def endpoint(websocket: WebSocket) -> None:
         metrics.READERS.labels("ws").dec()
 
 
-async def _send(websocket: WebSocket, subscription: Subscription) -> int:
+async def _send(websocket: WebSocket, subscription: Subscription) -> int | None:
     """Send every event as a text frame; the close code when the hub dropped the reader.
 
     Frames go straight to the server, beneath the middleware's wrappers (see `server_send`).
+    The hub's keep-alive becomes a protocol ping; a peer that has not answered the previous
+    one by the next is gone, and its connection is dropped.
     """
     loop, send = asyncio.get_running_loop(), server_send(websocket.scope, websocket._send)
+    ping, pong = pinger(websocket._receive), None
     try:
         async for batch in subscription.batches():
             for event in batch:
-                if event.payload:  # pings are for SSE: WebSocket has protocol-level pings
-                    subscription.busy_since = loop.time()  # the hub drops a send stuck too long
+                subscription.busy_since = loop.time()  # the hub drops a send stuck too long
+                if event.payload:
                     await send({"type": "websocket.send", "text": event.payload})
-                    subscription.busy_since = 0.0
+                elif ping is not None:
+                    if pong is not None and not pong.done():
+                        if subscription.aborter is not None:
+                            subscription.aborter()
+                        return None
+                    pong = await ping()
+                subscription.busy_since = 0.0
     except ReaderTooSlow:
         return CLOSE_TRY_AGAIN
     return CLOSE_GOING_AWAY
@@ -80,18 +89,20 @@ async def _receive(websocket: WebSocket) -> int | None:
 
 
 async def _serve(websocket: WebSocket, subscription: Subscription) -> None:
-    """Two tasks per connection: one sends, one notices the client leave or misbehave."""
-    sender = asyncio.ensure_future(_send(websocket, subscription))
+    """This task sends; one more notices the client leave or misbehave, and ends the sending."""
     receiver = asyncio.ensure_future(_receive(websocket))
+    receiver.add_done_callback(lambda _: subscription.close())
+    code: int | None = None
     try:
-        done, _ = await asyncio.wait((sender, receiver), return_when=asyncio.FIRST_COMPLETED)
+        code = await _send(websocket, subscription)
+    except Exception:  # the client went away mid-send
+        code = None
     finally:
-        sender.cancel()
-        receiver.cancel()
-        # The client may be gone mid-send; whatever the tasks raised ends here.
-        await asyncio.gather(sender, receiver, return_exceptions=True)
-    finished = sender if sender in done else receiver
-    code = None if finished.cancelled() or finished.exception() else finished.result()
+        if not receiver.done():
+            receiver.cancel()
+    if receiver.done() and not receiver.cancelled():
+        # The client left (nothing to close) or sent data (1008), which ended the sending.
+        code = None if receiver.exception() else receiver.result()
     if code is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(websocket.close(code), 2.0)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import re
+import time
 
 import httpx
 import pytest
@@ -133,7 +136,33 @@ async def test_one_address_may_hold_only_so_many_streams(tmp_path):
         srv.stop()
 
 
-async def test_the_hub_pings_every_sse_reader_from_one_timer_per_blog(tmp_path):
+async def _pings_until_dropped(base_url: str, path: str) -> tuple[int, float]:
+    """A WebSocket client that reads but never answers a ping: the pings it got, and the seconds
+    until the server dropped it."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    started, pings = time.monotonic(), 0
+    try:
+        while True:  # server frames: unmasked, small
+            head = await reader.readexactly(2)
+            size = head[1] & 0x7F
+            if size == 126:
+                size = int.from_bytes(await reader.readexactly(2), "big")
+            await reader.readexactly(size)
+            pings += (head[0] & 0x0F) == 0x9
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return pings, time.monotonic() - started
+    finally:
+        writer.close()
+
+
+async def test_the_hub_pings_every_reader_from_one_timer_per_blog(tmp_path):
     srv = Server(tmp_path / "data", ping_interval=0.2).start()
     try:
         token = srv.token("pings")
@@ -141,9 +170,13 @@ async def test_the_hub_pings_every_sse_reader_from_one_timer_per_blog(tmp_path):
             assert (await api.post("/api/v1/blogs", json={"slug": "p", "title": "P"})).status_code == 201
         live = await SSEReader(srv.url, "/api/v1/blogs/p/events").connect()
         ws = await WSReader(srv.url, "/api/v1/blogs/p/ws").connect()
+        deaf = asyncio.ensure_future(_pings_until_dropped(srv.url, "/api/v1/blogs/p/ws"))
         await asyncio.sleep(1.5)
         assert live.pings >= 4  # one ": ping" comment per interval, from one timer per blog
         assert ws.events == []  # WebSocket readers get protocol pings, not text frames
+        assert not ws.closed.is_set()  # its client answers them, so it stays
+        pings, dropped_after = await asyncio.wait_for(deaf, 5)
+        assert pings >= 1 and dropped_after < 1.0, (pings, dropped_after)  # no pong: gone
         tasks = await metric(srv, "liveblog_asyncio_tasks")
         more = [await SSEReader(srv.url, "/api/v1/blogs/p/events").connect() for _ in range(20)]
         await asyncio.sleep(0.5)

@@ -197,3 +197,24 @@ async def test_blog_patch_reaches_readers_as_blog_updated(server, api, blog):
     assert event.data["meta"]["title"] == "Over"
     assert (await api.get(f"/api/v1/blogs/{blog}")).json()["last_event_id"] == event.id
     await reader.close()
+
+
+async def test_streams_answer_like_the_rest_of_the_app(server, api, blog):
+    """The streams take a short way in past the middleware and the router; their heads, errors
+    and other methods must not show it."""
+    reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
+    await reader.close()
+    missing = await SSEReader(server.url, "/api/v1/blogs/no-such-blog/events").connect()
+    await missing.closed.wait()
+    await missing.close()
+    for response in (reader, missing):
+        assert response.headers["content-security-policy"].startswith("default-src 'self'")
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert missing.status == 404 and missing.headers["content-type"] == "application/problem+json"
+
+    head = await api.head(f"/api/v1/blogs/{blog}/events")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"].startswith("text/event-stream")
+    post = await api.post(f"/api/v1/blogs/{blog}/events", content=b"{}")
+    assert post.status_code == 405 and post.headers["content-type"] == "application/problem+json"
+    assert post.headers["content-security-policy"].startswith("default-src 'self'")
