@@ -37,7 +37,7 @@ log = logging.getLogger("liveblog.hub")
 
 BLOCK_MS = 10_000
 READ_COUNT = 512
-FANOUT_SLICE = 250  # subscribers served per turn of the event loop
+FANOUT_SLICE = 100  # subscribers served per turn of the event loop
 ZERO: StreamKey = (0, 0)
 
 
