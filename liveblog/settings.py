@@ -66,7 +66,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stream_maxlen", 100_000, "events kept per blog stream (older ones are trimmed)", _positive_int),
     Setting("rate_limit", 120, "publishes, edits and deletes per token per minute", _positive_int),
     Setting("send_timeout", 30, "seconds a send to a frozen reader may block before it is dropped", int),
-    Setting("ping_interval", 14.0, "seconds between keep-alive pings to readers (SSE comments, WebSocket pings; at most 15)", float),
+    Setting(
+        "ping_interval",
+        14.0,
+        "seconds between keep-alive pings to readers (SSE comments, WebSocket pings; at most 15)",
+        float,
+    ),
     Setting(
         "streams_per_ip",
         2000,
