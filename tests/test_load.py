@@ -17,7 +17,7 @@ import socket
 import string
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -341,14 +341,29 @@ async def _publish_until_dropped(srv: Server, api: httpx.AsyncClient, slug: str,
     return count
 
 
+@contextlib.asynccontextmanager
+async def _freezing(tmp_path: Path, slug: str) -> AsyncIterator[tuple[Server, httpx.AsyncClient, list[Any]]]:
+    """A server that drops frozen readers soon (queue 32, send timeout 3 s), its blog's API
+    client, and the list the test puts its clients in: a live one first, then frozen ones,
+    which thaw on the way out before everything closes."""
+    srv = Server(tmp_path / "data", queue_size=32, send_timeout=3, rate_limit=1_000_000).start()
+    api = await create_blog(srv, slug)
+    clients: list[Any] = []
+    try:
+        yield srv, api, clients
+    finally:
+        for r in clients[1:]:
+            thaw(r)
+        await close_all(clients)
+        await api.aclose()
+        srv.stop()
+
+
 async def test_a_frozen_websocket_reader_is_disconnected(tmp_path):
     """Scenario 3, WebSocket: a reader that stops reading is disconnected within a bounded
     time, as a frozen SSE reader is by the send timeout."""
-    srv = Server(tmp_path / "data", queue_size=32, send_timeout=3, rate_limit=1_000_000).start()
-    api = await create_blog(srv, "ws-frozen")
-    clients: list[Any] = []
-    try:
-        clients = [await SSEReader(srv.url, sse_path("ws-frozen")).connect()]
+    async with _freezing(tmp_path, "ws-frozen") as (srv, api, clients):
+        clients.append(await SSEReader(srv.url, sse_path("ws-frozen")).connect())
         clients += [await FrozenWS(srv.url, ws_path("ws-frozen")).connect() for _ in range(2)]
         started = time.monotonic()
         count = await _publish_until_dropped(srv, api, "ws-frozen", timeout=25)
@@ -358,23 +373,14 @@ async def test_a_frozen_websocket_reader_is_disconnected(tmp_path):
             f"{time.monotonic() - started:.1f}s and {count} updates of 120 KB after they froze"
         )
         assert left == 0
-    finally:
-        for r in clients[1:]:
-            thaw(r)
-        await close_all(clients)
-        await api.aclose()
-        srv.stop()
 
 
 async def test_the_connection_of_a_dropped_frozen_reader_is_closed_by_the_server(tmp_path):
     """Scenario 3, at the socket: dropping a frozen reader frees its connection, not only its
     subscription (a frozen but alive peer acknowledges zero-window probes forever)."""
-    srv = Server(tmp_path / "data", queue_size=32, send_timeout=3, rate_limit=1_000_000).start()
-    assert srv.process is not None
-    api = await create_blog(srv, "cut")
-    clients: list[Any] = []
-    try:
-        clients = [await SSEReader(srv.url, sse_path("cut")).connect()]
+    async with _freezing(tmp_path, "cut") as (srv, api, clients):
+        assert srv.process is not None
+        clients.append(await SSEReader(srv.url, sse_path("cut")).connect())
         base = open_fds(srv.process.pid)
         clients += [await SSEReader(srv.url, sse_path("cut")).connect(read=False) for _ in range(3)]
         with_them = open_fds(srv.process.pid)
@@ -388,12 +394,6 @@ async def test_the_connection_of_a_dropped_frozen_reader_is_closed_by_the_server
             f"{now} {time.monotonic() - waited:.2f} s after they were dropped ({count} updates of 120 KB)"
         )
         assert now <= base + 1
-    finally:
-        for r in clients[1:]:
-            thaw(r)
-        await close_all(clients)
-        await api.aclose()
-        srv.stop()
 
 
 # --- scenario 4: reconnect storm --------------------------------------------------------------
