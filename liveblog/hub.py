@@ -157,6 +157,7 @@ class Channel:
         self._pinger: asyncio.TimerHandle | None = None
         self._watcher: asyncio.TimerHandle | None = None
         self._fanouts: deque[tuple[list[Event], tuple[Subscription, ...], bool]] = deque()
+        self.sent_at = 0.0  # loop time of the latest fan-out: readers need no ping until interval after
         # What views of the blog computed at `head` (a rendered page, say); cleared by every
         # event, so whatever is in it is current.
         self.memo: dict[Any, Any] = {}
@@ -210,6 +211,7 @@ class Channel:
         gets the events in order; a subscriber that joins meanwhile got them by replay.
         """
         self._fanouts.append((batch, tuple(self.subscribers), count))
+        self.sent_at = asyncio.get_running_loop().time()
         if len(self._fanouts) == 1:
             self._fan_out(0)
 
@@ -236,9 +238,15 @@ class Channel:
             asyncio.get_running_loop().call_soon(self._fan_out, 0)
 
     def _ping(self) -> None:
-        """Every reader gets a keep-alive from one timer per blog, not one per connection."""
-        self._deliver([events.PING], count=False)
-        self._pinger = asyncio.get_running_loop().call_later(self.hub.ping_interval, self._ping)
+        """Every reader gets a keep-alive from one timer per blog, not one per connection, when
+        the blog has sent nothing for a whole interval: an event keeps the connections alive as
+        well as a ping does, and a ping fan-out in the middle of an event's would delay it."""
+        loop, interval = asyncio.get_running_loop(), self.hub.ping_interval
+        quiet = loop.time() - self.sent_at
+        if quiet >= interval * 0.9:  # timers may fire a clock tick early
+            self._deliver([events.PING], count=False)
+            quiet = 0.0
+        self._pinger = loop.call_later(interval - quiet, self._ping)
 
     def _watch(self) -> None:
         """Drop the readers whose transport has been stuck in one send for longer than the

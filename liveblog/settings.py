@@ -69,7 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ping_interval",
         14.0,
-        "seconds between keep-alive pings to readers (SSE comments, WebSocket pings; at most 15)",
+        "seconds with nothing sent to a blog's readers before they get a keep-alive ping (SSE comment, WebSocket ping; at most 15)",
         float,
     ),
     Setting(
