@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -29,6 +30,7 @@ from .connections import SERVER_SEND
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError, Unavailable
 from .hub import BLOCK_MS, Hub
+from .render import markdown_to_html
 from .sessions import csrf_key
 from .settings import Settings
 from .state import AppState, state_of
@@ -213,6 +215,9 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             ping_interval=settings.ping_interval,
             stall_timeout=settings.send_timeout,
         )
+        # Posts are rendered on a worker thread, which starts with the first render: start it
+        # now, or the first post after a start waits for it (35 ms with 19,000 readers).
+        await run_in_threadpool(markdown_to_html, "")
         tune_gc()
         state = AppState(
             settings,
