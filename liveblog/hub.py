@@ -38,6 +38,7 @@ log = logging.getLogger("liveblog.hub")
 BLOCK_MS = 10_000
 READ_COUNT = 512
 FANOUT_SLICE = 100  # subscribers served per turn of the event loop
+PING_CHECKS = 4  # looks per ping interval for readers that need a keep-alive
 ZERO: StreamKey = (0, 0)
 
 
@@ -63,6 +64,7 @@ class Subscription:
         "closed",
         "dropped",
         "busy_since",
+        "fed_at",
         "aborter",
         "_backlog",
         "_queue",
@@ -77,6 +79,7 @@ class Subscription:
         self.closed = False
         self.dropped = False  # the queue overflowed, or a send stalled: the reader was too slow
         self.busy_since = 0.0  # loop time when the transport began its current send (0: idle)
+        self.fed_at = asyncio.get_running_loop().time()  # when the hub last handed it anything
         self.aborter: Callable[[], None] | None = None  # drops the connection at once
         self._backlog: list[Event] | None = None
         self._queue: list[Event] = []  # taken whole by `pending`: a list, smaller than a deque
@@ -157,7 +160,7 @@ class Channel:
         self._pinger: asyncio.TimerHandle | None = None
         self._watcher: asyncio.TimerHandle | None = None
         self._fanouts: deque[tuple[list[Event], tuple[Subscription, ...], bool]] = deque()
-        self.sent_at = 0.0  # loop time of the latest fan-out: readers need no ping until interval after
+        self.sent_at = 0.0  # loop time of the latest fan-out
         # What views of the blog computed at `head` (a rendered page, say); cleared by every
         # event, so whatever is in it is current.
         self.memo: dict[Any, Any] = {}
@@ -168,7 +171,7 @@ class Channel:
             self._append(events.encode(self.slug, *entry))
         loop = asyncio.get_running_loop()
         self.task = loop.create_task(self._read(), name=f"hub:{self.slug}")
-        self._pinger = loop.call_later(self.hub.ping_interval, self._ping)
+        self._pinger = loop.call_later(self.hub.ping_interval / PING_CHECKS, self._ping)
         if self.hub.stall_timeout:
             self._watcher = loop.call_later(self.hub.stall_timeout / 2, self._watch)
 
@@ -202,7 +205,9 @@ class Channel:
                 self._deliver(batch)
                 metrics.READER_LAG.set(max(0.0, time.time() - self.head[0] / 1000))
 
-    def _deliver(self, batch: list[Event], *, count: bool = True) -> None:
+    def _deliver(
+        self, batch: list[Event], *, count: bool = True, targets: tuple[Subscription, ...] | None = None
+    ) -> None:
         """Hand `batch` to every current subscriber, a slice of them per turn of the event loop.
 
         With tens of thousands of readers, one event wakes tens of thousands of tasks; slicing
@@ -210,17 +215,20 @@ class Channel:
         The slices of one batch finish before the next batch starts, so every subscriber still
         gets the events in order; a subscriber that joins meanwhile got them by replay.
         """
-        self._fanouts.append((batch, tuple(self.subscribers), count))
-        self.sent_at = asyncio.get_running_loop().time()
+        if targets is None:
+            targets = tuple(self.subscribers)
+            self.sent_at = asyncio.get_running_loop().time()
+        self._fanouts.append((batch, targets, count))
         if len(self._fanouts) == 1:
             self._fan_out(0)
 
     def _fan_out(self, start: int) -> None:
         batch, targets, count = self._fanouts[0]
-        end = start + FANOUT_SLICE
+        end, now = start + FANOUT_SLICE, asyncio.get_running_loop().time()
         for sub in targets[start:end]:
             if sub.closed:
                 continue
+            sub.fed_at = now
             for event in batch:
                 if not sub.push(event):
                     self._drop(sub)
@@ -238,15 +246,18 @@ class Channel:
             asyncio.get_running_loop().call_soon(self._fan_out, 0)
 
     def _ping(self) -> None:
-        """Every reader gets a keep-alive from one timer per blog, not one per connection, when
-        the blog has sent nothing for a whole interval: an event keeps the connections alive as
-        well as a ping does, and a ping fan-out in the middle of an event's would delay it."""
+        """Keep-alives from one timer per blog, not one per connection, and only to the readers
+        that got nothing for most of an interval: an event keeps a connection alive as well as a
+        ping does, and pinging everyone in the middle of an event's fan-out would delay it.
+
+        Checked `PING_CHECKS` times per interval, so a reader waits at most an interval."""
         loop, interval = asyncio.get_running_loop(), self.hub.ping_interval
-        quiet = loop.time() - self.sent_at
-        if quiet >= interval * 0.9:  # timers may fire a clock tick early
-            self._deliver([events.PING], count=False)
-            quiet = 0.0
-        self._pinger = loop.call_later(interval - quiet, self._ping)
+        due = loop.time() - interval * (1 - 1 / PING_CHECKS)
+        if self.sent_at <= due:  # else every reader got the latest event since
+            idle = tuple(sub for sub in self.subscribers if sub.fed_at <= due)
+            if idle:
+                self._deliver([events.PING], count=False, targets=idle)
+        self._pinger = loop.call_later(interval / PING_CHECKS, self._ping)
 
     def _watch(self) -> None:
         """Drop the readers whose transport has been stuck in one send for longer than the
