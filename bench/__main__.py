@@ -229,8 +229,11 @@ largest N is the idle-memory scenario. *fan-out*: per update, from the publish r
 the last reader has it. *delivery*: per reader and update. *deliveries/s*: deliveries over
 first publish to last delivery. *backlog*: last publish to last delivery. *server CPU*:
 utime+stime of the server's process tree over first publish to last delivery, divided by
-deliveries (it includes handling the publishes). *loadgen CPU %*: near 100 means the load
-generator, not the server, was the limit."""
+deliveries (it includes handling the publishes). *Redis fsync max*: the longest fsync of Redis's
+append-only file over the same window, from Redis's latency monitor (0: none took 10 ms or
+more); each publish waits for one before it is answered (`appendfsync always`), and Nchan
+writes nothing to disk, so a slow disk shows in liveblog's publish and fan-out times alone.
+*loadgen CPU %*: near 100 means the load generator, not the server, was the limit."""
 
 STORM_NOTES = """\
 N SSE readers get 3 updates, drop at once (RST), miss 2 updates, then reconnect spread over

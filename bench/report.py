@@ -22,6 +22,7 @@ FANOUT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cpu_us_per_delivery", "server CPU µs/delivery"),
     ("server_cpu_pct", "server CPU %"),
     ("publish_p99_ms", "publish p99 ms"),
+    ("fsync_max_ms", "Redis fsync max ms"),
     ("missing", "missing"),
     ("duplicates", "dup"),
     ("loadgen_cpu_pct", "loadgen CPU %"),

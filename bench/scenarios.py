@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from . import proc
 from .loadgen import Fleet, Sent, publish
@@ -31,6 +31,14 @@ class Server(Protocol):
     def path(self, kind: str, channel: str) -> str: ...
     async def post(self, channel: str, text: bytes) -> tuple[int, float]: ...
     def page_path(self, channel: str) -> str: ...
+
+
+@runtime_checkable
+class Persisting(Protocol):
+    """A server that writes each publish to disk before answering (liveblog's Redis)."""
+
+    def watch_fsync(self) -> None: ...
+    def fsync_max_ms(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,9 @@ def summarize(fleet: Fleet, sent: Sent) -> dict[str, Any]:
 async def run_plan(server: Server, fleet: Fleet, channel: str, plan: Plan, base: int) -> dict[str, Any]:
     """Publish `plan` to connected readers; CPU and figures over the publish-to-last-delivery window."""
     fleet.expect(base, plan.m)
+    disk = server if isinstance(server, Persisting) else None
+    if disk:
+        disk.watch_fsync()
     cpu0, own0, wall0 = proc.cpu(server.pid), proc.self_cpu(), time.monotonic()
 
     async def post(body: bytes) -> tuple[int, float]:
@@ -117,6 +128,7 @@ async def run_plan(server: Server, fleet: Fleet, channel: str, plan: Plan, base:
         cpu_us_per_delivery=(cpu1 - cpu0) / figures["deliveries"] * 1e6 if figures["deliveries"] else None,
         server_cpu_pct=100 * (cpu1 - cpu0) / (wall1 - wall0),
         loadgen_cpu_pct=100 * (own1 - own0) / (wall1 - wall0),
+        fsync_max_ms=disk.fsync_max_ms() if disk else None,
     )
     fleet.strays = fleet.resets = 0
     return figures

@@ -19,6 +19,8 @@ import redis
 from . import proc
 from .loadgen import Publisher
 
+FSYNC_STALL_MS = 10
+
 
 def wrap(command: list[str], cpus: str | None) -> list[str]:
     """Raise the child's open-files limit to the hard limit and pin it to `cpus` (all when None)."""
@@ -141,13 +143,26 @@ class Liveblog:
 
     # -- Redis figures ---------------------------------------------------------------------------
 
+    def _redis(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.data_dir / "redis.sock"))
+
+    def watch_fsync(self) -> None:
+        """From now on, Redis's latency monitor records every fsync of its append-only file
+        (each publish waits for one) that takes FSYNC_STALL_MS or more."""
+        with self._redis() as client:
+            client.config_set("latency-monitor-threshold", FSYNC_STALL_MS)
+            client.execute_command("LATENCY", "RESET")
+
+    def fsync_max_ms(self) -> float:
+        """The longest such fsync since `watch_fsync` (0 when none reached FSYNC_STALL_MS)."""
+        with self._redis() as client:
+            history = client.execute_command("LATENCY", "HISTORY", "aof-fsync-always")
+        return float(max((ms for _, ms in history), default=0))
+
     def redis_commands(self) -> dict[str, int]:
         """Calls per command on the embedded Redis (INFO itself left out)."""
-        client = redis.Redis(unix_socket_path=str(self.data_dir / "redis.sock"))
-        try:
+        with self._redis() as client:
             stats: dict[str, Any] = client.info("commandstats")
-        finally:
-            client.close()
         return {
             name.removeprefix("cmdstat_"): int(value["calls"])
             for name, value in stats.items()
