@@ -69,7 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ping_interval",
         14.0,
-        "seconds with nothing sent to a blog's readers before they get a keep-alive ping (SSE comment, WebSocket ping; at most 15)",
+        "longest silence before a reader gets a keep-alive ping, in seconds (SSE comment, WebSocket ping; at most 15)",
         float,
     ),
     Setting(
