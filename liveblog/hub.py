@@ -64,7 +64,7 @@ class Subscription:
         "closed",
         "dropped",
         "busy_since",
-        "fed_at",
+        "pinged_at",
         "aborter",
         "_backlog",
         "_queue",
@@ -79,7 +79,7 @@ class Subscription:
         self.closed = False
         self.dropped = False  # the queue overflowed, or a send stalled: the reader was too slow
         self.busy_since = 0.0  # loop time when the transport began its current send (0: idle)
-        self.fed_at = asyncio.get_running_loop().time()  # when the hub last handed it anything
+        self.pinged_at = asyncio.get_running_loop().time()  # its latest keep-alive (or subscribing)
         self.aborter: Callable[[], None] | None = None  # drops the connection at once
         self._backlog: list[Event] | None = None
         self._queue: list[Event] = []  # taken whole by `pending`: a list, smaller than a deque
@@ -160,7 +160,7 @@ class Channel:
         self._pinger: asyncio.TimerHandle | None = None
         self._watcher: asyncio.TimerHandle | None = None
         self._fanouts: deque[tuple[list[Event], tuple[Subscription, ...], bool]] = deque()
-        self.sent_at = 0.0  # loop time of the latest fan-out
+        self.sent_at = 0.0  # loop time of the latest event's fan-out (to every reader then present)
         # What views of the blog computed at `head` (a rendered page, say); cleared by every
         # event, so whatever is in it is current.
         self.memo: dict[Any, Any] = {}
@@ -224,17 +224,16 @@ class Channel:
 
     def _fan_out(self, start: int) -> None:
         batch, targets, count = self._fanouts[0]
-        end, now = start + FANOUT_SLICE, asyncio.get_running_loop().time()
+        loop, end = asyncio.get_running_loop(), start + FANOUT_SLICE
         for sub in targets[start:end]:
             if sub.closed:
                 continue
-            sub.fed_at = now
             for event in batch:
                 if not sub.push(event):
                     self._drop(sub)
                     break
         if end < len(targets):
-            asyncio.get_running_loop().call_soon(self._fan_out, end)
+            loop.call_soon(self._fan_out, end)
             return
         self._fanouts.popleft()
         if count:
@@ -243,18 +242,23 @@ class Channel:
             for event in batch:
                 metrics.DELIVERY_LATENCY.observe(max(0.0, now - event.key[0] / 1000))
         if self._fanouts:
-            asyncio.get_running_loop().call_soon(self._fan_out, 0)
+            loop.call_soon(self._fan_out, 0)
 
     def _ping(self) -> None:
         """Keep-alives from one timer per blog, not one per connection, and only to the readers
         that got nothing for most of an interval: an event keeps a connection alive as well as a
         ping does, and pinging everyone in the middle of an event's fan-out would delay it.
 
-        Checked `PING_CHECKS` times per interval, so a reader waits at most an interval."""
+        Checked `PING_CHECKS` times per interval, so a reader waits at most an interval. A
+        reader last got something at its latest ping (or subscribing) or at the latest event,
+        whichever is later: the fan-out itself keeps no time per reader."""
         loop, interval = asyncio.get_running_loop(), self.hub.ping_interval
-        due = loop.time() - interval * (1 - 1 / PING_CHECKS)
+        now = loop.time()
+        due = now - interval * (1 - 1 / PING_CHECKS)
         if self.sent_at <= due:  # else every reader got the latest event since
-            idle = tuple(sub for sub in self.subscribers if sub.fed_at <= due)
+            idle = tuple(sub for sub in self.subscribers if sub.pinged_at <= due)
+            for sub in idle:
+                sub.pinged_at = now
             if idle:
                 self._deliver([events.PING], count=False, targets=idle)
         self._pinger = loop.call_later(interval / PING_CHECKS, self._ping)
