@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ def _sources(value: str) -> str:
     if any(c in value for c in ";,\r\n\0"):
         raise ValueError("a space-separated list of CSP sources, without ';' or ','")
     return value.strip()
+
+
+def _origin(value: str) -> str:
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path.strip("/") or parsed.query:
+        raise ValueError(f"an origin such as https://live.example.com, not {value!r}")
+    return f"{parsed.scheme}://{parsed.netloc}"
 
 
 def _positive_int(value: str) -> int:
@@ -74,10 +82,72 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "streams_per_ip",
-        2000,
-        "concurrent SSE and WebSocket streams one client address may hold (0: no limit)",
+        500,
+        "concurrent SSE and WebSocket streams one client address may hold, enough for a newsroom behind one NAT (0: no limit)",
         int,
     ),
+    Setting(
+        "replay_max_events",
+        10_000,
+        "a reader further behind than this many events gets `reset` instead of a replay",
+        _positive_int,
+    ),
+    Setting(
+        "replay_max_bytes",
+        64 * 1024 * 1024,
+        "a reader further behind than this many bytes of events gets `reset` instead of a replay",
+        _positive_int,
+    ),
+    Setting(
+        "ring_bytes",
+        8 * 1024 * 1024,
+        "bytes of recent events each hub keeps in memory for resumes (with `ring_size`)",
+        _positive_int,
+    ),
+    Setting(
+        "public_url",
+        None,
+        "the one origin of absolute URLs (canonical, Open Graph, JSON-LD, feeds, `Location`), "
+        "for example `https://live.example.com`; unset: the request's Host, with `Vary: Host`",
+        _origin,
+    ),
+    Setting(
+        "forwarded_allow_ips",
+        None,
+        "proxies (comma-separated addresses, or `*`) whose `X-Forwarded-For` and `X-Forwarded-Proto` "
+        "are believed; unset: trust no proxy",
+    ),
+    Setting(
+        "secure_cookies",
+        False,
+        "cookies carry the `Secure` flag (always when `LIVEBLOG_PUBLIC_URL` is https)",
+        _bool,
+    ),
+    Setting(
+        "max_header_bytes",
+        65_536,
+        "largest request head (request line and headers); larger gets 431",
+        _positive_int,
+    ),
+    Setting(
+        "head_timeout",
+        10.0,
+        "seconds a connection has to send a complete request head before it is closed",
+        float,
+    ),
+    Setting(
+        "max_connections",
+        0,
+        "open connections per server process; more are refused (0: the open-file limit less a reserve)",
+        int,
+    ),
+    Setting(
+        "login_concurrency",
+        2,
+        "password checks running at once per process; more logins get 429 with `Retry-After`",
+        _positive_int,
+    ),
+    Setting("metrics_token", None, "bearer token `/metrics` answers to (unset: loopback clients only)"),
     Setting(
         "frame_ancestors",
         "*",
@@ -104,7 +174,18 @@ class Settings:
     rate_limit: int = 120
     send_timeout: int = 30
     ping_interval: float = 14.0
-    streams_per_ip: int = 2000
+    streams_per_ip: int = 500
+    replay_max_events: int = 10_000
+    replay_max_bytes: int = 64 * 1024 * 1024
+    ring_bytes: int = 8 * 1024 * 1024
+    public_url: str | None = None
+    forwarded_allow_ips: str | None = None
+    secure_cookies: bool = False
+    max_header_bytes: int = 65_536
+    head_timeout: float = 10.0
+    max_connections: int = 0
+    login_concurrency: int = 2
+    metrics_token: str | None = None
     frame_ancestors: str = "*"
 
     @classmethod
