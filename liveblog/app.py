@@ -211,7 +211,11 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             reader,
             queue_size=settings.queue_size,
             ring_size=settings.ring_size,
+            ring_bytes=settings.ring_bytes,
+            replay_max_events=settings.replay_max_events,
+            replay_max_bytes=settings.replay_max_bytes,
             streams_per_client=settings.streams_per_ip,
+            replay_bytes_per_client=settings.replay_bytes_per_ip,
             ping_interval=settings.ping_interval,
             stall_timeout=settings.send_timeout,
         )

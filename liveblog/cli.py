@@ -190,6 +190,17 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compact(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> bool:
+        return await store.compact()
+
+    if not _run(_settings(args), action):
+        print("error: this Redis keeps no append-only file; nothing to rewrite", file=sys.stderr)
+        return 1
+    print("append-only file rewritten: deleted and edited text is gone from it")
+    return 0
+
+
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     async def action(store: Store) -> bool:
         return await store.revoke_token(args.name)
@@ -281,6 +292,12 @@ def parser() -> argparse.ArgumentParser:
     trevoke.add_argument("name")
     _common(trevoke)
     trevoke.set_defaults(func=cmd_token_revoke)
+
+    compact = commands.add_parser(
+        "compact", help="rewrite Redis's append-only file, so deleted text leaves the disk (takedowns)"
+    )
+    _common(compact)
+    compact.set_defaults(func=cmd_compact)
 
     post = commands.add_parser("post", help="publish an update through the HTTP API, as a bot would")
     post.add_argument("slug")

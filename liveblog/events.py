@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 EVENT_TYPES = ("update.published", "update.edited", "update.deleted", "blog.updated", "reset")
 _ID = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
+_SUBJECT = re.compile(r'^\{"id":"([0-9]+-[0-9]+)"')  # how the store writes an update's JSON
 
 StreamKey = tuple[int, int]
 
@@ -34,22 +35,49 @@ def format_id(key: StreamKey) -> str:
     return f"{key[0]}-{key[1]}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Event:
-    """One event, encoded once: the same bytes go to every SSE reader, the same text to every WS."""
+    """One event, encoded once: the same bytes go to every SSE reader, the same text to every WS.
+
+    Shared by the hub's ring and every queue it was handed to, so erasing it (when its update is
+    edited or deleted) takes its text out of all of them at once; its place in the stream stays.
+    """
 
     id: str
     key: StreamKey
     type: str
     payload: str  # the JSON object the WebSocket sends and SSE carries in `data:`
     sse: bytes
+    update_id: str | None = None  # the update an `update.*` event carries
+    erased: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.payload) + len(self.sse)
+
+    def erase(self) -> None:
+        self.payload, self.sse, self.erased = "", b"", True
 
 
 def encode(blog: str, event_id: str, event_type: str, data: str) -> Event:
     """Build an event from a stream entry; `data` is the entry's JSON text (update or meta)."""
     field = "meta" if event_type == "blog.updated" else "update"
     payload = f'{{"id":"{event_id}","type":"{event_type}","blog":{json.dumps(blog)},"{field}":{data}}}'
-    return Event(event_id, parse_id(event_id), event_type, payload, _sse(event_id, event_type, payload))
+    subject = None if event_type == "blog.updated" else _subject(data)
+    return Event(
+        event_id, parse_id(event_id), event_type, payload, _sse(event_id, event_type, payload), subject
+    )
+
+
+def _subject(data: str) -> str | None:
+    match = _SUBJECT.match(data)
+    if match is not None:
+        return match[1]
+    try:
+        subject = json.loads(data).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return subject if isinstance(subject, str) else None
 
 
 def reset(blog: str, position: StreamKey) -> Event:

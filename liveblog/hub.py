@@ -8,9 +8,13 @@ the subscription, and closes it; the hub does the rest:
 - each event encoded once (`events.Event`), the same object handed to every
   subscriber's bounded queue; a subscriber whose queue is full is dropped (it
   resumes by itself) and never slows the others;
-- a ring of recent events serves resumes from memory; older positions are read
-  with one `XRANGE`; unknown or trimmed positions get a `reset` event;
-- subscribe first, then replay, then go live, dropping IDs already sent.
+- a ring of recent events (bounded by count and bytes) serves resumes from memory;
+  older positions are read from the stream a page at a time, each page sent before the
+  next is read, so a reader far behind costs a page of memory whatever the history;
+  unknown positions, and those further behind than the replay window, get a `reset`;
+- subscribe first, then replay, then go live, dropping IDs already sent;
+- an edit or a delete erases the update's earlier events from the ring and from every
+  queue they wait in (the store erases them from the stream in the same step).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ log = logging.getLogger("liveblog.hub")
 BLOCK_MS = 10_000
 READ_COUNT = 512
 FANOUT_SLICE = 100  # subscribers served per turn of the event loop
+BATCH_BYTES = 256 * 1024  # a batch (one send) grows past this by one event at most
+PAGE_COUNT = 4  # entries of the first page read from the stream for a replay (then sized by bytes)
 PING_CHECKS = 4  # looks per ping interval for readers that need a keep-alive
 ZERO: StreamKey = (0, 0)
 
@@ -53,8 +59,8 @@ class ReaderTooSlow(Exception):
 class Subscription:
     """One reader's view of a blog: replayed events first, then live ones, each once, in order.
 
-    Kept small, as there is one per connected reader: the live queue, the replay (only while
-    resuming) and one future while the transport waits.
+    Kept small, as there is one per connected reader: the live queue, the replay's bounds (only
+    while resuming) and one future while the transport waits.
     """
 
     __slots__ = (
@@ -67,6 +73,9 @@ class Subscription:
         "pinged_at",
         "aborter",
         "_backlog",
+        "_replay_to",
+        "_page_count",
+        "_held",
         "_queue",
         "_limit",
         "_waiter",
@@ -81,8 +90,11 @@ class Subscription:
         self.busy_since = 0.0  # loop time when the transport began its current send (0: idle)
         self.pinged_at = asyncio.get_running_loop().time()  # its latest keep-alive (or subscribing)
         self.aborter: Callable[[], None] | None = None  # drops the connection at once
-        self._backlog: list[Event] | None = None
-        self._queue: list[Event] = []  # taken whole by `pending`: a list, smaller than a deque
+        self._backlog: list[Event] | None = None  # a `reset`, sent before anything else
+        self._replay_to: StreamKey | None = None  # while replaying: the head when it subscribed
+        self._page_count = PAGE_COUNT
+        self._held = 0  # bytes of the replay page read from Redis for this reader
+        self._queue: list[Event] = []  # a list, smaller than a deque
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
 
@@ -101,27 +113,65 @@ class Subscription:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def replay(self, backlog: list[Event]) -> None:
-        self._backlog = backlog
+    def reset(self, event: Event) -> None:
+        self._backlog = [event]
+
+    def replay_to(self, head: StreamKey) -> None:
+        """Replay the events after `last_key` up to `head` before the live ones."""
+        if head > self.last_key:
+            self._replay_to = head
 
     def pending(self) -> list[Event]:
-        """Take every event that is ready now (for writing a burst in one send)."""
-        ready = []
-        backlog, self._backlog = self._backlog or (), None
-        for source in (backlog, self._queue):
-            for event in source:
-                if event.key > self.last_key:
-                    self.last_key = event.key
-                    ready.append(event)
-                elif event.type in ("ping", "reset"):  # not a position in the stream
-                    ready.append(event)
-        self._queue.clear()
+        """Take the live events that are ready now (for writing a burst in one send), up to
+        `BATCH_BYTES`; the rest wait for the next call."""
+        ready, size, taken = [], 0, 0
+        if self._backlog:
+            ready, self._backlog = self._backlog, None
+        for event in self._queue:
+            taken += 1
+            if event.key > self.last_key:
+                self.last_key = event.key
+                if event.erased:
+                    continue
+                ready.append(event)
+                size += event.size
+                if size >= BATCH_BYTES:
+                    break
+            elif event.type == "ping":  # not a position in the stream
+                ready.append(event)
+        del self._queue[:taken]
         return ready
+
+    async def _replayed(self) -> list[Event]:
+        """The next batch of the replay (empty when it is over): from the ring when it reaches
+        back to `last_key`, else one page read from the stream."""
+        end = self._replay_to
+        assert end is not None
+        while True:
+            batch = self.channel.ring_slice(self.last_key, end)
+            if batch is None:
+                batch = await self.channel.hub._page(self, end)
+            if not batch:
+                self._replay_to = None
+                self.channel.hub._hold(self, 0)
+                return []
+            self.last_key = batch[-1].key
+            batch = [event for event in batch if not event.erased]
+            if batch:
+                return batch
 
     async def batches(self) -> AsyncIterator[list[Event]]:
         """Yield lists of events as they become available; raises ReaderTooSlow when dropped."""
         while True:
-            ready = self.pending() if self._queue or self._backlog else None
+            if self._backlog:
+                yield self.pending()
+                continue
+            if self._replay_to is not None and not self.closed:
+                replayed = await self._replayed()
+                if replayed:
+                    yield replayed
+                continue
+            ready = self.pending() if self._queue else None
             if ready:
                 yield ready
                 continue
@@ -139,6 +189,8 @@ class Subscription:
         self.closed = True
         self._wake()
         self.channel.remove(self)
+        if self._held:
+            self.channel.hub._hold(self, 0)
         if self.client is not None:
             self.channel.hub._release(self.client)
             self.client = None
@@ -151,7 +203,8 @@ class Channel:
         self.hub = hub
         self.slug = slug
         self.keys = Keys.of(slug)
-        self.ring: deque[Event] = deque(maxlen=hub.ring_size)
+        self.ring: deque[Event] = deque()
+        self.ring_bytes = 0
         self.subscribers: set[Subscription] = set()
         self.head: StreamKey = ZERO
         self.head_id = "0-0"
@@ -166,9 +219,25 @@ class Channel:
         self.memo: dict[Any, Any] = {}
 
     async def start(self) -> None:
-        """Load the recent events into the ring, then start the reader from the newest."""
-        for entry in await self.hub.store.latest_events(self.slug, self.ring.maxlen or 1):
-            self._append(events.encode(self.slug, *entry))
+        """Load the recent events into the ring (newest first, a page at a time, while they fit
+        its bounds), then start the reader from the newest."""
+        newest: list[Event] = []
+        size, before, full = 0, None, False
+        while not full and len(newest) < self.hub.ring_size:
+            want = min(PAGE_COUNT, self.hub.ring_size - len(newest))
+            page = await self.hub.store.latest_events(self.slug, want, before)
+            for entry in reversed(page):
+                event = events.encode(self.slug, *entry)
+                full = bool(newest) and size + event.size > self.hub.ring_bytes
+                if full:
+                    break
+                newest.append(event)
+                size += event.size
+            if len(page) < want:
+                break
+            before = page[0][0]
+        for event in reversed(newest):
+            self._append(event)
         loop = asyncio.get_running_loop()
         self.task = loop.create_task(self._read(), name=f"hub:{self.slug}")
         self._pinger = loop.call_later(self.hub.ping_interval / PING_CHECKS, self._ping)
@@ -176,10 +245,28 @@ class Channel:
             self._watcher = loop.call_later(self.hub.stall_timeout / 2, self._watch)
 
     def _append(self, event: Event) -> None:
-        self.ring.append(event)
+        ring = self.ring
+        ring.append(event)
+        self.ring_bytes += event.size
+        while len(ring) > 1 and (len(ring) > self.hub.ring_size or self.ring_bytes > self.hub.ring_bytes):
+            self.ring_bytes -= ring.popleft().size
         self.head, self.head_id = event.key, event.id
         if self.memo:
             self.memo.clear()
+
+    def _erase(self, change: Event) -> None:
+        """The update's earlier events leave the ring and every queue they wait in (the store
+        took them out of the stream in the same step as `change`). Events are shared: erasing
+        one empties it wherever it is held. Edits are rare; this walk is not on the fan-out path."""
+        subject = change.update_id
+        for event in self.ring:
+            if event.update_id == subject and event is not change and not event.erased:
+                self.ring_bytes -= event.size
+                event.erase()
+        for sub in self.subscribers:
+            for event in sub._queue:
+                if event.update_id == subject and event is not change:
+                    event.erase()
 
     async def _read(self) -> None:
         backoff = 0.05
@@ -201,6 +288,8 @@ class Channel:
                     data = fields[b"data"].decode()
                     event = events.encode(self.slug, event_id.decode(), fields[b"type"].decode(), data)
                     self._append(event)
+                    if event.type in ("update.edited", "update.deleted"):
+                        self._erase(event)
                     batch.append(event)
                 self._deliver(batch)
                 metrics.READER_LAG.set(max(0.0, time.time() - self.head[0] / 1000))
@@ -307,15 +396,34 @@ class Channel:
         if self._watcher is not None:
             self._watcher.cancel()
 
-    def ring_after(self, key: StreamKey) -> list[Event] | None:
-        """The ring's events after `key` when `key` is in it; None when it is older than the ring."""
-        if not self.ring or key < self.ring[0].key:
+    def holds(self, key: StreamKey) -> bool:
+        """Whether `key` is the position of an event in the ring (erased ones included)."""
+        ring = self.ring
+        if not ring or key < ring[0].key:
+            return False
+        index = bisect.bisect_left(ring, key, key=_key)
+        return index < len(ring) and ring[index].key == key
+
+    def ring_slice(self, after: StreamKey, end: StreamKey) -> list[Event] | None:
+        """The ring's events after `after` up to `end`, about `BATCH_BYTES` of them; None when
+        `after` is older than the ring. The ring holds every event of the stream from its first."""
+        ring = self.ring
+        if not ring or after < ring[0].key:
             return None
-        ring = list(self.ring)
-        index = bisect.bisect_left(ring, key, key=lambda e: e.key)
-        if index < len(ring) and ring[index].key == key:
-            return ring[index + 1 :]
-        return None
+        batch, size = [], 0
+        for index in range(bisect.bisect_right(ring, after, key=_key), len(ring)):
+            event = ring[index]
+            if event.key > end:
+                break
+            batch.append(event)
+            size += event.size
+            if size >= BATCH_BYTES:
+                break
+        return batch
+
+
+def _key(event: Event) -> StreamKey:
+    return event.key
 
 
 class Hub:
@@ -328,8 +436,12 @@ class Hub:
         *,
         queue_size: int = 256,
         ring_size: int = 1024,
+        ring_bytes: int = 8 * 1024 * 1024,
+        replay_max_events: int = 10_000,
+        replay_max_bytes: int = 64 * 1024 * 1024,
         linger: float = 5.0,
         streams_per_client: int = 0,
+        replay_bytes_per_client: int = 32 * 1024 * 1024,
         ping_interval: float = 14.0,
         stall_timeout: float = 30.0,
     ) -> None:
@@ -337,11 +449,16 @@ class Hub:
         self.reader = reader  # its own client: blocking XREADs never starve the store's pool
         self.queue_size = queue_size
         self.ring_size = ring_size
+        self.ring_bytes = ring_bytes
+        self.replay_max_events = replay_max_events  # further behind than this: `reset`
+        self.replay_max_bytes = replay_max_bytes
         self.linger = linger
         self.streams_per_client = streams_per_client  # 0: no limit
+        self.replay_bytes_per_client = replay_bytes_per_client  # replay pages one address may hold
         self.ping_interval = ping_interval
         self.stall_timeout = stall_timeout  # a send stuck this long drops the reader (0: never)
         self._clients: dict[str, int] = {}
+        self._client_bytes: dict[str, int] = {}  # replay pages held per client address
         self._channels: dict[str, Channel] = {}
         self._starting: dict[str, asyncio.Future[Channel]] = {}
 
@@ -378,20 +495,26 @@ class Hub:
         """Subscribe, replay after `last_event_id` (or send `reset`), then live events.
 
         Raises events.BadEventId for a malformed ID, NotFound for an unknown blog, and
-        TooManyStreams when `client` already holds `streams_per_client` subscriptions.
+        TooManyStreams when `client` already holds `streams_per_client` subscriptions, or
+        `replay_bytes_per_client` of replay pages.
         """
         position = events.parse_id(last_event_id) if last_event_id is not None else None
-        held = self._clients.get(client, 0) if client is not None else 0
-        if self.streams_per_client and held >= self.streams_per_client:
-            raise TooManyStreams(
-                f"{held} streams are open from your address already", headers={"Retry-After": "10"}
-            )
+        if client is not None:
+            held = self._clients.get(client, 0)
+            if self.streams_per_client and held >= self.streams_per_client:
+                raise TooManyStreams(
+                    f"{held} streams are open from your address already", headers={"Retry-After": "10"}
+                )
+            if position is not None and self._client_bytes.get(client, 0) >= self.replay_bytes_per_client:
+                raise TooManyStreams(
+                    "your address's streams are still catching up", headers={"Retry-After": "10"}
+                )
         channel = await self.channel(slug)
         sub = Subscription(channel, self.queue_size, client)
         if client is not None:
             self._clients[client] = self._clients.get(client, 0) + 1
         channel.add(sub)  # live from here on: every event after channel.head reaches the queue
-        head, head_id = channel.head, channel.head_id
+        head = channel.head
         try:
             if position is None or position == head:
                 sub.last_key = head
@@ -402,24 +525,54 @@ class Hub:
                     sub.last_key = position
                 else:
                     self._reset(sub, head)
-            elif position == ZERO:
-                sub.last_key = ZERO
-                sub.replay([events.encode(slug, *e) for e in await self.store.events(slug, "-", head_id)])
+            elif channel.holds(position):  # served from memory: no Redis command
+                sub.last_key = position
+                sub.replay_to(head)
             else:
-                backlog = channel.ring_after(position)
-                if backlog is None:
-                    entries = await self.store.events(slug, events.format_id(position), head_id)
-                    if entries and events.parse_id(entries[0][0]) == position:
-                        backlog = [events.encode(slug, *e) for e in entries[1:]]
-                if backlog is None:
-                    self._reset(sub, head)
-                else:
+                where = await self.store.position(
+                    slug, None if position == ZERO else events.format_id(position)
+                )
+                if (
+                    where.known
+                    and where.behind_events <= self.replay_max_events
+                    and where.behind_bytes <= self.replay_max_bytes
+                ):
                     sub.last_key = position
-                    sub.replay(backlog)
+                    sub.replay_to(head)
+                else:
+                    self._reset(sub, head)
         except BaseException:
             sub.close()
             raise
         return sub
+
+    async def _page(self, sub: Subscription, end: StreamKey) -> list[Event]:
+        """The next page of `sub`'s replay, read from the stream: about `BATCH_BYTES`, the
+        count of entries adjusted from the previous page's size."""
+        entries = await self.store.events(
+            sub.channel.slug,
+            f"({events.format_id(sub.last_key)}",
+            events.format_id(end),
+            count=sub._page_count,
+        )
+        page = [events.encode(sub.channel.slug, *entry) for entry in entries]
+        size = sum(event.size for event in page)
+        if page:
+            sub._page_count = max(1, min(256, sub._page_count * BATCH_BYTES // max(size, 1)))
+        self._hold(sub, size)
+        return page
+
+    def _hold(self, sub: Subscription, size: int) -> None:
+        """Count `size` bytes of replay page against `sub`'s client address (in place of its last)."""
+        client, change = sub.client, size - sub._held
+        sub._held = size
+        if client is None or not change:
+            return
+        held = self._client_bytes.get(client, 0) + change
+        if held > 0:
+            self._client_bytes[client] = held
+        else:
+            self._client_bytes.pop(client, None)
 
     def _release(self, client: str) -> None:
         held = self._clients.get(client, 0) - 1
@@ -430,7 +583,7 @@ class Hub:
 
     def _reset(self, sub: Subscription, head: StreamKey) -> None:
         sub.last_key = ZERO
-        sub.replay([events.reset(sub.channel.slug, head)])
+        sub.reset(events.reset(sub.channel.slug, head))
 
     async def close(self) -> None:
         for channel in list(self._channels.values()):

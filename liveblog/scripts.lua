@@ -40,12 +40,36 @@ local function index_flags(pinned, key_events, id, json)
   end
 end
 
+local function add_event(events, meta, maxlen, id, kind, data)
+  -- Each event carries its number in the blog (n) and the blog's bytes of events up to and with
+  -- it (b): how far behind the head a position is can then be told from one entry.
+  local n = redis.call('HINCRBY', meta, 'seq', 1)
+  local b = redis.call('HINCRBY', meta, 'bytes', #data)
+  return redis.call('XADD', events, 'MAXLEN', '~', maxlen, id, 'type', kind, 'data', data, 'n', n, 'b', b)
+end
+
+local function erase(events, removed, trail, update_id)
+  -- Take out of the stream every event that carried an update's text (its publication, its edits),
+  -- so no replay serves it again; their IDs stay known positions in `removed` while the stream
+  -- still reaches back to them.
+  local ids = {update_id}
+  local edits = redis.call('HGET', trail, update_id)
+  if edits then
+    for eid in string.gmatch(edits, '%S+') do table.insert(ids, eid) end
+  end
+  for _, eid in ipairs(ids) do
+    if redis.call('XDEL', events, eid) == 1 then redis.call('ZADD', removed, score(eid), eid) end
+  end
+  local first = redis.call('XRANGE', events, '-', '+', 'COUNT', 1)[1]
+  if first then redis.call('ZREMRANGEBYSCORE', removed, '-inf', '(' .. score(first[1])) end
+end
+
 local function append_update(events, updates, order, meta, pinned, key_events, prefix, rest, maxlen, now)
   -- Publish one update: its ID is the stream ID of its `update.published` event.
   local id = next_id(events)
   local json = '{"id":"' .. id .. '","url":"' .. prefix .. id .. '","published_at":"' .. now ..
     '","updated_at":"' .. now .. '",' .. string.sub(rest, 2)
-  redis.call('XADD', events, 'MAXLEN', '~', maxlen, id, 'type', 'update.published', 'data', json)
+  add_event(events, meta, maxlen, id, 'update.published', json)
   redis.call('HSET', updates, id, json)
   redis.call('ZADD', order, score(id), id)
   index_flags(pinned, key_events, id, rest)
@@ -102,22 +126,28 @@ end
 return {redis.call('ZCARD', KEYS[5]), published}
 
 --! edit
--- KEYS: events, updates, meta, pinned, key events; ARGV: update id, new JSON, maxlen, now
+-- KEYS: events, updates, meta, pinned, key events, trail, removed; ARGV: update id, new JSON, maxlen, now
+-- The update's earlier versions leave the stream in the same step.
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return false end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 index_flags(KEYS[4], KEYS[5], ARGV[1], ARGV[2])
-local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'type', 'update.edited', 'data', ARGV[2])
+erase(KEYS[1], KEYS[7], KEYS[6], ARGV[1])
+local eid = add_event(KEYS[1], KEYS[3], ARGV[3], '*', 'update.edited', ARGV[2])
+redis.call('HSET', KEYS[6], ARGV[1], eid)
 redis.call('HSET', KEYS[3], 'last_event_id', eid, 'updated_at', ARGV[4])
 return eid
 
 --! delete
--- KEYS: events, updates, order, meta, pinned, key events; ARGV: update id, maxlen, now
+-- KEYS: events, updates, order, meta, pinned, key events, trail, removed; ARGV: update id, maxlen, now
+-- Every event that carried the update's text leaves the stream in the same step.
 if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return false end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
+erase(KEYS[1], KEYS[8], KEYS[7], ARGV[1])
+redis.call('HDEL', KEYS[7], ARGV[1])
 local data = '{"id":"' .. ARGV[1] .. '"}'
-local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'type', 'update.deleted', 'data', data)
+local eid = add_event(KEYS[1], KEYS[4], ARGV[2], '*', 'update.deleted', data)
 redis.call('HSET', KEYS[4], 'last_event_id', eid, 'updated_at', ARGV[3])
 return eid
 
@@ -135,10 +165,11 @@ redis.call('HSET', KEYS[2], 'updated_at', ARGV[2])
 local flat = redis.call('HGETALL', KEYS[2])
 local meta = {}
 for i = 1, #flat, 2 do
-  if flat[i] ~= 'last_event_id' then meta[flat[i]] = flat[i + 1] end
+  local field = flat[i]
+  if field ~= 'last_event_id' and field ~= 'seq' and field ~= 'bytes' then meta[field] = flat[i + 1] end
 end
 local data = cjson.encode(meta)
-local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', 'blog.updated', 'data', data)
+local eid = add_event(KEYS[1], KEYS[2], ARGV[1], '*', 'blog.updated', data)
 redis.call('HSET', KEYS[2], 'last_event_id', eid)
 return {eid, data}
 
@@ -157,3 +188,36 @@ if flagged > 0 then
   key_events = docs(redis.call('ZREVRANGE', KEYS[5], 0, flagged - 1))
 end
 return {redis.call('HGET', KEYS[3], 'last_event_id') or '', docs(ids), pinned, key_events}
+
+--! position
+-- KEYS: events, removed, meta; ARGV: a stream ID ('' for the start of the stream)
+-- Whether the position is a point of the stream (an entry, or one erased while the stream still
+-- reaches back to it), and how many events and bytes of events follow it: {known, events, bytes},
+-- -1 for the two counts when the events predate these counts. No entry's data leaves Redis.
+local function key(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function before(a, b)
+  local ams, aseq = key(a)
+  local bms, bseq = key(b)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+local known, after = 1, first
+if ARGV[1] ~= '' then
+  local found = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', 2)
+  if found[1] and found[1][1] == ARGV[1] then
+    after = found[2]
+  else
+    after = found[1]
+    known = 0
+    if first and not before(ARGV[1], first[1]) and redis.call('ZSCORE', KEYS[2], ARGV[1]) then known = 1 end
+  end
+end
+if known == 0 or not after then return {known, 0, 0} end
+local fields = {}
+for i = 1, #after[2], 2 do fields[after[2][i]] = after[2][i + 1] end
+local head = redis.call('HMGET', KEYS[3], 'seq', 'bytes')
+if not (fields.n and fields.b and head[1] and head[2]) then return {1, -1, -1} end
+return {1, tonumber(head[1]) - tonumber(fields.n) + 1, tonumber(head[2]) - tonumber(fields.b) + #fields.data}

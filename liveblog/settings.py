@@ -87,6 +87,12 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "replay_bytes_per_ip",
+        32 * 1024 * 1024,
+        "bytes of replay read for one client address's streams and not yet sent; more streams get 429 until they catch up",
+        _positive_int,
+    ),
+    Setting(
         "replay_max_events",
         10_000,
         "a reader further behind than this many events gets `reset` instead of a replay",
@@ -175,6 +181,7 @@ class Settings:
     send_timeout: int = 30
     ping_interval: float = 14.0
     streams_per_ip: int = 500
+    replay_bytes_per_ip: int = 32 * 1024 * 1024
     replay_max_events: int = 10_000
     replay_max_bytes: int = 64 * 1024 * 1024
     ring_bytes: int = 8 * 1024 * 1024

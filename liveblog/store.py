@@ -9,6 +9,7 @@ Global keys: `lb:blogs` (sorted set of slugs), `lb:users`, `lb:tokens`,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -19,8 +20,9 @@ from importlib import resources
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, Unavailable
 
 IDEMPOTENCY_TTL = 24 * 3600
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -80,6 +82,16 @@ class Keys:
     def key_events(self) -> str:
         return self.meta.removesuffix("meta") + "key-events"
 
+    @property
+    def trail(self) -> str:
+        """Hash: update id -> the ID of its latest `update.edited` event (erased with the update)."""
+        return self.meta.removesuffix("meta") + "trail"
+
+    @property
+    def removed(self) -> str:
+        """Sorted set: IDs of events erased from the stream, still known positions for resumes."""
+        return self.meta.removesuffix("meta") + "removed"
+
 
 def _score_bound(update_id: str) -> str:
     ms, _, seq = update_id.partition("-")
@@ -88,6 +100,14 @@ def _score_bound(update_id: str) -> str:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Position(NamedTuple):
+    """Where a resume position stands in a blog's stream (see the `position` script)."""
+
+    known: bool  # an entry of the stream, or one erased while the stream still reaches back to it
+    behind_events: int  # events after it; -1 when the stream's events predate these counts
+    behind_bytes: int  # bytes of those events' data; -1 likewise
 
 
 class UpdatePage(NamedTuple):
@@ -121,6 +141,30 @@ class Store:
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
+
+    async def compact(self, poll: float = 0.1) -> bool:
+        """Rewrite Redis's append-only file from the current data (`BGREWRITEAOF`), so the bytes
+        of erased updates leave the disk too; returns when the rewrite is done, False when this
+        Redis keeps no append-only file."""
+        info = await self.redis.info("persistence")
+        if not info.get("aof_enabled"):
+            return False
+        while True:
+            try:
+                await self.redis.bgrewriteaof()
+                break
+            except ResponseError as exc:  # one is running already: ours must start after it
+                if "in progress" not in str(exc):
+                    raise
+            await asyncio.sleep(poll)
+        while True:
+            info = await self.redis.info("persistence")
+            if not (info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled")):
+                break
+            await asyncio.sleep(poll)
+        if info.get("aof_last_bgrewrite_status", "ok") != "ok":
+            raise Unavailable("Redis failed to rewrite its append-only file; see its log")
+        return True
 
     # -- blogs -------------------------------------------------------------------------------
 
@@ -269,11 +313,20 @@ class Store:
         return update
 
     async def replace_update(self, slug: str, update: dict[str, Any]) -> str:
-        """Store an edited update and append `update.edited`; returns the event ID."""
+        """Store an edited update and append `update.edited`, erasing the events of its earlier
+        versions from the stream in the same step; returns the event ID."""
         keys = Keys.of(slug)
         text = json.dumps(update, separators=(",", ":"))
         event_id = await self._scripts["edit"](
-            keys=[keys.events, keys.updates, keys.meta, keys.pinned, keys.key_events],
+            keys=[
+                keys.events,
+                keys.updates,
+                keys.meta,
+                keys.pinned,
+                keys.key_events,
+                keys.trail,
+                keys.removed,
+            ],
             args=[update["id"], text, self.stream_maxlen, now_iso()],
         )
         if not event_id:
@@ -281,9 +334,20 @@ class Store:
         return _text(event_id)
 
     async def delete_update(self, slug: str, update_id: str) -> str:
+        """Delete an update and append `update.deleted`, erasing every event that carried its
+        text from the stream in the same step; returns the event ID."""
         keys = Keys.of(slug)
         event_id = await self._scripts["delete"](
-            keys=[keys.events, keys.updates, keys.order, keys.meta, keys.pinned, keys.key_events],
+            keys=[
+                keys.events,
+                keys.updates,
+                keys.order,
+                keys.meta,
+                keys.pinned,
+                keys.key_events,
+                keys.trail,
+                keys.removed,
+            ],
             args=[update_id, self.stream_maxlen, now_iso()],
         )
         if not event_id:
@@ -316,9 +380,22 @@ class Store:
         entries: Any = await self.redis.xrange(Keys.of(slug).events, start, end, count=count)
         return [_entry(e) for e in entries]
 
-    async def latest_events(self, slug: str, count: int) -> list[tuple[str, str, str]]:
-        entries: Any = await self.redis.xrevrange(Keys.of(slug).events, "+", "-", count=count)
+    async def latest_events(
+        self, slug: str, count: int, before: str | None = None
+    ) -> list[tuple[str, str, str]]:
+        """The newest `count` entries (before the ID `before`, when given), oldest first."""
+        end = f"({before}" if before else "+"
+        entries: Any = await self.redis.xrevrange(Keys.of(slug).events, end, "-", count=count)
         return [_entry(e) for e in reversed(entries)]
+
+    async def position(self, slug: str, event_id: str | None) -> Position:
+        """Whether `event_id` (None: the start of the stream) is a position to resume from, and
+        how far behind the head it is, reading no entry's data out of Redis."""
+        keys = Keys.of(slug)
+        known, behind_events, behind_bytes = await self._scripts["position"](
+            keys=[keys.events, keys.removed, keys.meta], args=[event_id or ""]
+        )
+        return Position(bool(known), int(behind_events), int(behind_bytes))
 
     # -- users and tokens --------------------------------------------------------------------
 

@@ -66,8 +66,9 @@ async def _send(websocket: WebSocket, subscription: Subscription) -> int | None:
         async for batch in subscription.batches():
             for event in batch:
                 subscription.busy_since = loop.time()  # the hub drops a send stuck too long
-                if event.payload:
-                    await send({"type": "websocket.send", "text": event.payload})
+                if event.type != "ping":
+                    if not event.erased:  # erased meanwhile: its update was edited or deleted
+                        await send({"type": "websocket.send", "text": event.payload})
                 elif ping is not None:
                     if pong is not None and not pong.done():
                         if subscription.aborter is not None:

@@ -175,7 +175,14 @@ def test_every_event_type_is_known_and_the_helpers_frame_correctly():
     assert events.sse_retry(2000) == b"retry: 2000\n\n"
 
 
-def test_an_event_is_encoded_once_and_immutable():
-    event = encode("b", "1-0", "update.published", "{}")
-    with pytest.raises(AttributeError):
-        event.sse = b""  # type: ignore[misc]
+def test_an_event_names_its_update_and_is_erased_in_place():
+    """Erasing (when its update is edited or deleted) empties the one shared object, so every
+    queue holding it loses the text; its position stays."""
+    published = encode("b", "1-0", "update.published", '{"id":"1-0","body":"CONFIDENTIAL"}')
+    edited = encode("b", "2-0", "update.edited", '{"title":null,"id":"1-0"}')  # not first: parsed
+    meta = encode("b", "3-0", "blog.updated", '{"id":"x"}')
+    assert (published.update_id, edited.update_id, meta.update_id) == ("1-0", "1-0", None)
+    queued = [published]
+    published.erase()
+    assert queued[0].erased and queued[0].sse == b"" and queued[0].payload == ""
+    assert queued[0].key == (1, 0)

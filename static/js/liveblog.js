@@ -598,8 +598,33 @@ class LiveBlog {
     const existing = this.find(id);
     if (existing) this.replace(existing, update);
     else if (this.pending.has(id)) this.pending.set(id, update);
+    else this.place(update);
     this.touch(update);
     this.index(update); // also one older than the list: the server may list it as pinned
+  }
+
+  /**
+   * An update this page does not show: an edit whose publication it never got (an edit takes
+   * the update's earlier events out of the stream). It goes where its ID places it among the
+   * loaded updates; one older than them all waits for "Load more" while there is more.
+   */
+  place(update) {
+    const id = String(update.id);
+    const items = [...this.list.children].filter((item) => item.dataset.updateId);
+    if (items.every((item) => isAfter(id, item.dataset.updateId))) {
+      this.published(update); // the newest: as if just published (held behind the pill if scrolled)
+      return;
+    }
+    const next = this.oldestFirst
+      ? items.find((item) => isAfter(item.dataset.updateId, id))
+      : items.find((item) => isAfter(id, item.dataset.updateId));
+    const more = document.getElementById('load-more') !== null;
+    if (more && (next === undefined || (this.oldestFirst && next === items[0]))) return;
+    const article = buildArticle(update, this.slug);
+    if (next) next.before(article);
+    else this.list.append(article);
+    flash(article, 'is-edited');
+    this.renderEmpty();
   }
 
   deleted(id) {
