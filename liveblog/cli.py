@@ -109,6 +109,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             loop="uvloop",
             # httptools with a bounded request head and a cap on connections (see `protocol`).
             http=protocol.LimitedHttpToolsProtocol,
+            # Unset: no proxy is trusted, whatever uvicorn's own FORWARDED_ALLOW_IPS says.
+            proxy_headers=settings.forwarded_allow_ips is not None,
+            forwarded_allow_ips=settings.forwarded_allow_ips or "",
             ws="websockets",
             ws_max_size=WS_MAX_SIZE,
             # No keep-alive task per WebSocket: the hub's timer pings them all (see `ws._send`).

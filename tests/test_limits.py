@@ -311,3 +311,54 @@ async def test_connections_over_the_cap_are_refused_and_logged(tmp_path):
         for writer in held:
             writer.transport.abort()
         srv.stop()
+
+
+# -- proxies --------------------------------------------------------------------------------------
+
+
+async def open_stream(server: Server, slug: str, forwarded_for: str) -> tuple[int, asyncio.StreamWriter]:
+    """An SSE request claiming to come from `forwarded_for`; the stream is left open."""
+    reader, writer = await connect(server)
+    writer.write(
+        f"GET /api/v1/blogs/{slug}/events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n"
+        f"X-Forwarded-For: {forwarded_for}\r\n\r\n".encode()
+    )
+    async with asyncio.timeout(5):
+        status = int((await reader.readline()).split()[1])
+    return status, writer
+
+
+async def _statuses_of_two_addresses(server: Server) -> list[int]:
+    token = server.token("proxy")
+    async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as api:
+        assert (await api.post("/api/v1/blogs", json={"slug": "p", "title": "P"})).status_code == 201
+    writers = []
+    try:
+        statuses = []
+        for address in ("203.0.113.1", "203.0.113.2", "203.0.113.1"):
+            status, writer = await open_stream(server, "p", address)
+            statuses.append(status)
+            writers.append(writer)
+        return statuses
+    finally:
+        for writer in writers:
+            writer.transport.abort()
+
+
+async def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_configured_proxy(tmp_path, monkeypatch):
+    """Regression (issue 10, finding 5): uvicorn believes X-Forwarded-For from 127.0.0.1 by default
+    (and from whatever its own FORWARDED_ALLOW_IPS says), so a local client could pose as anyone."""
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")  # uvicorn's own variable: must change nothing
+    direct = Server(tmp_path / "direct", streams_per_ip=1).start()
+    try:
+        ignored = await _statuses_of_two_addresses(direct)
+    finally:
+        direct.stop()
+    behind = Server(tmp_path / "behind", streams_per_ip=1, forwarded_allow_ips="127.0.0.1").start()
+    try:
+        believed = await _statuses_of_two_addresses(behind)
+    finally:
+        behind.stop()
+    print(f"\nstreams for 203.0.113.1, .2, .1 with 1 per address: unset {ignored}, 127.0.0.1 {believed}")
+    assert ignored == [200, 429, 429]  # all three are 127.0.0.1
+    assert believed == [200, 200, 429]  # each its own address
