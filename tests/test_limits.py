@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import stat
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from liveblog import protocol
 
 from .clients import SSEReader
-from .conftest import Server, publish
+from .conftest import Server, embedded_only, publish
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -362,3 +363,34 @@ async def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_configured_proxy(
     print(f"\nstreams for 203.0.113.1, .2, .1 with 1 per address: unset {ignored}, 127.0.0.1 {believed}")
     assert ignored == [200, 429, 429]  # all three are 127.0.0.1
     assert believed == [200, 200, 429]  # each its own address
+
+
+# -- private files --------------------------------------------------------------------------------
+
+
+def _modes(data_dir: Path) -> dict[str, str]:
+    return {path.name: stat.filemode(path.stat().st_mode) for path in [data_dir, *data_dir.iterdir()]}
+
+
+@embedded_only
+@pytest.mark.parametrize("older", [False, True], ids=["new-data-dir", "data-dir-of-an-older-version"])
+def test_the_data_dir_and_its_files_are_private(tmp_path, older):
+    """Regression (issue 10, finding 7): the data dir was 0755 and appendonly.aof 0644, though it
+    holds password hashes, embargoed updates and deleted text."""
+    data = tmp_path / "data"
+    if older:
+        data.mkdir(mode=0o755)
+        data.chmod(0o755)
+        (data / "appendonly.aof").write_bytes(b"")
+        (data / "appendonly.aof").chmod(0o644)
+    srv = Server(data).start()
+    try:
+        modes = _modes(data)
+    finally:
+        srv.stop()
+    print(f"\n{modes}")
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for name in ("appendonly.aof", "secret_key"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, modes
+    for path in data.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, modes
