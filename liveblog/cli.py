@@ -82,6 +82,9 @@ async def seed_demo(store: Store) -> str | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from . import protocol
+
+    protocol.check()  # before anything starts: the limits hold, or the server does not run
     settings = _settings(args)
     with redis_url(settings, supervise=True) as url:
         if args.demo:
@@ -104,7 +107,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             workers=settings.workers,
             loop="uvloop",
-            http="httptools",
+            # httptools with a bounded request head and a cap on connections (see `protocol`).
+            http=protocol.LimitedHttpToolsProtocol,
+            # Unset: no proxy is trusted, whatever uvicorn's own FORWARDED_ALLOW_IPS says.
+            proxy_headers=settings.forwarded_allow_ips is not None,
+            forwarded_allow_ips=settings.forwarded_allow_ips or "",
             ws="websockets",
             ws_max_size=WS_MAX_SIZE,
             # No keep-alive task per WebSocket: the hub's timer pings them all (see `ws._send`).

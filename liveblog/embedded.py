@@ -31,6 +31,17 @@ class EmbeddedRedisError(RuntimeError):
     pass
 
 
+def private_dir(path: Path) -> None:
+    """Create the data dir 0700, or tighten one an older version left open to others."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        log.warning("data dir %s was readable by others; it is now 0700", path)
+        path.chmod(0o700)
+        for entry in path.iterdir():
+            if entry.is_file() and not entry.is_symlink() and entry.stat().st_mode & 0o077:
+                entry.chmod(0o600)
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -84,7 +95,7 @@ class EmbeddedRedis:
         With `supervise`, a thread restarts the redis-server if it dies (it replays its
         append-only file, so nothing acknowledged is lost) until `stop()`.
         """
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         fd = os.open(self.data_dir / "redis.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -95,23 +106,25 @@ class EmbeddedRedis:
         if _ping(self.socket_path):
             # An orphan from a crashed owner: it has fsynced every write, so stop it and take over.
             self._shutdown_orphan()
-        self._conf.write_text(
-            "\n".join(
-                [
-                    "port 0",
-                    f"unixsocket {self.socket_path}",
-                    "unixsocketperm 700",
-                    f"dir {self.data_dir}",
-                    "appendonly yes",
-                    "appendfsync always",
-                    'save ""',
-                    "daemonize no",
-                    f"logfile {self.data_dir / 'redis.log'}",
-                    "maxclients 20000",
-                    "",
-                ]
+        conf = os.open(self._conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(conf, "w") as fh:
+            fh.write(
+                "\n".join(
+                    [
+                        "port 0",
+                        f"unixsocket {self.socket_path}",
+                        "unixsocketperm 700",
+                        f"dir {self.data_dir}",
+                        "appendonly yes",
+                        "appendfsync always",
+                        'save ""',
+                        "daemonize no",
+                        f"logfile {self.data_dir / 'redis.log'}",
+                        "maxclients 20000",
+                        "",
+                    ]
+                )
             )
-        )
         try:
             self._spawn(timeout)
         except EmbeddedRedisError:
@@ -135,6 +148,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
+            umask=0o077,  # its append-only file holds password hashes and deleted text: 0600
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout

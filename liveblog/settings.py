@@ -235,7 +235,7 @@ class Settings:
         if self.secret_key:
             return self.secret_key
         path = self.data_path / "secret_key"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
