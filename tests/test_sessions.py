@@ -29,7 +29,6 @@ from .conftest import Server
 PASSWORD = "secret-pass"
 NEW_PASSWORD = "another-pass"
 COOKIE = "liveblog_session"
-STRESS = os.environ.get("LIVEBLOG_STRESS", "") not in ("", "0")
 pytestmark = pytest.mark.timeout(120)
 _names = itertools.count(1)
 
@@ -437,8 +436,9 @@ async def test_concurrent_logins_keep_healthz_fast(tmp_path):
         )
         assert set(statuses) <= {401, 429} and statuses.count(401) > 0
         assert peak - before < 150, f"peak RSS grew by {peak - before:.0f} MiB"
-        bound = 200 if STRESS else 500  # this shared 2-core machine also runs other tests
-        assert worst < bound, f"/healthz took {worst:.0f} ms during the login flood"
+        # Measured at most 89 ms with a load average of 11 on this 2-core machine: the strict bound
+        # of the issue holds in `make test`.
+        assert worst < 200, f"/healthz took {worst:.0f} ms during the login flood"
     finally:
         srv.stop()
 
@@ -508,5 +508,9 @@ async def test_the_preview_is_capped_like_publishing(server, blog):
         assert too_big.status_code == 413 and "form over 262144 bytes" in too_big.text
         fine = await session.client.post(url, data={"csrf": session.csrf, "body": "**ok**"})
         assert fine.status_code == 200 and fine.text == "<p><strong>ok</strong></p>"
+        # editor.js posts FormData: multipart/form-data, read within the same cap
+        fields = {"csrf": (None, session.csrf), "body": (None, "**ok**")}
+        multipart = await session.client.post(url, files=fields)
+        assert multipart.status_code == 200 and multipart.text == "<p><strong>ok</strong></p>"
     finally:
         await session.client.aclose()
