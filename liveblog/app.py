@@ -25,13 +25,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from . import api, editor, feeds, openapi, pages, scheduler, sse, ws
-from .auth import RateLimiter
+from .auth import LoginGate, RateLimiter
 from .connections import SERVER_SEND
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError, Unavailable
 from .hub import BLOCK_MS, Hub
 from .render import markdown_to_html
-from .sessions import csrf_key
+from .sessions import SESSION_LIFETIME, csrf_key, dummy_hash
 from .settings import Settings
 from .state import AppState, state_of
 from .store import Store
@@ -222,6 +222,9 @@ def create_app(settings: Settings | None = None) -> Liveblog:
         # Posts are rendered on a worker thread, which starts with the first render: start it
         # now, or the first post after a start waits for it (35 ms with 19,000 readers).
         await run_in_threadpool(markdown_to_html, "")
+        # The stand-in hash for unknown usernames is made once, here: made by the first login, it
+        # held the event loop for 66 ms.
+        await run_in_threadpool(dummy_hash)
         tune_gc()
         state = AppState(
             settings,
@@ -231,6 +234,7 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             RateLimiter(settings.rate_limit),
             templates,
             csrf_key(settings.resolved_secret_key()),
+            LoginGate(settings.login_concurrency),
         )
         try:
             async with scheduler.running(store):
@@ -267,9 +271,9 @@ def create_app(settings: Settings | None = None) -> Liveblog:
         SessionMiddleware,
         secret_key=settings.resolved_secret_key(),
         session_cookie="liveblog_session",
-        max_age=14 * 24 * 3600,
+        max_age=SESSION_LIFETIME,
         same_site="lax",
-        https_only=False,
+        https_only=settings.secure_cookies or (settings.public_url or "").startswith("https://"),
     )
     app.add_middleware(SecurityHeaders)
     return app

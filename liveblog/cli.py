@@ -1,4 +1,4 @@
-"""The `liveblog` command: serve, blog create, user add, token create|list|revoke, post."""
+"""The `liveblog` command: serve, blog create, user add|list|remove|disable|enable, token create|list|revoke, post."""
 
 from __future__ import annotations
 
@@ -120,6 +120,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # it again for each WebSocket reader, on the fan-out path.
             ws_per_message_deflate=False,
             lifespan="on",
+            # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: anyone on the host could
+            # then pick their address, and so dodge the per-address login lockout. Trust no proxy
+            # unless `LIVEBLOG_FORWARDED_ALLOW_IPS` names some.
+            proxy_headers=settings.forwarded_allow_ips is not None,
+            forwarded_allow_ips=settings.forwarded_allow_ips or "",
             timeout_graceful_shutdown=5,
             log_level=os.environ.get("LIVEBLOG_LOG_LEVEL", "info"),
             access_log=False,
@@ -154,24 +159,53 @@ def cmd_blog_create(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    """Add a user, or reset one's password and role: every session of theirs ends."""
+    name = updates.name(args.name)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = getpass.getpass(f"Password for {args.name}: ")
+        password = getpass.getpass(f"Password for {name}: ")
     if len(password) < 8:
         print("error: the password must have at least 8 characters", file=sys.stderr)
         return 2
-    record = {"name": args.name, "role": args.role, "password": auth.hash_password(password)}
+    record = {"name": name, "role": args.role, "password": auth.hash_password(password)}
 
     async def action(store: Store) -> None:
-        await store.put_user(args.name, record)
+        await store.put_user(name, record)
 
     _run(_settings(args), action)
-    print(f"user {args.name} ({args.role}) saved")
+    print(f"user {name} ({args.role}) saved")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> list[dict[str, Any]]:
+        return await store.list_users()
+
+    for record in _run(_settings(args), action):
+        status = "disabled" if record.get("disabled") else "active"
+        print(f"{record['name']}\t{record.get('role') or 'editor'}\t{status}")
+    return 0
+
+
+def cmd_user_change(args: argparse.Namespace) -> int:
+    """`user remove|disable|enable NAME`: the first two end every session of that user at once."""
+
+    async def action(store: Store) -> bool:
+        if args.action == "remove":
+            return await store.remove_user(args.name)
+        return await store.set_user_disabled(args.name, args.action == "disable")
+
+    if not _run(_settings(args), action):
+        print(f"error: no user {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"user {args.name} {args.action}d")
     return 0
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
+    args.name = updates.name(args.name)
+
     async def action(store: Store) -> str | None:
         for slug in args.blog or ():
             await store.require_blog(slug)
@@ -283,6 +317,18 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     _common(add)
     add.set_defaults(func=cmd_user_add)
+    ulist = user.add_parser("list", help="list editors: name, role, active or disabled")
+    _common(ulist)
+    ulist.set_defaults(func=cmd_user_list)
+    for action, text in (
+        ("remove", "remove an editor, ending their sessions"),
+        ("disable", "stop an editor from logging in, ending their sessions"),
+        ("enable", "let a disabled editor log in again"),
+    ):
+        change = user.add_parser(action, help=text)
+        change.add_argument("name")
+        _common(change)
+        change.set_defaults(func=cmd_user_change)
 
     token = commands.add_parser("token", help="manage bot tokens").add_subparsers(
         dest="action", required=True

@@ -7,7 +7,6 @@ form works without JavaScript (POST, then 303 back); static/js/editor.js enhance
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -18,21 +17,25 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from . import auth, metrics, updates
-from .auth import FAILURES_BEFORE_DELAY, FAILURES_BEFORE_REFUSAL
-from .errors import Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
-from .render import markdown_to_html
+from .errors import Conflict, Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
 from .sessions import (
+    MAX_FORM_BYTES,
+    MAX_UPDATE_FORM_BYTES,
+    SESSION_LIFETIME,
     Editor,
     checked_form,
     csrf_token,
     current_editor,
     dummy_hash,
+    log_in,
+    log_out,
 )
 from .state import state_of
 
 UPDATES_SHOWN = 50
 NO_STORE = {"Cache-Control": "no-store"}
 LOGIN_FAILED = "Wrong username or password"
+ACCOUNT_DISABLED = "This account is disabled: ask an admin"
 
 
 def _local_path(target: str | None) -> str | None:
@@ -72,6 +75,9 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
 
 
 async def login(request: Request) -> Response:
+    """Log in. Each attempt is counted against its username and client address in the store
+    BEFORE its password is checked (so parallel guesses cannot outrun the lockout, on any
+    process or node), and at most `login_concurrency` checks run at once in this process."""
     next_path = _local_path(request.query_params.get("next")) or "/editor/"
     if request.method == "GET":
         if await current_editor(request) is not None:
@@ -82,31 +88,46 @@ async def login(request: Request) -> Response:
     password = str(form.get("password") or "")[:1000]
     next_path = _local_path(str(form.get("next") or "")) or next_path
     client = request.client.host if request.client else "?"
-    key = f"{client}\0{username}"
-    failures = state_of(request).login_failures
-    if failures.count(key) >= FAILURES_BEFORE_REFUSAL:
-        raise TooManyRequests("too many failed logins; try again later", headers={"Retry-After": "900"})
-    user = await state_of(request).store.get_user(username) if username else None
-    stored = str(user["password"]) if user else dummy_hash()
-    ok = await run_in_threadpool(auth.verify_password, stored, password)
+    state = state_of(request)
+    store = state.store
+    with state.login_gate.slot():
+        attempt = await store.login_attempt(
+            username, client, (auth.FAILURES_PER_USERNAME, auth.FAILURES_PER_ADDRESS), auth.FAILURE_WINDOW
+        )
+        if not attempt[0]:
+            retry = {"Retry-After": str(attempt[1])}
+            raise TooManyRequests("too many failed logins; try again later", headers=retry)
+        user = await store.get_user(username) if username else None
+        stored = str(user["password"]) if user else dummy_hash()
+        ok = await run_in_threadpool(auth.verify_password, stored, password)
     if not (ok and user):
-        count = failures.add(key)
-        if count >= FAILURES_BEFORE_DELAY:
-            await asyncio.sleep(min(2 ** (count - FAILURES_BEFORE_DELAY) * 0.1, 3.0))
+        await asyncio.sleep(auth.failure_delay(attempt[1]))
         context = {"next": next_path, "username": username, "error": LOGIN_FAILED}
         return _page(request, "login.html", context, 401)
-    failures.clear(key)
-    request.session.clear()
-    request.session["user"] = username
-    request.session["role"] = str(user.get("role") or "editor")
-    request.session["csrf"] = secrets.token_urlsafe(32)  # rotate on login
+    await store.login_succeeded(username, client)
+    if user.get("disabled"):
+        context = {"next": next_path, "username": username, "error": ACCOUNT_DISABLED}
+        return _page(request, "login.html", context, 403)
+    if auth.needs_rehash(stored):
+        rehashed = await run_in_threadpool(auth.hash_password, password)
+        await store.patch_user(username, {"password": rehashed}, end_sessions=False, password=stored)
+    log_in(request, username, await store.start_session(username, SESSION_LIFETIME))
     return RedirectResponse(next_path, 303)
 
 
 async def logout(request: Request) -> Response:
     await checked_form(request)
-    request.session.clear()
+    await log_out(request)
     return RedirectResponse("/", 303)
+
+
+async def _write_form(request: Request, limit: int = MAX_FORM_BYTES) -> tuple[Editor, FormData]:
+    """The editor and their checked form, for a write that spends the editor's rate limit (the
+    same budget as their writes through the API)."""
+    editor = await require_editor(request)
+    form = await checked_form(request, limit)
+    state_of(request).rate_limiter.check(editor.principal().rate_key)
+    return editor, form
 
 
 # -- the blog list, blogs and tokens ------------------------------------------------------------
@@ -117,6 +138,10 @@ async def _index_page(request: Request, editor: Editor, status: int = 200, **ext
     context: dict[str, Any] = {"editor": editor, "blogs": await store.list_blogs(), "new_blog": {}}
     if editor.admin:
         context["tokens"] = await store.list_tokens()
+        context["users"] = [
+            {"name": u["name"], "role": u.get("role") or "editor", "disabled": bool(u.get("disabled"))}
+            for u in await store.list_users()
+        ]
     context.update(extra)
     return _page(request, "editor_index.html", context, status)
 
@@ -126,8 +151,9 @@ async def editor_index(request: Request) -> Response:
 
 
 async def create_blog(request: Request) -> Response:
-    editor = await require_editor(request)
-    form = await checked_form(request)
+    """One rule with the API: admins create blogs, editors get 403."""
+    editor, form = await _write_form(request)
+    editor.principal().require_admin()
     values = {name: str(form.get(name) or "") for name in ("slug", "title", "description")}
     try:
         slug, title, description = updates.new_blog(values)
@@ -141,8 +167,7 @@ async def create_blog(request: Request) -> Response:
 
 async def blog_status(request: Request) -> Response:
     slug = request.path_params["slug"]
-    await require_editor(request)
-    form = await checked_form(request)
+    _, form = await _write_form(request)
     changes = updates.blog_changes({"status": str(form.get("status") or "")})
     await state_of(request).store.patch_blog(slug, changes)
     return RedirectResponse(_local_path(str(form.get("back") or "")) or f"/editor/{slug}", 303)
@@ -153,13 +178,15 @@ async def create_token(request: Request) -> Response:
     if not editor.admin:
         raise Forbidden("only admins manage bot tokens")
     form = await checked_form(request)
-    name = str(form.get("name") or "").strip()
+    name = str(form.get("name") or "")
     blog = str(form.get("blog") or "").strip()
     store = state_of(request).store
     error = None
-    if not name or len(name) > 100:
-        error = "name: 1 to 100 characters"
-    elif blog and await store.get_blog(blog) is None:
+    try:
+        name = updates.name(name)
+    except Invalid as exc:
+        error = exc.detail
+    if error is None and blog and await store.get_blog(blog) is None:
         error = f"blog: no blog {blog!r}"
     if error is None:
         token = await auth.create_token(store, name, [blog] if blog else None)
@@ -177,6 +204,35 @@ async def revoke_token(request: Request) -> Response:
     if not await state_of(request).store.revoke_token(name):
         raise NotFound(f"no token named {name!r}")
     return RedirectResponse("/editor/", 303)
+
+
+async def _manage_user(request: Request, action: str) -> Response:
+    editor = await require_editor(request)
+    if not editor.admin:
+        raise Forbidden("only admins manage users")
+    name = str((await checked_form(request)).get("name") or "")
+    if name == editor.name:
+        raise Conflict(f"you may not {action} your own account")
+    store = state_of(request).store
+    if action == "remove":
+        found = await store.remove_user(name)
+    else:
+        found = await store.set_user_disabled(name, action == "disable")
+    if not found:
+        raise NotFound(f"no user {name!r}")
+    return RedirectResponse("/editor/#users", 303)
+
+
+async def disable_user(request: Request) -> Response:
+    return await _manage_user(request, "disable")
+
+
+async def enable_user(request: Request) -> Response:
+    return await _manage_user(request, "enable")
+
+
+async def remove_user(request: Request) -> Response:
+    return await _manage_user(request, "remove")
 
 
 # -- one blog's editor --------------------------------------------------------------------------
@@ -262,10 +318,11 @@ async def publish(request: Request) -> Response:
     slug = request.path_params["slug"]
     editor = await require_editor(request)
     state = state_of(request)
+    values = _empty_update()
     try:
-        form = await checked_form(request)
+        form = await checked_form(request, MAX_UPDATE_FORM_BYTES)
+        state.rate_limiter.check(editor.principal().rate_key)
         await state.store.require_blog(slug)
-        state.rate_limiter.check(f"editor:{editor.name}")
         values = _update_values(form)
         payload = _update_payload(values, new=True)
         fields = await run_in_threadpool(updates.new_update, slug, payload, editor.author)
@@ -291,12 +348,13 @@ async def publish(request: Request) -> Response:
 
 
 async def preview(request: Request) -> Response:
+    """The HTML a body would publish as, within the same limits as publishing (else 413)."""
     await require_editor(request)
-    form = await checked_form(request)
+    form = await checked_form(request, MAX_UPDATE_FORM_BYTES)
     body = str(form.get("body") or "")
-    if len(body.encode("utf-8")) > updates.MAX_BODY_BYTES:
+    if len(body.encode("utf-8", "surrogatepass")) > updates.MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body: Markdown over {updates.MAX_BODY_BYTES} bytes")
-    html = await run_in_threadpool(markdown_to_html, body)
+    html = await run_in_threadpool(updates.render_body, body)
     return HTMLResponse(html, headers=NO_STORE)
 
 
@@ -323,7 +381,7 @@ async def edit_update(request: Request) -> Response:
     context: dict[str, Any] = {"editor": editor, "blog": blog, "update": current, "error": None}
     if request.method == "GET":
         return _page(request, "editor_edit.html", {**context, "form": _form_of(current)})
-    form = await checked_form(request)
+    _, form = await _write_form(request, MAX_UPDATE_FORM_BYTES)
     values = _update_values(form)
     try:
         update = await run_in_threadpool(updates.edited_update, current, _update_payload(values, new=False))
@@ -337,8 +395,7 @@ async def edit_update(request: Request) -> Response:
 
 async def _set_flag(request: Request, flag: str) -> Response:
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
-    await require_editor(request)
-    form = await checked_form(request)
+    _, form = await _write_form(request)
     store = state_of(request).store
     current = await store.require_update(slug, update_id)
     wanted = form.get(flag)
@@ -358,8 +415,7 @@ async def key_event_update(request: Request) -> Response:
 
 async def delete_update(request: Request) -> Response:
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
-    await require_editor(request)
-    await checked_form(request)
+    await _write_form(request)
     await state_of(request).store.delete_update(slug, update_id)
     return RedirectResponse(f"/editor/{slug}", 303)
 
@@ -389,6 +445,9 @@ def routes() -> list[BaseRoute]:
         Route("/editor/", _guarded(create_blog), methods=["POST"]),
         Route("/editor/tokens", _guarded(create_token), methods=["POST"]),
         Route("/editor/tokens/revoke", _guarded(revoke_token), methods=["POST"]),
+        Route("/editor/users/disable", _guarded(disable_user), methods=["POST"]),
+        Route("/editor/users/enable", _guarded(enable_user), methods=["POST"]),
+        Route("/editor/users/remove", _guarded(remove_user), methods=["POST"]),
         Route("/editor/{slug}", _guarded(editor_blog), methods=["GET"]),
         Route("/editor/{slug}/status", _guarded(blog_status), methods=["POST"]),
         Route("/editor/{slug}/updates", _guarded(publish), methods=["POST"]),

@@ -221,3 +221,44 @@ for i = 1, #after[2], 2 do fields[after[2][i]] = after[2][i + 1] end
 local head = redis.call('HMGET', KEYS[3], 'seq', 'bytes')
 if not (fields.n and fields.b and head[1] and head[2]) then return {1, -1, -1} end
 return {1, tonumber(head[1]) - tonumber(fields.n) + 1, tonumber(head[2]) - tonumber(fields.b) + #fields.data}
+
+--! patch_user
+-- KEYS: users, the user's sessions; ARGV: name, "1" to end every session, patch JSON,
+-- the password hash the record must still hold ("" for any).
+-- Merges the patch into the user's record; 0 when there is no such user (or its password changed).
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local record = cjson.decode(raw)
+if ARGV[4] ~= '' and record.password ~= ARGV[4] then return 0 end
+for field, value in pairs(cjson.decode(ARGV[3])) do record[field] = value end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(record))
+if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
+return 1
+
+--! login_attempt
+-- KEYS: failure counters (the username's, the client address's); ARGV: window in seconds,
+-- then each counter's limit. Counts this attempt BEFORE the password is checked, so parallel
+-- guesses cannot all pass the check; refuses without counting when a counter is at its limit.
+-- Returns {0, seconds until the lockout ends} or {1, the username's count, the address's count}.
+for i, key in ipairs(KEYS) do
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count >= tonumber(ARGV[i + 1]) then
+    local ttl = redis.call('TTL', key)
+    if ttl < 1 then ttl = tonumber(ARGV[1]) end
+    return {0, ttl}
+  end
+end
+local counts = {1}
+for _, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+  counts[#counts + 1] = count
+end
+return counts
+
+--! login_succeeded
+-- KEYS: the username's and the client address's failure counters.
+-- Forgets the username's failures, and takes this attempt back off the address's count.
+redis.call('DEL', KEYS[1])
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return 1

@@ -1,8 +1,11 @@
-"""Editors' sessions: who is logged in, CSRF tokens, and slowing down password guessing.
+"""Editors' sessions: who is logged in, CSRF tokens, and the size of the forms they post.
 
-The session itself is Starlette's signed, HttpOnly, SameSite cookie (itsdangerous); this
-module keeps in it the user's name and a random CSRF secret, and derives the form token
-from that secret with an HMAC keyed by the app's secret key.
+The cookie is Starlette's signed, HttpOnly, SameSite one (itsdangerous); this module keeps in
+it the user's name, a session ID and a random CSRF secret, and derives the form token from that
+secret with an HMAC keyed by the app's secret key. A signed cookie alone would stay valid for
+as long as it is signed, wherever it was copied; so the session ID must also be open in the
+store (`Store.session_user`), checked on every request: logout closes it, a password reset,
+`user disable` and `user remove` close all of the user's sessions.
 """
 
 from __future__ import annotations
@@ -15,10 +18,15 @@ from dataclasses import dataclass
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
+from starlette.types import Message
 
 from . import auth
-from .errors import Forbidden
+from .errors import Forbidden, PayloadTooLarge
 from .state import state_of
+
+SESSION_LIFETIME = 14 * 24 * 3600  # seconds from login; the cookie's max-age too
+MAX_FORM_BYTES = 8 * 1024  # login, logout and the admin's forms
+MAX_UPDATE_FORM_BYTES = 256 * 1024  # an update's form: 64 KiB of Markdown, encoded, and its fields
 
 
 def csrf_key(secret_key: str) -> bytes:
@@ -65,20 +73,57 @@ def check_csrf(request: Request, sent: object) -> None:
         raise Forbidden("wrong CSRF token: reload the page and try again")
 
 
-async def checked_form(request: Request) -> FormData:
-    """The POSTed form, or 403 when its `csrf` field is missing or wrong."""
-    form = await request.form(max_files=0, max_fields=50)
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, or 413 as soon as it is declared or read to be over `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"form over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"form over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def checked_form(request: Request, limit: int = MAX_FORM_BYTES) -> FormData:
+    """The POSTed form, at most `limit` bytes (else 413, before any parsing), or 403 when its
+    `csrf` field is missing or wrong."""
+    body = await read_body(request, limit)
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(request.scope, replay).form(max_files=0, max_fields=50)
     check_csrf(request, form.get("csrf"))
     return form
 
 
+def log_in(request: Request, name: str, session_id: str) -> None:
+    """Start the cookie's side of a session opened in the store, with a new CSRF secret."""
+    request.session.clear()
+    request.session["user"] = name
+    request.session["sid"] = session_id
+    request.session["csrf"] = secrets.token_urlsafe(32)  # rotate on login
+
+
+async def log_out(request: Request) -> None:
+    """Close this session in the store, so a copy of the cookie no longer opens it either."""
+    name, session_id = request.session.get("user"), request.session.get("sid")
+    if isinstance(name, str) and isinstance(session_id, str):
+        await state_of(request).store.end_session(name, session_id)
+    request.session.clear()
+
+
 async def current_editor(request: Request) -> Editor | None:
-    name = request.session.get("user")
-    if not isinstance(name, str):
+    """The editor of this request's session, while the store holds it open and the user enabled."""
+    name, session_id = request.session.get("user"), request.session.get("sid")
+    if not isinstance(name, str) or not isinstance(session_id, str):
         return None
-    user = await state_of(request).store.get_user(name)
-    if user is None:  # removed since login
-        request.session.pop("user", None)
-        request.session.pop("role", None)
+    user = await state_of(request).store.session_user(name, session_id)
+    if user is None or user.get("disabled"):  # logged out, reset, disabled or removed since login
+        for key in ("user", "sid"):
+            request.session.pop(key, None)
         return None
     return Editor(name, str(user.get("role") or "editor"))

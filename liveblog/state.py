@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
-from .auth import LoginFailures, RateLimiter
+from .auth import LoginGate, RateLimiter
 from .hub import Hub
 from .settings import Settings
 from .store import Store
@@ -23,7 +23,7 @@ class AppState:
     rate_limiter: RateLimiter
     templates: Jinja2Templates
     csrf_key: bytes
-    login_failures: LoginFailures = field(default_factory=LoginFailures)
+    login_gate: LoginGate
 
 
 def state_of(conn: HTTPConnection) -> AppState:

@@ -4,12 +4,14 @@ Keys are hash-tagged by blog (`lb:{slug}:...`) so a blog lives on one Redis
 Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
 current JSON), `order` (sorted set for paging), `meta` (the blog's hash).
 Global keys: `lb:blogs` (sorted set of slugs), `lb:users`, `lb:tokens`,
-`lb:token-names`.
+`lb:token-names`, `lb:sessions:NAME-HASH` (a user's open sessions) and the login failure
+counters `lb:{login}:user:HASH` and `lb:{login}:addr:HASH`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import secrets
@@ -400,14 +402,88 @@ class Store:
     # -- users and tokens --------------------------------------------------------------------
 
     async def put_user(self, name: str, record: dict[str, Any]) -> None:
-        await self.redis.hset(USERS, name, json.dumps(record))
+        """Add a user, or replace one (a password reset): every session of theirs ends."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(USERS, name, json.dumps(record))
+            pipe.delete(_sessions_key(name))
+            await pipe.execute()
+
+    async def patch_user(
+        self, name: str, changes: dict[str, Any], *, end_sessions: bool, password: str = ""
+    ) -> bool:
+        """Change some fields of a user's record (only while it holds `password`, when given);
+        False when there is no such user."""
+        args = [name, "1" if end_sessions else "0", json.dumps(changes), password]
+        return bool(await self._scripts["patch_user"](keys=[USERS, _sessions_key(name)], args=args))
+
+    async def set_user_disabled(self, name: str, disabled: bool) -> bool:
+        """Disable a user (ending every session of theirs) or enable them; False when unknown."""
+        return await self.patch_user(name, {"disabled": disabled}, end_sessions=disabled)
+
+    async def remove_user(self, name: str) -> bool:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(USERS, name)
+            pipe.delete(_sessions_key(name))
+            removed, _ = await pipe.execute()
+        return bool(removed)
 
     async def get_user(self, name: str) -> dict[str, Any] | None:
         raw = await self.redis.hget(USERS, name)
         return json.loads(raw) if raw else None
 
+    async def list_users(self) -> list[dict[str, Any]]:
+        records = [json.loads(v) for v in (await self.redis.hgetall(USERS)).values()]
+        return sorted(records, key=lambda r: r["name"])
+
     async def count_users(self) -> int:
         return int(await self.redis.hlen(USERS))
+
+    # -- sessions: one hash per user, session ID -> when it expires (Unix seconds) -------------
+
+    async def start_session(self, name: str, lifetime: int) -> str:
+        """A new session ID for `name`, valid for `lifetime` seconds or until it is ended."""
+        session_id = secrets.token_urlsafe(24)
+        now = int(time.time())
+        key = _sessions_key(name)
+        expired = [field for field, until in (await self.redis.hgetall(key)).items() if int(until) <= now]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if expired:
+                pipe.hdel(key, *expired)
+            pipe.hset(key, session_id, now + lifetime)
+            pipe.expire(key, lifetime)
+            await pipe.execute()
+        return session_id
+
+    async def session_user(self, name: str, session_id: str) -> dict[str, Any] | None:
+        """The user's record while this session of theirs is open, else None."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(USERS, name)
+            pipe.hget(_sessions_key(name), session_id)
+            raw, until = await pipe.execute()
+        if not raw or until is None or int(until) <= time.time():
+            return None
+        record: dict[str, Any] = json.loads(raw)
+        return record
+
+    async def end_session(self, name: str, session_id: str) -> None:
+        await self.redis.hdel(_sessions_key(name), session_id)
+
+    # -- login failures ----------------------------------------------------------------------
+
+    async def login_attempt(
+        self, username: str, client: str, limits: tuple[int, int], window: int
+    ) -> list[int]:
+        """Count a login attempt against the username and the client address before its password
+        is checked: [1, username's count, address's count], or [0, seconds] when either is locked."""
+        result = await self._scripts["login_attempt"](
+            keys=[_failures_key("user", username), _failures_key("addr", client)], args=[window, *limits]
+        )
+        return [int(n) for n in result]
+
+    async def login_succeeded(self, username: str, client: str) -> None:
+        """Forget the username's failures, and this attempt on the address's count."""
+        keys = [_failures_key("user", username), _failures_key("addr", client)]
+        await self._scripts["login_succeeded"](keys=keys, args=[])
 
     async def put_token(self, digest: str, record: dict[str, Any]) -> bool:
         """Store a token's record under its hash; False when the name is taken."""
@@ -433,6 +509,15 @@ class Store:
             pipe.hdel(TOKEN_NAMES, name)
             await pipe.execute()
         return True
+
+
+def _sessions_key(name: str) -> str:
+    return "lb:sessions:" + hashlib.sha256(name.encode()).hexdigest()
+
+
+def _failures_key(kind: str, value: str) -> str:
+    # One hash tag for every counter, so the login script's two keys share a Cluster slot.
+    return f"lb:{{login}}:{kind}:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 def _blog(meta: dict[str, Any]) -> dict[str, Any]:

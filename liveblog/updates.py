@@ -6,6 +6,7 @@ The bots' API, the editor form and the CLI all call these, then the store.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_HTML_BYTES = 8 * MAX_BODY_BYTES  # ordinary Markdown grows 1-4x; reference links can grow 1000x
 MAX_TITLE = 300
 MAX_TEXT = 2000
+MAX_NAME = 100  # user and token names
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 NEW_UPDATE_FIELDS = {"title", "body", "key_event", "pinned", "image", "scheduled_at"}
 PATCH_UPDATE_FIELDS = {"title", "body", "key_event", "pinned", "image"}
@@ -54,6 +56,17 @@ def _unicode(value: str, name: str) -> str:
     return value
 
 
+def name(value: str, field: str = "name") -> str:
+    """A user's or token's name, without surrounding spaces: 1 to 100 characters, none of them
+    a control character (not even tab or newline), else 422."""
+    value = _unicode(value, field).strip()
+    if not value or len(value) > MAX_NAME:
+        raise Invalid(field, f"1 to {MAX_NAME} characters")
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise Invalid(field, "must not contain control characters")
+    return value
+
+
 def _string(obj: dict[str, Any], name: str, *, limit: int, nullable: bool = False, empty: bool = True) -> Any:
     value = obj[name]
     if value is None and nullable:
@@ -86,8 +99,9 @@ def _body(obj: dict[str, Any]) -> str:
     return body
 
 
-def _render(body: str) -> str:
-    """The sanitized HTML of a body, or 413 when it would be too large to store and fan out.
+def render_body(body: str) -> str:
+    """The sanitized HTML of a body, or 413 when it would be too large to store and fan out
+    (publishing, editing and the editor's preview alike).
 
     One reference definition used 20,000 times turns 64 KiB of Markdown into tens of megabytes.
     """
@@ -167,7 +181,7 @@ def new_update(blog: str, obj: Any, author: dict[str, str]) -> dict[str, Any]:
         "blog": blog,
         "title": _string(obj, "title", limit=MAX_TITLE, nullable=True) if "title" in obj else None,
         "body": body,
-        "html": _render(body),
+        "html": render_body(body),
         "image": _image(obj) if "image" in obj else None,
         "author": author,
         "key_event": _bool(obj, "key_event") if "key_event" in obj else False,
@@ -185,7 +199,7 @@ def edited_update(current: dict[str, Any], obj: Any) -> dict[str, Any]:
         update["title"] = _string(obj, "title", limit=MAX_TITLE, nullable=True)
     if "body" in obj:
         update["body"] = _body(obj)
-        update["html"] = _render(update["body"])
+        update["html"] = render_body(update["body"])
     if "image" in obj:
         update["image"] = _image(obj)
     for flag in ("key_event", "pinned"):

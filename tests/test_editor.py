@@ -46,16 +46,16 @@ async def log_in(client: httpx.AsyncClient, name: str, password: str = PASSWORD)
 
 
 @pytest.fixture(scope="module")
-async def desk(server: Server, editor: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A logged-in editor for setting up, so the tests spend no writes of the shared admin token."""
+async def desk(server: Server, admin: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A logged-in admin for setting up, so the tests spend no writes of the shared admin token."""
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        assert (await log_in(http, editor)).status_code == 303
+        assert (await log_in(http, admin)).status_code == 303
         yield http
 
 
 @pytest.fixture
 async def blog(desk: httpx.AsyncClient) -> str:
-    """A new, empty blog, created through the editor's own form."""
+    """A new, empty blog, created through the admin's own form."""
     slug = f"editor-{os.getpid()}-{next(_slugs)}"
     csrf = csrf_of((await desk.get("/editor/")).text)
     response = await desk.post("/editor/", data={"csrf": csrf, "slug": slug, "title": f"Blog {slug}"})
@@ -238,13 +238,14 @@ async def test_preview_returns_sanitized_html(session, blog):
     assert 'href="javascript:' not in response.text
 
 
-async def test_blogs_are_created_ended_and_reopened(session, api):
-    csrf = csrf_of((await session.get("/editor/")).text)
+async def test_blogs_are_created_by_admins_then_ended_and_reopened(session, desk, api):
+    boss_csrf = csrf_of((await desk.get("/editor/")).text)
     slug = f"editor-made-{os.getpid()}"
-    created = await session.post("/editor/", data={"csrf": csrf, "slug": slug, "title": "Made here"})
+    created = await desk.post("/editor/", data={"csrf": boss_csrf, "slug": slug, "title": "Made here"})
     assert created.status_code == 303 and created.headers["location"] == f"/editor/{slug}"
-    again = await session.post("/editor/", data={"csrf": csrf, "slug": slug, "title": "Twice"})
+    again = await desk.post("/editor/", data={"csrf": boss_csrf, "slug": slug, "title": "Twice"})
     assert again.status_code == 409 and 'value="Twice"' in again.text
+    csrf = csrf_of((await session.get("/editor/")).text)
     ended = await session.post(f"/editor/{slug}/status", data={"csrf": csrf, "status": "ended"})
     assert ended.status_code == 303
     assert (await api.get(f"/api/v1/blogs/{slug}")).json()["status"] == "ended"

@@ -90,6 +90,9 @@ function setupConfirm() {
     if (form.classList.contains('control-revoke') && !window.confirm('Revoke this token?')) {
       event.preventDefault();
     }
+    if (form.classList.contains('control-remove') && !window.confirm('Remove this user?')) {
+      event.preventDefault();
+    }
   }, true);
 }
 
