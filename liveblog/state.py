@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
 from .auth import LoginFailures, RateLimiter
+from .caching import RenderCache
 from .hub import Hub
 from .settings import Settings
 from .store import Store
@@ -24,6 +25,7 @@ class AppState:
     templates: Jinja2Templates
     csrf_key: bytes
     login_failures: LoginFailures = field(default_factory=LoginFailures)
+    renders: RenderCache = field(default_factory=RenderCache)
 
 
 def state_of(conn: HTTPConnection) -> AppState:
