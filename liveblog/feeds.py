@@ -28,7 +28,7 @@ from .state import state_of
 from .urls import shared_origin
 
 FEED_SIZE = 50
-FEED_BYTES = 2 * 1024 * 1024  # updates' HTML in one feed document; older ones are on the next page
+FEED_BYTES = 1024 * 1024  # updates' HTML per feed document (escaped in Atom: about 2 MiB)
 TITLE_CHARS = 80
 ATOM = "http://www.w3.org/2005/Atom"
 XML = "http://www.w3.org/XML/1998/namespace"
