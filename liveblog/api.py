@@ -17,6 +17,7 @@ from .caching import cacheable
 from .errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
 from .events import BadEventId, parse_id
 from .state import state_of
+from .urls import location
 
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_IDEMPOTENCY_KEY = 200
@@ -95,7 +96,7 @@ async def create_blog(request: Request) -> Response:
     obj, _ = await read_json(request)
     slug, title, description = updates.new_blog(obj)
     blog = await state_of(request).store.create_blog(slug, title, description)
-    return _json(blog, 201, {"Location": f"/api/v1/blogs/{slug}"})
+    return _json(blog, 201, {"Location": location(request, f"/api/v1/blogs/{slug}")})
 
 
 async def get_blog(request: Request) -> Response:
@@ -170,7 +171,7 @@ async def publish(request: Request) -> Response:
         return Response(result.json, 202, headers=headers, media_type="application/json")
     if not result.replayed:
         metrics.PUBLISHED.labels(principal.kind).inc()
-    headers["Location"] = f"/api/v1/blogs/{slug}/updates/{result.update['id']}"
+    headers["Location"] = location(request, f"/api/v1/blogs/{slug}/updates/{result.update['id']}")
     return Response(result.json, 201, headers=headers, media_type="application/json")
 
 

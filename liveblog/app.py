@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hmac
+import ipaddress
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -28,7 +30,7 @@ from . import api, editor, feeds, openapi, pages, scheduler, sse, ws
 from .auth import LoginGate, RateLimiter
 from .connections import SERVER_SEND
 from .embedded import EmbeddedRedis
-from .errors import LiveblogError, Unavailable
+from .errors import Forbidden, LiveblogError, Unavailable
 from .hub import BLOCK_MS, Hub
 from .render import markdown_to_html
 from .sessions import SESSION_LIFETIME, csrf_key, dummy_hash
@@ -143,7 +145,7 @@ def redis_client(url: str, *, blocking: bool = False) -> aioredis.Redis:
 
 
 def _problem(request: Request, exc: LiveblogError) -> Response:
-    if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+    if request.url.path.startswith("/api/") or request.url.path in ("/openapi.json", "/metrics"):
         body = {"type": exc.type, "title": exc.title, "status": exc.status, "detail": exc.detail}
         return JSONResponse(body, exc.status, headers=exc.headers, media_type="application/problem+json")
     templates: Jinja2Templates = request.app.state.templates
@@ -184,7 +186,25 @@ async def readyz(request: Request) -> Response:
     return PlainTextResponse("ready")
 
 
+def _loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a unix socket's peer, say: no address
+        return False
+
+
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text, for the bearer of `LIVEBLOG_METRICS_TOKEN` when it is set, else for
+    loopback clients only (127.0.0.0/8, ::1). Others get 403: the path is documented anyway, so a
+    404 would hide nothing, and 403 tells an operator what is wrong."""
+    token = state_of(request).settings.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        allowed = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+        if not allowed:
+            raise Forbidden("send Authorization: Bearer with the metrics token")
+    elif not _loopback(request.client.host if request.client else None):
+        raise Forbidden("metrics answer to loopback clients only (or set LIVEBLOG_METRICS_TOKEN)")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

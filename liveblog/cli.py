@@ -109,7 +109,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             loop="uvloop",
             # httptools with a bounded request head and a cap on connections (see `protocol`).
             http=protocol.LimitedHttpToolsProtocol,
-            # Unset: no proxy is trusted, whatever uvicorn's own FORWARDED_ALLOW_IPS says.
+            # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: anyone on the host could
+            # then pick their address (and dodge the per-address login lockout). Unset: no proxy
+            # is trusted, whatever uvicorn's own FORWARDED_ALLOW_IPS says.
             proxy_headers=settings.forwarded_allow_ips is not None,
             forwarded_allow_ips=settings.forwarded_allow_ips or "",
             ws="websockets",
@@ -120,11 +122,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # it again for each WebSocket reader, on the fan-out path.
             ws_per_message_deflate=False,
             lifespan="on",
-            # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: anyone on the host could
-            # then pick their address, and so dodge the per-address login lockout. Trust no proxy
-            # unless `LIVEBLOG_FORWARDED_ALLOW_IPS` names some.
-            proxy_headers=settings.forwarded_allow_ips is not None,
-            forwarded_allow_ips=settings.forwarded_allow_ips or "",
             timeout_graceful_shutdown=5,
             log_level=os.environ.get("LIVEBLOG_LOG_LEVEL", "info"),
             access_log=False,

@@ -2,6 +2,11 @@
 
 The feed documents are built by pure functions from the blog and its updates; every text goes
 through ElementTree or `json.dumps`, so nothing reaches the output unescaped.
+
+A feed holds at most `FEED_SIZE` updates and `FEED_BYTES` of their HTML; older ones are on the
+next page (`?before=ID`): Atom's `<link rel="next">` (RFC 5005 paged feeds), JSON Feed's
+`next_url`. Like pages, feeds are rendered once per blog state, off the event loop, and kept in
+the bounded `caching.RenderCache`.
 """
 
 from __future__ import annotations
@@ -10,16 +15,20 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .caching import cacheable
+from .caching import Rendered, head_of, rendered
+from .pages import before_of, respond, within_budget
 from .state import state_of
+from .urls import shared_origin
 
 FEED_SIZE = 50
+FEED_BYTES = 1024 * 1024  # updates' HTML per feed document (escaped in Atom: about 2 MiB)
 TITLE_CHARS = 80
 ATOM = "http://www.w3.org/2005/Atom"
 XML = "http://www.w3.org/XML/1998/namespace"
@@ -78,7 +87,20 @@ def _add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
-def atom_feed(blog: dict[str, Any], updates: list[dict[str, Any]], base: str) -> bytes:
+def _paged(url: str, before: str | None) -> str:
+    return url if before is None else f"{url}?{urlencode({'before': before})}"
+
+
+def atom_feed(
+    blog: dict[str, Any],
+    updates: list[dict[str, Any]],
+    base: str,
+    *,
+    before: str | None = None,
+    next_before: str | None = None,
+) -> bytes:
+    """The Atom document; `before` is this page's position (None: the newest), `next_before`
+    the next (older) page's, linked as `rel="next"` (and `rel="first"` on later pages)."""
     page = _absolute(base, blog["url"])
     feed = ET.Element(f"{{{ATOM}}}feed")
     _add(feed, "id", page)
@@ -86,7 +108,17 @@ def atom_feed(blog: dict[str, Any], updates: list[dict[str, Any]], base: str) ->
     if blog.get("description"):
         _add(feed, "subtitle", blog["description"])
     _add(feed, "updated", _feed_updated(blog, updates))
-    _add(feed, "link", rel="self", type="application/atom+xml", href=page + "/feed.atom")
+    _add(feed, "link", rel="self", type="application/atom+xml", href=_paged(page + "/feed.atom", before))
+    if before is not None:
+        _add(feed, "link", rel="first", type="application/atom+xml", href=page + "/feed.atom")
+    if next_before is not None:
+        _add(
+            feed,
+            "link",
+            rel="next",
+            type="application/atom+xml",
+            href=_paged(page + "/feed.atom", next_before),
+        )
     _add(feed, "link", rel="alternate", type="text/html", href=page)
     _add(_add(feed, "author"), "name", "liveblog")
     _add(feed, "generator", "liveblog")
@@ -107,7 +139,10 @@ def atom_feed(blog: dict[str, Any], updates: list[dict[str, Any]], base: str) ->
     return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))
 
 
-def json_feed(blog: dict[str, Any], updates: list[dict[str, Any]], base: str) -> dict[str, Any]:
+def json_feed(
+    blog: dict[str, Any], updates: list[dict[str, Any]], base: str, *, next_before: str | None = None
+) -> dict[str, Any]:
+    """The JSON Feed object; `next_before` the next (older) page's position, as `next_url`."""
     page = _absolute(base, blog["url"])
     feed: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
@@ -119,6 +154,8 @@ def json_feed(blog: dict[str, Any], updates: list[dict[str, Any]], base: str) ->
     }
     if blog.get("description"):
         feed["description"] = blog["description"]
+    if next_before is not None:
+        feed["next_url"] = _paged(page + "/feed.json", next_before)
     for update in updates:
         item: dict[str, Any] = {
             "id": update["id"],
@@ -137,25 +174,42 @@ def json_feed(blog: dict[str, Any], updates: list[dict[str, Any]], base: str) ->
     return feed
 
 
-async def _blog_and_updates(request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _json_bytes(feed: dict[str, Any]) -> bytes:
+    return json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+async def _feed(request: Request, kind: str) -> Rendered:
+    """The blog's feed of `kind` at its current state, rendered once per state and page."""
     state = state_of(request)
     slug = request.path_params["slug"]
-    blog = await state.store.require_blog(slug)
-    updates = (await state.store.list_updates(slug, limit=FEED_SIZE)).updates
-    return blog, updates
+    before = before_of(request)
+    base = shared_origin(request)
+
+    async def build() -> Rendered:
+        blog = await state.store.require_blog(slug)
+        page = await state.store.list_updates(slug, limit=FEED_SIZE, before=before)
+        head = page.last_event_id if blog["last_event_id"] == page.last_event_id else ""
+
+        def render() -> Rendered:
+            updates, next_before = within_budget(page.updates, FEED_BYTES, page.next_before)
+            if kind == "atom":
+                body = atom_feed(blog, updates, base, before=before, next_before=next_before)
+            else:
+                body = _json_bytes(json_feed(blog, updates, base, next_before=next_before))
+            return rendered(head, body)
+
+        return await state.renders.run(render)
+
+    head = await head_of(state.hub, state.store, slug)
+    return await state.renders.get(slug, ("feed", kind, before), head, build)
 
 
 async def atom(request: Request) -> Response:
-    blog, updates = await _blog_and_updates(request)
-    body = atom_feed(blog, updates, str(request.base_url))
-    return cacheable(request, Response(body, media_type=ATOM_TYPE))
+    return respond(request, await _feed(request, "atom"), ATOM_TYPE)
 
 
 async def json_feed_endpoint(request: Request) -> Response:
-    blog, updates = await _blog_and_updates(request)
-    feed = json_feed(blog, updates, str(request.base_url))
-    body = json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return cacheable(request, Response(body, media_type=JSON_FEED_TYPE))
+    return respond(request, await _feed(request, "json"), JSON_FEED_TYPE)
 
 
 def routes() -> list[BaseRoute]:

@@ -214,9 +214,6 @@ class Channel:
         self._watcher: asyncio.TimerHandle | None = None
         self._fanouts: deque[tuple[list[Event], tuple[Subscription, ...], bool]] = deque()
         self.sent_at = 0.0  # loop time of the latest event's fan-out (to every reader then present)
-        # What views of the blog computed at `head` (a rendered page, say); cleared by every
-        # event, so whatever is in it is current.
-        self.memo: dict[Any, Any] = {}
 
     async def start(self) -> None:
         """Load the recent events into the ring (newest first, a page at a time, while they fit
@@ -251,8 +248,6 @@ class Channel:
         while len(ring) > 1 and (len(ring) > self.hub.ring_size or self.ring_bytes > self.hub.ring_bytes):
             self.ring_bytes -= ring.popleft().size
         self.head, self.head_id = event.key, event.id
-        if self.memo:
-            self.memo.clear()
 
     def _erase(self, change: Event) -> None:
         """The update's earlier events leave the ring and every queue they wait in (the store

@@ -1,6 +1,8 @@
 """Pages for people: the blog list, the reader page, its embeddable twin and an update's permalink page.
 
-Public pages go out through `caching.cacheable`, so a CDN can absorb page views.
+Public pages are rendered once per blog state, off the event loop, and kept in the bounded
+`caching.RenderCache`; they go out through `caching.cacheable`, so a CDN can absorb page views.
+A page holds at most `PAGE_BYTES` of updates' HTML: older ones are behind "Load more".
 """
 
 from __future__ import annotations
@@ -8,16 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .caching import cacheable
+from .caching import Rendered, cacheable, etag_of, head_of, rendered
 from .errors import BadRequest
 from .events import BadEventId, parse_id
 from .state import state_of
+from .urls import localize, request_origin, shared_origin, varies, vary_host
 
 PAGE_SIZE = 20
-MEMO_ENTRIES = 8  # variants of a page kept per blog (host, transport, embed): a bound, not a target
+PAGE_BYTES = 1024 * 1024  # updates' HTML on one page; older updates go behind "Load more"
 FLAGGED_SHOWN = 50  # pinned updates and key events listed beside the page, however old
 
 
@@ -27,54 +30,85 @@ async def index(request: Request) -> Response:
     return state.templates.TemplateResponse(request, "index.html", {"blogs": blogs})
 
 
-async def _blog_context(request: Request) -> dict[str, Any]:
-    state = state_of(request)
-    slug = request.path_params["slug"]
+def before_of(request: Request) -> str | None:
+    """The `before` query parameter, validated (400 when it is not an event ID)."""
     before = request.query_params.get("before")
     if before is not None:
         try:
             parse_id(before)
         except BadEventId as exc:
             raise BadRequest(f"before: {exc}") from None
-    blog = await state.store.require_blog(slug)
-    page = await state.store.list_updates(slug, limit=PAGE_SIZE, before=before, flagged=FLAGGED_SHOWN)
-    return {
-        "blog": blog,
-        "updates": page.updates,
-        "pinned": page.pinned,
-        "key_events": page.key_events,
-        "last_event_id": page.last_event_id,
-        "next_before": page.next_before,
-        "transport": "ws" if request.query_params.get("transport") == "ws" else "sse",
-    }
+    return before
 
 
-async def _render_blog(request: Request, *, embed: bool) -> bytes:
-    """The reader page's HTML. While this process has readers of the blog (its hub channel is
-    warm) the page is kept in memory until the blog's next event, so a page view costs no
-    Redis round trip; the cached page is always the one the last event read left behind."""
+def within_budget(
+    updates: list[dict[str, Any]], budget: int, next_before: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The newest updates whose HTML fits in `budget` bytes (at least one), and the `before` of
+    the next page: the last one kept when some were left out, else `next_before`."""
+    kept: list[dict[str, Any]] = []
+    used = 0
+    for update in updates:
+        size = len(str(update.get("html") or "").encode("utf-8"))
+        if kept and used + size > budget:
+            return kept, kept[-1]["id"]
+        kept.append(update)
+        used += size
+    return kept, next_before
+
+
+def respond(
+    request: Request, entry: Rendered, media_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A shared render, with this request's origin in it when no public URL is set."""
+    body, etag = localize(request, entry.body), entry.etag
+    if varies(request):
+        etag = etag_of(f"{etag} {request_origin(request)}".encode())
+    response = Response(body, headers=vary_host(request, headers or {}), media_type=media_type)
+    return cacheable(request, response, etag)
+
+
+async def _render_blog(request: Request, *, embed: bool) -> Rendered:
+    """The reader page (or its embed) at the blog's current state, rendered once per state and
+    variant (see `caching.RenderCache`): a warm blog's page view costs no Redis command, a cold
+    one's a single `HGET`."""
     state = state_of(request)
     slug = request.path_params["slug"]
+    before = before_of(request)
     transport = "ws" if request.query_params.get("transport") == "ws" else "sse"
-    cached = "before" not in request.query_params and len(request.query_params) <= 1
-    channel = state.hub.warm(slug) if cached else None
-    key = ("blog.html", str(request.base_url), transport, embed)
-    if channel is not None and key in channel.memo:
-        body: bytes = channel.memo[key]
-        return body
-    head = channel.head if channel is not None else None
-    context = await _blog_context(request)
-    context["embed"] = embed
-    body = bytes(state.templates.TemplateResponse(request, "blog.html", context).body)
-    current = channel is not None and channel.head == head and context["last_event_id"] == channel.head_id
-    if channel is not None and current and len(channel.memo) < MEMO_ENTRIES:
-        channel.memo[key] = body
-    return body
+    origin = shared_origin(request)
+
+    async def build() -> Rendered:
+        blog = await state.store.require_blog(slug)
+        page = await state.store.list_updates(slug, limit=PAGE_SIZE, before=before, flagged=FLAGGED_SHOWN)
+        # Read apart, the blog and its updates may straddle an event: then the render is served
+        # but kept under no head, so the next view renders the current state.
+        head = page.last_event_id if blog["last_event_id"] == page.last_event_id else ""
+        template = state.templates.get_template("blog.html")
+
+        def render() -> Rendered:
+            updates, next_before = within_budget(page.updates, PAGE_BYTES, page.next_before)
+            context = {
+                "blog": blog,
+                "page_url": origin + blog["url"],
+                "updates": updates,
+                "pinned": page.pinned,
+                "key_events": page.key_events,
+                "last_event_id": page.last_event_id,
+                "next_before": next_before,
+                "transport": transport,
+                "embed": embed,
+            }
+            return rendered(head, template.render(context).encode("utf-8"))
+
+        return await state.renders.run(render)
+
+    head = await head_of(state.hub, state.store, slug)
+    return await state.renders.get(slug, ("blog", embed, transport, before), head, build)
 
 
 async def blog_page(request: Request) -> Response:
-    body = await _render_blog(request, embed=False)
-    return cacheable(request, HTMLResponse(body))
+    return respond(request, await _render_blog(request, embed=False), "text/html")
 
 
 def frame_ancestors_policy(policy: str, ancestors: str) -> str:
@@ -95,17 +129,25 @@ async def embed_page(request: Request) -> Response:
     """The live list alone, for an iframe on another site: framing allowed by LIVEBLOG_FRAME_ANCESTORS."""
     ancestors = state_of(request).settings.frame_ancestors
     headers = {"content-security-policy": frame_ancestors_policy(_site_policy(), ancestors)}
-    body = await _render_blog(request, embed=True)
-    return cacheable(request, HTMLResponse(body, headers=headers))
+    return respond(request, await _render_blog(request, embed=True), "text/html", headers)
 
 
 async def update_page(request: Request) -> Response:
     state = state_of(request)
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
-    blog = await state.store.require_blog(slug)
-    update = await state.store.require_update(slug, update_id)
-    response = state.templates.TemplateResponse(request, "update.html", {"blog": blog, "update": update})
-    return cacheable(request, response)
+    origin = shared_origin(request)
+
+    async def build() -> Rendered:
+        blog = await state.store.require_blog(slug)
+        update = await state.store.require_update(slug, update_id)
+        template = state.templates.get_template("update.html")
+        context = {"blog": blog, "update": update, "page_url": f"{origin}{update['url']}"}
+        return await state.renders.run(
+            lambda: rendered(blog["last_event_id"], template.render(context).encode("utf-8"))
+        )
+
+    head = await head_of(state.hub, state.store, slug)
+    return respond(request, await state.renders.get(slug, ("update", update_id), head, build), "text/html")
 
 
 def routes() -> list[BaseRoute]:

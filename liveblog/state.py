@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
 from .auth import LoginGate, RateLimiter
+from .caching import RenderCache
 from .hub import Hub
 from .settings import Settings
 from .store import Store
@@ -24,6 +25,7 @@ class AppState:
     templates: Jinja2Templates
     csrf_key: bytes
     login_gate: LoginGate
+    renders: RenderCache = field(default_factory=RenderCache)
 
 
 def state_of(conn: HTTPConnection) -> AppState:
