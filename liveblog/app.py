@@ -145,7 +145,8 @@ def redis_client(url: str, *, blocking: bool = False) -> aioredis.Redis:
 
 
 def _problem(request: Request, exc: LiveblogError) -> Response:
-    if request.url.path.startswith("/api/") or request.url.path in ("/openapi.json", "/metrics"):
+    path = request.scope["path"]  # not `request.url`: that parses the Host, which may be junk
+    if path.startswith("/api/") or path in ("/openapi.json", "/metrics"):
         body = {"type": exc.type, "title": exc.title, "status": exc.status, "detail": exc.detail}
         return JSONResponse(body, exc.status, headers=exc.headers, media_type="application/problem+json")
     templates: Jinja2Templates = request.app.state.templates
@@ -165,7 +166,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     error = LiveblogError(exc.detail, headers=dict(exc.headers or {}))
     error.status, error.title = exc.status_code, exc.detail
     if exc.status_code == 404:
-        error.detail = f"nothing at {request.url.path}"
+        error.detail = f"nothing at {request.scope['path']}"
     return _problem(request, error)
 
 

@@ -35,7 +35,7 @@ def request_origin(request: Request) -> str:
         host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
     if len(host) > 300 or not _HOST.fullmatch(host):
         raise BadRequest("the Host header is not a host name")
-    return f"{request.url.scheme}://{host}"
+    return f"{request.scope.get('scheme', 'http')}://{host}"
 
 
 def shared_origin(request: Request) -> str:

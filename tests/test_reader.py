@@ -3,10 +3,11 @@ sharing, "Updated HH:MM", and #updates[data-hold="off"]."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from .browsing import needs_chromium, open_reader, watch
 from .conftest import publish
@@ -254,5 +255,40 @@ async def test_data_hold_off_shows_new_updates_at_once_even_when_scrolled_down(
     await expect(page.locator("#new-updates")).to_have_text("1 new update", timeout=5000)
     await expect(page.locator(f"#update-{held['id']}")).to_have_count(0)
     await expect(page.locator("#announcer")).to_have_text("1 new update")  # said, focus untouched
+    assert errors == []
+    await page.close()
+
+
+async def test_an_update_edited_before_the_page_saw_it_is_inserted_at_its_place(
+    browser: Browser, server, api, blog
+):
+    """An edit erases the update's `update.published` from the stream (issue 10: retracted text
+    stays retracted), so a page that resumes after both gets only `update.edited` for an update
+    it never held: it inserts it where its ID places it."""
+    older = await publish(api, blog, "Already on the page")
+    page = await browser.new_page()
+    errors = watch(page)
+    released = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        await released.wait()
+        await route.continue_()
+
+    await page.route("**/api/v1/blogs/*/events*", hold)
+    await page.goto(f"{server.url}/blogs/{blog}")
+    fresh = await publish(api, blog, "CONFIDENTIAL first draft")
+    response = await api.patch(
+        f"/api/v1/blogs/{blog}/updates/{fresh['id']}",
+        json={"body": "Checked and corrected", "title": "Fixed"},
+    )
+    assert response.status_code == 200
+    released.set()
+    await expect(page.locator("#live-status")).to_have_text("live")
+    articles = page.locator("#updates article.update")
+    await expect(articles).to_have_count(2, timeout=5000)
+    await expect(articles.first).to_have_attribute("data-update-id", fresh["id"])
+    await expect(articles.first.locator(".update-title")).to_have_text("Fixed")
+    await expect(articles.nth(1)).to_have_attribute("data-update-id", older["id"])
+    assert "CONFIDENTIAL" not in await page.content()
     assert errors == []
     await page.close()
