@@ -49,6 +49,16 @@ def _origin(value: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc}"
 
 
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        lowered = value.strip().lower()
+        if lowered not in choices:
+            raise ValueError(f"one of {', '.join(choices)}, not {value!r}")
+        return lowered
+
+    return parse
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -155,6 +165,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("metrics_token", None, "bearer token `/metrics` answers to (unset: loopback clients only)"),
     Setting(
+        "log_level",
+        "info",
+        "`debug`, `info`, `warning` or `error`",
+        _choice("debug", "info", "warning", "error"),
+    ),
+    Setting(
+        "log_format",
+        "text",
+        "`text` (a timestamped line per record) or `json` (one object per line)",
+        _choice("text", "json"),
+    ),
+    Setting("access_log", False, "log every HTTP request (one line each)", _bool),
+    Setting(
         "frame_ancestors",
         "*",
         "sources allowed to frame `/blogs/{slug}/embed` (CSP frame-ancestors)",
@@ -193,6 +216,9 @@ class Settings:
     max_connections: int = 0
     login_concurrency: int = 2
     metrics_token: str | None = None
+    log_level: str = "info"
+    log_format: str = "text"
+    access_log: bool = False
     frame_ancestors: str = "*"
 
     @classmethod
