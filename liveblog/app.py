@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import re
 from collections.abc import AsyncIterator
+from importlib import resources
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -40,7 +41,22 @@ from .store import Store
 
 log = logging.getLogger("liveblog")
 PACKAGE_DIR = Path(__file__).parent
-STATIC_DIR = PACKAGE_DIR.parent / "static"
+
+
+def static_dir() -> Path:
+    """The static files: `liveblog/static` in an installed wheel, else `static/` of the checkout.
+
+    The repository keeps `static/` at its top (DESIGN.md's layout) and the wheel ships it as
+    `liveblog/static` (pyproject.toml); an editable install runs from the checkout.
+    """
+    packaged = resources.files("liveblog") / "static"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    checkout = PACKAGE_DIR.parent / "static"
+    if checkout.is_dir():
+        return checkout
+    raise RuntimeError(f"liveblog's static files are missing: neither {packaged} nor {checkout} exists")
+
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
@@ -274,7 +290,7 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             Route("/metrics", metrics_endpoint),
             Route("/openapi.json", openapi_endpoint),
             Mount("/api/v1", routes=api.routes()),
-            Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+            Mount("/static", StaticFiles(directory=static_dir()), name="static"),
             *feeds.routes(),
             *editor.routes(),
             *pages.routes(),
