@@ -1,4 +1,10 @@
-"""The `liveblog` command: serve, blog create, user add|list|remove|disable|enable, token create|list|revoke, post."""
+"""The `liveblog` command: serve, blog create|list|end|reopen, user add|list|remove|disable|enable,
+token create|list|revoke, compact, post.
+
+An expected failure (Redis unreachable, a bad setting, an unknown blog, a refused connection, an
+error answer) is one line on stderr and a non-zero exit: `main()` turns them into that line, in
+one place (`_one_line`); anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,37 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import importlib.metadata
 import os
 import secrets
 import sys
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import httpx
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import auth, updates
+from . import __version__, auth, logs, updates
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError
-from .settings import Settings
+from .settings import SETTINGS, Setting, Settings
 from .store import Store
 
 WS_MAX_SIZE = 64 * 1024
 WS_DEPRECATION = "The `websockets` implementation is deprecated"
+
+
+class CommandError(Exception):
+    """An expected failure of a command: its message is the one line the operator sees."""
+
+
+def version() -> str:
+    """The installed distribution's version; the package's own from a bare checkout."""
+    try:
+        return importlib.metadata.version("liveblog")
+    except importlib.metadata.PackageNotFoundError:
+        return __version__
 
 
 @contextlib.contextmanager
@@ -50,10 +70,11 @@ async def open_store(url: str) -> AsyncIterator[Store]:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {
-        name: getattr(args, name, None) for name in ("host", "port", "workers", "redis_url", "data_dir")
-    }
-    return Settings.from_env(**overrides)
+    overrides = {name: getattr(args, name, None) for name in FLAGS}
+    try:
+        return Settings.from_env(**overrides)
+    except ValueError as exc:  # it names the variable: "LIVEBLOG_PORT: invalid literal ..."
+        raise CommandError(f"bad setting {exc}") from None
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -86,14 +107,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     protocol.check()  # before anything starts: the limits hold, or the server does not run
     settings = _settings(args)
+    log_config = logs.configure(settings)  # uvicorn applies it again in each worker process
     with redis_url(settings, supervise=True) as url:
         if args.demo:
             password = asyncio.run(_with_store(url, seed_demo))
             if password:
-                print(f"Demo blog ready. Editor login: admin / {password} (shown once)")
+                # On stdout, for the person at the terminal; a password has no place in the log.
+                print(f"Demo blog ready. Editor login: admin / {password} (shown once)", flush=True)
         child = settings.with_(redis_url=url)
         os.environ.update(child.to_env())
-        print(f"liveblog on http://{settings.host}:{settings.port}/ (Redis: {url})", flush=True)
+        logs.startup(settings, version=version(), redis_url=url)
         # uvicorn's `websockets` implementation, not `websockets-sansio`: the sans-I/O one never
         # answers an upgrade with an oversized header, and then fails an assert at shutdown.
         # Its deprecation notice is for us, not for operators (workers inherit the filter).
@@ -123,8 +146,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ws_per_message_deflate=False,
             lifespan="on",
             timeout_graceful_shutdown=5,
-            log_level=os.environ.get("LIVEBLOG_LOG_LEVEL", "info"),
-            access_log=False,
+            log_config=log_config,
+            log_level=settings.log_level,
+            access_log=settings.access_log,
         )
     return 0
 
@@ -152,6 +176,27 @@ def cmd_blog_create(args: argparse.Namespace) -> int:
 
     _run(_settings(args), action)
     print(f"created blog {slug}: /blogs/{slug}")
+    return 0
+
+
+def cmd_blog_list(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> list[dict[str, Any]]:
+        return await store.list_blogs()
+
+    for blog in _run(_settings(args), action):
+        print(f"{blog['slug']}\t{blog.get('status') or 'live'}\t{blog['title']}")
+    return 0
+
+
+def cmd_blog_status(args: argparse.Namespace) -> int:
+    """`blog end|reopen SLUG`: a `blog.updated` event, so every reader sees it live."""
+    status = {"end": "ended", "reopen": "live"}[args.action]
+
+    async def action(store: Store) -> dict[str, Any]:
+        return await store.patch_blog(args.slug, {"status": status})
+
+    _run(_settings(args), action)
+    print(f"blog {args.slug} {status}")
     return 0
 
 
@@ -251,6 +296,8 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_post(args: argparse.Namespace) -> int:
+    import httpx  # the one command that speaks HTTP: the others do not pay for importing it
+
     settings = _settings(args)
     token = args.token or os.environ.get("LIVEBLOG_TOKEN")
     if not token:
@@ -267,36 +314,68 @@ def cmd_post(args: argparse.Namespace) -> int:
         timeout=10,
     )
     if response.status_code != 201:
-        print(f"error: {response.status_code} {response.text}", file=sys.stderr)
-        return 1
+        raise CommandError(f"{base} answered {response.status_code} {_problem(response)}")
     update = response.json()
     print(f"published {update['id']}: {base.rstrip('/')}{update['url']}")
     return 0
 
 
+def _problem(response: Any) -> str:
+    """An error answer in a line: its problem+json title and detail, or the start of its body."""
+    try:
+        problem = response.json()
+        return f"{problem['title']}: {problem['detail']}"
+    except (ValueError, KeyError, TypeError):
+        return response.text.strip().replace("\n", " ")[:200]
+
+
 # -- parser ----------------------------------------------------------------------------------------
+
+# The settings that are also flags (flags win over the environment).
+FLAGS = ("host", "port", "workers", "redis_url", "data_dir")
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _parse_flag(setting: Setting) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        try:
+            return setting.parse(raw)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{raw!r}: {exc}") from None
+
+    return parse
+
+
+def _setting_flag(parser: argparse.ArgumentParser, name: str) -> None:
+    """A flag for a setting, its help from the settings table: meaning, variable, default."""
+    setting = _BY_NAME[name]
+    default = "unset" if setting.default is None else setting.default
+    text = f"{setting.help} (env {setting.env}, default {default})".replace("`", "").replace("%", "%%")
+    parser.add_argument(
+        "--" + name.replace("_", "-"), type=_parse_flag(setting), metavar=name.upper(), help=text
+    )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis-url", help="use this Redis instead of the embedded one")
-    parser.add_argument("--data-dir", help="embedded Redis files and secret key (default ./var)")
+    _setting_flag(parser, "redis_url")
+    _setting_flag(parser, "data_dir")
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="liveblog", description="Live-updates blog service")
+    root.add_argument("--version", action="version", version=f"liveblog {version()}")
     commands = root.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the web server")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
+    for name in ("host", "port", "workers"):
+        _setting_flag(serve, name)
+    _common(serve)
     serve.add_argument(
         "--demo",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="create the demo blog on an empty store",
+        help="on an empty store, create the demo blog and an admin whose password is printed once (default off)",
     )
-    _common(serve)
     serve.set_defaults(func=cmd_serve)
 
     blog = commands.add_parser("blog", help="manage blogs").add_subparsers(dest="action", required=True)
@@ -306,6 +385,17 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--description")
     _common(create)
     create.set_defaults(func=cmd_blog_create)
+    blist = blog.add_parser("list", help="list blogs: slug, status (live or ended), title")
+    _common(blist)
+    blist.set_defaults(func=cmd_blog_list)
+    for action, text in (
+        ("end", "mark a blog ended (readers see it live; new updates are refused)"),
+        ("reopen", "make an ended blog live again"),
+    ):
+        change = blog.add_parser(action, help=text)
+        change.add_argument("slug")
+        _common(change)
+        change.set_defaults(func=cmd_blog_status)
 
     user = commands.add_parser("user", help="manage editors").add_subparsers(dest="action", required=True)
     add = user.add_parser("add", help="add or reset an editor")
@@ -361,15 +451,38 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _one_line(exc: BaseException) -> str | None:
+    """The line an expected failure prints; None for anything else (a bug keeps its traceback)."""
+    if isinstance(exc, LiveblogError):  # an unknown blog, a name already taken, ...
+        return exc.detail
+    if isinstance(exc, CommandError):
+        return str(exc)
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return f"Redis unreachable: {exc}"
+    httpx = sys.modules.get("httpx")  # imported by `post` only
+    if httpx is not None and isinstance(exc, httpx.TransportError):
+        try:
+            where = f" {exc.request.url}"
+        except RuntimeError:  # no request attached
+            where = ""
+        return f"cannot reach the server{where}: {exc or type(exc).__name__}"
+    if isinstance(exc, OSError):
+        return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except LiveblogError as exc:
-        print(f"error: {exc.detail}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        line = _one_line(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ class Setting:
     default: Any
     help: str
     parse: Callable[[str], Any] = str
+    secret: bool = False  # never shown: the startup log masks it
 
     @property
     def env(self) -> str:
@@ -77,7 +78,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("redis_cluster", False, "treat `LIVEBLOG_REDIS_URL` as a Redis Cluster", _bool),
     Setting("data_dir", "./var", "embedded Redis files and the generated secret key"),
-    Setting("secret_key", None, "signs session cookies and CSRF tokens (generated once into the data dir)"),
+    Setting(
+        "secret_key",
+        None,
+        "signs session cookies and CSRF tokens (generated once into the data dir)",
+        secret=True,
+    ),
     Setting("workers", 1, "server processes; each has its own fan-out hub", _positive_int),
     Setting("queue_size", 256, "events queued per reader before a slow one is dropped", _positive_int),
     Setting("ring_size", 1024, "recent events each hub keeps in memory for resumes", _positive_int),
@@ -163,7 +169,12 @@ SETTINGS: tuple[Setting, ...] = (
         "password checks running at once per process; more logins get 429 with `Retry-After`",
         _positive_int,
     ),
-    Setting("metrics_token", None, "bearer token `/metrics` answers to (unset: loopback clients only)"),
+    Setting(
+        "metrics_token",
+        None,
+        "bearer token `/metrics` answers to (unset: loopback clients only)",
+        secret=True,
+    ),
     Setting(
         "log_level",
         "info",
