@@ -74,7 +74,7 @@ async def writer(request: Request, slug: str | None = None) -> Principal:
     if slug is not None:
         await state.store.require_blog(slug)
         principal.require_blog(slug)
-    state.rate_limiter.check(principal.rate_key)
+    await state.rate_limiter.check(principal.rate_key)
     return principal
 
 

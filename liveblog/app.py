@@ -11,9 +11,10 @@ import re
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -27,14 +28,14 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from . import api, editor, feeds, openapi, pages, scheduler, sse, ws
-from .auth import LoginGate, RateLimiter
+from . import api, editor, feeds, metrics, openapi, pages, scheduler, sse, ws
+from .auth import LoginGate, RateLimiter, SigningKey
 from .connections import SERVER_SEND
 from .embedded import EmbeddedRedis
 from .errors import Forbidden, LiveblogError, Unavailable
 from .hub import BLOCK_MS, Hub
 from .render import markdown_to_html
-from .sessions import SESSION_LIFETIME, csrf_key, dummy_hash
+from .sessions import SESSION_LIFETIME, dummy_hash
 from .settings import Settings
 from .state import AppState, state_of
 from .store import Store
@@ -222,7 +223,41 @@ async def metrics_endpoint(request: Request) -> Response:
             raise Forbidden("send Authorization: Bearer with the metrics token")
     elif not _loopback(request.client.host if request.client else None):
         raise Forbidden("metrics answer to loopback clients only (or set LIVEBLOG_METRICS_TOKEN)")
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+class Sessions:
+    """Starlette's SessionMiddleware, made at the first request with the lifespan's key.
+
+    Several nodes on one Redis must sign with one key: with none configured, it is kept in Redis
+    (`auth.SigningKey`), which only the lifespan reaches, after the middleware stack is built.
+    So this wrapper builds SessionMiddleware, unchanged, once the key is known; until then (Redis
+    away since startup) a request gets an empty session that is neither read nor written.
+    """
+
+    def __init__(self, app: ASGIApp, *, cookie: str, max_age: int, https_only: bool) -> None:
+        self.app = app
+        self.options: dict[str, Any] = {
+            "session_cookie": cookie,
+            "max_age": max_age,
+            "same_site": "lax",
+            "https_only": https_only,
+        }
+        self._inner: SessionMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if self._inner is None:
+            state: AppState = scope["state"]["liveblog"]
+            key = await state.signing_key.resolve()
+            if key is None:
+                scope["session"] = {}
+                await self.app(scope, receive, send)
+                return
+            self._inner = SessionMiddleware(self.app, secret_key=key, **self.options)
+        await self._inner(scope, receive, send)
 
 
 async def openapi_endpoint(request: Request) -> Response:
@@ -256,6 +291,9 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             ping_interval=settings.ping_interval,
             stall_timeout=settings.send_timeout,
         )
+        own_redis = embedded is not None or url == EmbeddedRedis(settings.data_dir).url
+        signing_key = SigningKey(settings, store, embedded=own_redis)
+        await signing_key.resolve()
         # Posts are rendered on a worker thread, which starts with the first render: start it
         # now, or the first post after a start waits for it (35 ms with 19,000 readers).
         await run_in_threadpool(markdown_to_html, "")
@@ -268,9 +306,9 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             client,
             store,
             hub,
-            RateLimiter(settings.rate_limit),
+            RateLimiter(store, settings.rate_limit),
             templates,
-            csrf_key(settings.resolved_secret_key()),
+            signing_key,
             LoginGate(settings.login_concurrency),
         )
         try:
@@ -282,6 +320,7 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             await client.aclose()
             if embedded is not None:
                 embedded.stop()
+            metrics.process_exited()
 
     app = Liveblog(
         routes=[
@@ -305,11 +344,9 @@ def create_app(settings: Settings | None = None) -> Liveblog:
     )
     app.state.templates = templates
     app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.resolved_secret_key(),
-        session_cookie="liveblog_session",
+        Sessions,
+        cookie="liveblog_session",
         max_age=SESSION_LIFETIME,
-        same_site="lax",
         https_only=settings.secure_cookies or (settings.public_url or "").startswith("https://"),
     )
     app.add_middleware(SecurityHeaders)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
+import math
 import secrets
 import time
 from collections.abc import Iterator
@@ -13,10 +15,14 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
 
-from .errors import Forbidden, TooManyRequests, Unauthorized
+from .errors import Forbidden, TooManyRequests, Unauthorized, Unavailable
+from .settings import Settings
 from .store import Store, now_iso
 
+log = logging.getLogger("liveblog")
 TOKEN_PREFIX = "lb_"
 # argon2id with the OWASP Password Storage Cheat Sheet's first choice: 19 MiB, 2 passes, 1 lane
 # (argon2-cffi's default takes 64 MiB a check: 40 logins at once took the server to 1.5 GiB).
@@ -97,24 +103,67 @@ async def bearer(store: Store, authorization: str | None) -> Principal:
 
 
 class RateLimiter:
-    """A token bucket per principal, in this process: `rate` writes a minute, bursts of the same."""
+    """`per_minute` writes a minute per principal, in bursts of as many, counted in Redis so the
+    limit holds across worker processes and nodes.
 
-    def __init__(self, per_minute: int) -> None:
-        self.capacity = float(per_minute)
-        self.refill = per_minute / 60.0
-        self._buckets: dict[str, tuple[float, float]] = {}
+    One Lua script (GCRA over one key per principal, see `scripts.lua`) rather than the `limits`
+    library's Redis storage: one round trip and one small key per writer, Redis's clock rather
+    than each node's, no further dependency (`limits`' async Redis storage brings `coredis`), and
+    the key layout stays in the store with the others.
+    """
 
-    def check(self, key: str) -> None:
-        now = time.monotonic()
-        tokens, stamp = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - stamp) * self.refill)
-        if tokens < 1.0:
-            retry = max(1, int((1.0 - tokens) / self.refill + 0.999))
-            self._buckets[key] = (tokens, now)
+    def __init__(self, store: Store, per_minute: int) -> None:
+        if per_minute < 1:
+            raise ValueError("rate_limit must be >= 1")
+        self.store = store
+        self.per_minute = per_minute
+
+    async def check(self, key: str) -> None:
+        wait = await self.store.rate_limit(key, self.per_minute)
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
             raise TooManyRequests("rate limit exceeded", headers={"Retry-After": str(retry)})
-        self._buckets[key] = (tokens - 1.0, now)
-        if len(self._buckets) > 10_000:
-            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 120}
+
+
+class SigningKey:
+    """The key that signs session cookies and CSRF tokens: `LIVEBLOG_SECRET_KEY`; else, on the
+    embedded Redis, the one generated once into the data dir; else the one key that every node
+    of this Redis shares, kept in it (`Store.shared_secret_key`).
+
+    A node must start, and answer `/healthz` and 503s, while its Redis is away; so the shared key
+    is read at startup when Redis answers, else at the first request after it comes back (at
+    most one try a second). Until then there is no session to read or sign.
+    """
+
+    RETRY = 1.0  # seconds between two tries while Redis is away
+
+    def __init__(self, settings: Settings, store: Store, *, embedded: bool) -> None:
+        self.value: str | None = settings.secret_key or None
+        self._settings, self._store, self._embedded = settings, store, embedded
+        self._next_try = 0.0
+
+    async def resolve(self) -> str | None:
+        """The key, or None while Redis cannot give it."""
+        if self.value is None and self._embedded:
+            self.value = await run_in_threadpool(self._settings.resolved_secret_key)
+        if self.value is not None or time.monotonic() < self._next_try:
+            return self.value
+        self._next_try = time.monotonic() + self.RETRY
+        try:
+            self.value = await self._store.shared_secret_key()
+        except (RedisError, OSError) as exc:
+            log.warning("no shared secret key yet, Redis is unreachable: %s", exc)
+        return self.value
+
+    @property
+    def csrf(self) -> bytes:
+        if self.value is None:
+            raise Unavailable("the store is unreachable; retry shortly")
+        return csrf_key(self.value)
+
+
+def csrf_key(secret_key: str) -> bytes:
+    return hashlib.sha256(b"liveblog csrf\0" + secret_key.encode()).digest()
 
 
 FAILURES_BEFORE_DELAY = 3  # a username's failures before each further one waits (0.1 s, doubling, to 3 s)

@@ -103,12 +103,12 @@ async def seed_demo(store: Store) -> str | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from . import protocol
+    from . import metrics, protocol
 
     protocol.check()  # before anything starts: the limits hold, or the server does not run
     settings = _settings(args)
     log_config = logs.configure(settings)  # uvicorn applies it again in each worker process
-    with redis_url(settings, supervise=True) as url:
+    with redis_url(settings, supervise=True) as url, metrics.multiprocess_dir(settings.workers):
         if args.demo:
             password = asyncio.run(_with_store(url, seed_demo))
             if password:

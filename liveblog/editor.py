@@ -126,7 +126,7 @@ async def _write_form(request: Request, limit: int = MAX_FORM_BYTES) -> tuple[Ed
     same budget as their writes through the API)."""
     editor = await require_editor(request)
     form = await checked_form(request, limit)
-    state_of(request).rate_limiter.check(editor.principal().rate_key)
+    await state_of(request).rate_limiter.check(editor.principal().rate_key)
     return editor, form
 
 
@@ -321,7 +321,7 @@ async def publish(request: Request) -> Response:
     values = _empty_update()
     try:
         form = await checked_form(request, MAX_UPDATE_FORM_BYTES)
-        state.rate_limiter.check(editor.principal().rate_key)
+        await state.rate_limiter.check(editor.principal().rate_key)
         await state.store.require_blog(slug)
         values = _update_values(form)
         payload = _update_payload(values, new=True)

@@ -262,3 +262,19 @@ return counts
 redis.call('DEL', KEYS[1])
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
 return 1
+
+--! rate_limit
+-- KEYS: the principal's one key (one key, so any Redis Cluster slot will do); ARGV: the emission
+-- interval (microseconds between two writes at the steady rate), the burst (writes allowed at
+-- once). GCRA, the token bucket kept as one number: the "theoretical arrival time" of the next
+-- write, on Redis's clock, so the nodes' clocks do not matter. Returns 0 when the write may go
+-- (and spends it), else the microseconds until it may.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat + interval - tonumber(ARGV[2]) * interval - now
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', math.ceil((tat + interval - now) / 1000))
+return 0

@@ -29,10 +29,6 @@ MAX_FORM_BYTES = 8 * 1024  # login, logout and the admin's forms
 MAX_UPDATE_FORM_BYTES = 256 * 1024  # an update's form: 64 KiB of Markdown, encoded, and its fields
 
 
-def csrf_key(secret_key: str) -> bytes:
-    return hashlib.sha256(b"liveblog csrf\0" + secret_key.encode()).digest()
-
-
 @functools.cache
 def dummy_hash() -> str:
     """Verifying against this when the user does not exist costs as long as a real check,
@@ -62,7 +58,7 @@ def csrf_token(request: Request) -> str:
     secret = request.session.get("csrf")
     if not isinstance(secret, str):
         secret = request.session["csrf"] = secrets.token_urlsafe(32)
-    return hmac.new(state_of(request).csrf_key, secret.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(state_of(request).signing_key.csrf, secret.encode(), hashlib.sha256).hexdigest()
 
 
 def check_csrf(request: Request, sent: object) -> None:

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
-from .auth import LoginGate, RateLimiter
+from .auth import LoginGate, RateLimiter, SigningKey
 from .caching import RenderCache
 from .hub import Hub
 from .settings import Settings
@@ -23,7 +23,7 @@ class AppState:
     hub: Hub
     rate_limiter: RateLimiter
     templates: Jinja2Templates
-    csrf_key: bytes
+    signing_key: SigningKey
     login_gate: LoginGate
     renders: RenderCache = field(default_factory=RenderCache)
 

@@ -4,8 +4,9 @@ Keys are hash-tagged by blog (`lb:{slug}:...`) so a blog lives on one Redis
 Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
 current JSON), `order` (sorted set for paging), `meta` (the blog's hash).
 Global keys: `lb:blogs` (sorted set of slugs), `lb:users`, `lb:tokens`,
-`lb:token-names`, `lb:sessions:NAME-HASH` (a user's open sessions) and the login failure
-counters `lb:{login}:user:HASH` and `lb:{login}:addr:HASH`.
+`lb:token-names`, `lb:sessions:NAME-HASH` (a user's open sessions), the login failure
+counters `lb:{login}:user:HASH` and `lb:{login}:addr:HASH`, the writers' rate limits
+`lb:rate:HASH` (one key each) and `lb:secret-key` (the nodes' shared key, when none is set).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ USERS = "lb:users"
 TOKENS = "lb:tokens"
 TOKEN_NAMES = "lb:token-names"
 SCHEDULED_BLOGS = "lb:scheduled-blogs"
+SECRET_KEY = "lb:secret-key"
 
 
 def iso(moment: datetime) -> str:
@@ -485,6 +487,23 @@ class Store:
         keys = [_failures_key("user", username), _failures_key("addr", client)]
         await self._scripts["login_succeeded"](keys=keys, args=[])
 
+    # -- writers' rate limit and the shared secret key ----------------------------------------
+
+    async def rate_limit(self, principal: str, per_minute: int) -> float:
+        """Spend one of `principal`'s `per_minute` writes (bursts of as many): 0.0 when it may
+        write, else the seconds until it may. Counted in Redis, so it holds across processes
+        and nodes."""
+        interval = 60_000_000 // per_minute
+        wait = await self._scripts["rate_limit"](keys=[_rate_key(principal)], args=[interval, per_minute])
+        return int(wait) / 1_000_000
+
+    async def shared_secret_key(self) -> str:
+        """The key every node of this Redis signs with: created once, by whichever node comes
+        first (SET NX), then read by all."""
+        await self.redis.set(SECRET_KEY, secrets.token_urlsafe(48), nx=True)
+        key = await self.redis.get(SECRET_KEY)
+        return str(key.decode() if isinstance(key, bytes) else key)
+
     async def put_token(self, digest: str, record: dict[str, Any]) -> bool:
         """Store a token's record under its hash; False when the name is taken."""
         if not await self.redis.hsetnx(TOKEN_NAMES, record["name"], digest):
@@ -513,6 +532,10 @@ class Store:
 
 def _sessions_key(name: str) -> str:
     return "lb:sessions:" + hashlib.sha256(name.encode()).hexdigest()
+
+
+def _rate_key(principal: str) -> str:
+    return "lb:rate:" + hashlib.sha256(principal.encode()).hexdigest()
 
 
 def _failures_key(kind: str, value: str) -> str:

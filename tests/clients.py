@@ -68,6 +68,11 @@ class SSEReader:
         buffer = b""
         try:
             chunked = self.headers.get("transfer-encoding") == "chunked"
+            if not chunked and "content-length" in self.headers:
+                # An error page, not a stream: read it whole, then the stream is over (a proxy
+                # keeps the connection open after its 502, so waiting for EOF would wait forever).
+                await reader.readexactly(int(self.headers["content-length"]))
+                return
             while True:
                 if chunked:
                     size_line = await reader.readline()
