@@ -276,5 +276,5 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local wait = tat + interval - tonumber(ARGV[2]) * interval - now
 if wait > 0 then return wait end
-redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', math.ceil((tat + interval - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', math.max(1, math.ceil((tat + interval - now) / 1000)))
 return 0

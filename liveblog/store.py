@@ -493,7 +493,7 @@ class Store:
         """Spend one of `principal`'s `per_minute` writes (bursts of as many): 0.0 when it may
         write, else the seconds until it may. Counted in Redis, so it holds across processes
         and nodes."""
-        interval = 60_000_000 // per_minute
+        interval = max(1, 60_000_000 // per_minute)  # microseconds; a huge limit is still >= 1
         wait = await self._scripts["rate_limit"](keys=[_rate_key(principal)], args=[interval, per_minute])
         return int(wait) / 1_000_000
 
