@@ -13,8 +13,9 @@ from starlette.routing import BaseRoute, Route
 
 from . import metrics, sessions, updates
 from .auth import Principal, bearer
+from .bodies import read_body
 from .caching import cacheable
-from .errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
+from .errors import BadRequest, Invalid, UnsupportedMediaType
 from .events import BadEventId, parse_id
 from .state import state_of
 from .urls import location
@@ -32,16 +33,7 @@ async def read_json(request: Request) -> tuple[Any, bytes]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType("send Content-Type: application/json")
-    declared = request.headers.get("content-length")
-    if declared is not None and _is_decimal(declared) and int(declared) > MAX_REQUEST_BYTES:
-        raise PayloadTooLarge(f"request body over {MAX_REQUEST_BYTES} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_REQUEST_BYTES:
-            raise PayloadTooLarge(f"request body over {MAX_REQUEST_BYTES} bytes")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await read_body(request, MAX_REQUEST_BYTES)
     try:
         # Strict UTF-8 (RFC 8259): json.loads(bytes) would also take UTF-16 and UTF-32, and it decodes
         # with "surrogatepass", so CESU-8 surrogates became a lone-surrogate 422 instead of this 400.

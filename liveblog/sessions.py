@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from . import auth
-from .errors import Forbidden, PayloadTooLarge
+from .bodies import read_body
+from .errors import Forbidden
 from .state import state_of
 
 SESSION_LIFETIME = 14 * 24 * 3600  # seconds from login; the cookie's max-age too
@@ -69,24 +70,10 @@ def check_csrf(request: Request, sent: object) -> None:
         raise Forbidden("wrong CSRF token: reload the page and try again")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request's body, or 413 as soon as it is declared or read to be over `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"form over {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"form over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def checked_form(request: Request, limit: int = MAX_FORM_BYTES) -> FormData:
     """The POSTed form, at most `limit` bytes (else 413, before any parsing), or 403 when its
     `csrf` field is missing or wrong."""
-    body = await read_body(request, limit)
+    body = await read_body(request, limit, "form")
 
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -21,7 +22,24 @@ from playwright.async_api import Browser, async_playwright
 from .browsing import CHROMIUM, FLAGS
 
 ROOT = Path(__file__).resolve().parent.parent
+# `make stress` (LIVEBLOG_STRESS=1) runs the load scenarios at full size.
+STRESS = os.environ.get("LIVEBLOG_STRESS", "") not in ("", "0")
 _slugs = itertools.count(1)
+
+
+def sized(small: Any, stress: Any) -> Any:
+    """`small` in `make test`, `stress` in `make stress`."""
+    return stress if STRESS else small
+
+
+@pytest.fixture(scope="module")
+def open_files() -> Iterator[None]:
+    """Thousands of sockets in one test process: the soft open-files limit raised to the hard one
+    (`pytestmark = pytest.mark.usefixtures("open_files")`)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def free_port() -> int:

@@ -32,11 +32,10 @@ import pytest
 import redis
 
 from .clients import SSEReader
-from .conftest import Server, publish
+from .conftest import STRESS, Server, publish
 from .markup import Elements
 
 pytestmark = pytest.mark.timeout(240)
-STRESS = os.environ.get("LIVEBLOG_STRESS", "") not in ("", "0")
 HEALTHZ_BOUND = 0.2 if STRESS else 0.5
 MIB = 1024 * 1024
 # The budgets (liveblog.pages.PAGE_BYTES, liveblog.feeds.FEED_BYTES) count updates' HTML; a page

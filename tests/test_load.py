@@ -12,12 +12,11 @@ import itertools
 import os
 import random
 import re
-import resource
 import socket
 import string
 import struct
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +25,12 @@ import pytest
 import websockets
 
 from .clients import Follower, Received, SSEReader, WSReader, all_connected, key
-from .conftest import Server
+from .conftest import Server, sized
 from .test_chaos import Publisher, check_exactly_once
 
-pytestmark = pytest.mark.timeout(240)
-STRESS = os.environ.get("LIVEBLOG_STRESS", "") not in ("", "0")
+pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("open_files")]
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MB = 1024 * 1024
-
-
-def sized(small: Any, stress: Any) -> Any:
-    return stress if STRESS else small
-
-
-@pytest.fixture(scope="module", autouse=True)
-def open_files() -> Iterator[None]:
-    """Thousands of sockets in this process: raise the soft open-files limit to the hard one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 # --- figures from /proc, /metrics and Redis ---------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import resource
 import secrets
 import shutil
 import signal
@@ -30,11 +29,10 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
 from .clients import Follower, all_connected
-from .conftest import ROOT, TEST_REDIS_SERVER, ExternalRedis, Server, free_port
+from .conftest import ROOT, STRESS, TEST_REDIS_SERVER, ExternalRedis, Server, free_port, sized
 
 NGINX = os.environ.get("LIVEBLOG_TEST_NGINX", "/usr/sbin/nginx")
 REDIS_SERVER = "/usr/bin/redis-server"
-STRESS = os.environ.get("LIVEBLOG_STRESS", "") not in ("", "0")
 PASSWORD = "desk-pass-1"
 COOKIE = "liveblog_session"
 
@@ -45,22 +43,10 @@ pytestmark = [
         reason="Debian's nginx and redis-server are not installed (.ci/run installs them)",
     ),
     pytest.mark.timeout(300 if STRESS else 150),
+    pytest.mark.usefixtures("open_files"),
 ]
 # These run on Debian's redis-server whatever LIVEBLOG_TEST_REDIS_SERVER says: once is enough.
 once = pytest.mark.skipif(TEST_REDIS_SERVER is not None, reason="ran already on Debian's Redis 7")
-
-
-def sized(small: int, stress: int) -> int:
-    return stress if STRESS else small
-
-
-@pytest.fixture(scope="module", autouse=True)
-def open_files() -> Iterator[None]:
-    """Hundreds of sockets in this process: raise the soft open-files limit to the hard one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 # --- the parts ---------------------------------------------------------------------------------
