@@ -277,7 +277,12 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             url = embedded.start(supervise=True)
         client = redis_client(url)
         reader = redis_client(url, blocking=True)
-        store = Store(client, stream_maxlen=settings.stream_maxlen)
+        store = Store(
+            client,
+            stream_maxlen=settings.stream_maxlen,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout=settings.redis_wait_timeout,
+        )
         hub = Hub(
             store,
             reader,

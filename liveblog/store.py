@@ -23,9 +23,10 @@ from importlib import resources
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError, ResponseError
 
-from .errors import Conflict, NotFound, Unavailable
+from .errors import Conflict, NotFound, NotReplicated, Unavailable
 
 IDEMPOTENCY_TTL = 24 * 3600
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -138,10 +139,63 @@ class Published:
 class Store:
     """Every read and write of liveblog's data; plain redis-py, no web framework."""
 
-    def __init__(self, client: aioredis.Redis, *, stream_maxlen: int = 100_000) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        stream_maxlen: int = 100_000,
+        wait_replicas: int = 0,
+        wait_timeout: int = 1000,
+    ) -> None:
+        if wait_replicas < 0 or wait_timeout < 1:
+            raise ValueError("wait_replicas must be >= 0 and wait_timeout (ms) >= 1")
         self.redis = client
         self.stream_maxlen = stream_maxlen
+        self.wait_replicas = wait_replicas  # WAIT for this many replicas after each write (0: none)
+        self.wait_timeout = wait_timeout
         self._scripts = {name: client.register_script(body) for name, body in _load_scripts().items()}
+
+    async def _write(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """Run one of the scripts that change data; with `wait_replicas`, return only once WAIT
+        has confirmed that many replicas have the change, else raise NotReplicated."""
+        if not self.wait_replicas:
+            return await self._scripts[script](keys=keys, args=args)
+        runner = self._scripts[script]
+        try:
+            return await self._replicated(keys[0], "EVALSHA", runner.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a node that never ran it (a new master, a restarted one)
+            return await self._replicated(keys[0], "EVAL", runner.script, len(keys), *keys, *args)
+
+    async def _command(self, key: str, *command: Any) -> Any:
+        """One write command on `key`, confirmed like `_write`'s scripts."""
+        if not self.wait_replicas:
+            return await self.redis.execute_command(*command)
+        return await self._replicated(key, *command)
+
+    async def _replicated(self, key: str, *command: Any) -> Any:
+        """Run `command` and `WAIT` on one connection (WAIT counts the writes of its own
+        connection): a pipeline, routed on a cluster to the node that holds `key`'s slot.
+
+        A command redirected meanwhile (MOVED, ASK: the slot changed hands) ran on another node
+        than the WAIT, which then confirms nothing: it is NotReplicated too, and the client's
+        retry with the same Idempotency-Key gets its confirmation."""
+        route: dict[str, Any] = {}
+        client: Any = self.redis
+        cluster = client if isinstance(client, RedisCluster) else None
+        if cluster is not None:
+            route["target_nodes"] = node = cluster.get_node_from_key(key)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.execute_command(*command, **route)
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout, **route)
+            result, acked = await pipe.execute(raise_on_error=False)
+        for outcome in (result, acked):
+            if isinstance(outcome, Exception):
+                raise outcome
+        if cluster is not None and cluster.get_node_from_key(key) is not node:
+            raise NotReplicated(0, self.wait_replicas)
+        if int(acked) < self.wait_replicas:
+            raise NotReplicated(int(acked), self.wait_replicas)
+        return result
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
@@ -184,10 +238,10 @@ class Store:
             "last_event_id": "",
         }
         flat = [item for pair in meta.items() for item in pair]
-        created = await self._scripts["create_blog"](keys=[Keys.of(slug).meta], args=flat)
+        created = await self._write("create_blog", [Keys.of(slug).meta], flat)
         if not created:
             raise Conflict(f"blog {slug!r} already exists")
-        await self.redis.zadd(BLOGS, {slug: time.time()})
+        await self._command(BLOGS, "ZADD", BLOGS, time.time(), slug)
         return _blog(meta)
 
     async def get_blog(self, slug: str) -> dict[str, Any] | None:
@@ -211,8 +265,8 @@ class Store:
     async def patch_blog(self, slug: str, changes: dict[str, str]) -> dict[str, Any]:
         flat = [item for pair in changes.items() for item in pair]
         keys = Keys.of(slug)
-        result = await self._scripts["patch_blog"](
-            keys=[keys.events, keys.meta], args=[self.stream_maxlen, now_iso(), *flat]
+        result = await self._write(
+            "patch_blog", [keys.events, keys.meta], [self.stream_maxlen, now_iso(), *flat]
         )
         if not result:
             raise NotFound(f"no blog {slug!r}")
@@ -244,9 +298,10 @@ class Store:
             scheduled_id = secrets.token_hex(8)
             response = {"scheduled_id": scheduled_id, "scheduled_at": iso(at), **rest}
             response_json = json.dumps(response, separators=(",", ":"))
-            result = await self._scripts["schedule"](
-                keys=[keys.meta, keys.scheduled, keys.pending, keys.idempotency(idem_key)],
-                args=[
+            result = await self._write(
+                "schedule",
+                [keys.meta, keys.scheduled, keys.pending, keys.idempotency(idem_key)],
+                [
                     scheduled_id,
                     int(at.timestamp() * 1000),
                     rest_json,
@@ -259,8 +314,9 @@ class Store:
                 await self.redis.sadd(SCHEDULED_BLOGS, slug)
                 return Published(response, response_json, replayed=False)
         else:
-            result = await self._scripts["publish"](
-                keys=[
+            result = await self._write(
+                "publish",
+                [
                     keys.events,
                     keys.updates,
                     keys.order,
@@ -269,7 +325,7 @@ class Store:
                     keys.pinned,
                     keys.key_events,
                 ],
-                args=[url_prefix, rest_json, self.stream_maxlen, fingerprint, IDEMPOTENCY_TTL, now_iso()],
+                [url_prefix, rest_json, self.stream_maxlen, fingerprint, IDEMPOTENCY_TTL, now_iso()],
             )
         status = _text(result[0])
         if status == "missing":
@@ -283,8 +339,9 @@ class Store:
         """Publish the blog's scheduled updates that are due; returns their IDs."""
         keys = Keys.of(slug)
         now = now or datetime.now(UTC)
-        remaining, published = await self._scripts["publish_due"](
-            keys=[
+        remaining, published = await self._write(
+            "publish_due",
+            [
                 keys.events,
                 keys.updates,
                 keys.order,
@@ -294,7 +351,7 @@ class Store:
                 keys.pinned,
                 keys.key_events,
             ],
-            args=[int(now.timestamp() * 1000), iso(now), self.stream_maxlen, f"/blogs/{slug}/updates/"],
+            [int(now.timestamp() * 1000), iso(now), self.stream_maxlen, f"/blogs/{slug}/updates/"],
         )
         if not remaining:
             await self.redis.srem(SCHEDULED_BLOGS, slug)
@@ -321,8 +378,9 @@ class Store:
         versions from the stream in the same step; returns the event ID."""
         keys = Keys.of(slug)
         text = json.dumps(update, separators=(",", ":"))
-        event_id = await self._scripts["edit"](
-            keys=[
+        event_id = await self._write(
+            "edit",
+            [
                 keys.events,
                 keys.updates,
                 keys.meta,
@@ -331,7 +389,7 @@ class Store:
                 keys.trail,
                 keys.removed,
             ],
-            args=[update["id"], text, self.stream_maxlen, now_iso()],
+            [update["id"], text, self.stream_maxlen, now_iso()],
         )
         if not event_id:
             raise NotFound(f"no update {update['id']!r} in blog {slug!r}")
@@ -341,8 +399,9 @@ class Store:
         """Delete an update and append `update.deleted`, erasing every event that carried its
         text from the stream in the same step; returns the event ID."""
         keys = Keys.of(slug)
-        event_id = await self._scripts["delete"](
-            keys=[
+        event_id = await self._write(
+            "delete",
+            [
                 keys.events,
                 keys.updates,
                 keys.order,
@@ -352,7 +411,7 @@ class Store:
                 keys.trail,
                 keys.removed,
             ],
-            args=[update_id, self.stream_maxlen, now_iso()],
+            [update_id, self.stream_maxlen, now_iso()],
         )
         if not event_id:
             await self.require_blog(slug)
@@ -506,9 +565,9 @@ class Store:
 
     async def put_token(self, digest: str, record: dict[str, Any]) -> bool:
         """Store a token's record under its hash; False when the name is taken."""
-        if not await self.redis.hsetnx(TOKEN_NAMES, record["name"], digest):
+        if not await self._command(TOKEN_NAMES, "HSETNX", TOKEN_NAMES, record["name"], digest):
             return False
-        await self.redis.hset(TOKENS, digest, json.dumps(record))
+        await self._command(TOKENS, "HSET", TOKENS, digest, json.dumps(record))
         return True
 
     async def get_token(self, digest: str) -> dict[str, Any] | None:
