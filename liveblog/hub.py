@@ -28,17 +28,16 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from . import events, metrics
 from .errors import TooManyRequests
 from .events import Event, StreamKey
+from .redis_client import BLOCK_MS, AsyncClient
 from .store import Keys, Store
 
 log = logging.getLogger("liveblog.hub")
 
-BLOCK_MS = 10_000
 READ_COUNT = 512
 FANOUT_SLICE = 100  # subscribers served per turn of the event loop
 BATCH_BYTES = 256 * 1024  # a batch (one send) grows past this by one event at most
@@ -438,7 +437,7 @@ class Hub:
     def __init__(
         self,
         store: Store,
-        reader: aioredis.Redis,
+        reader: AsyncClient,
         *,
         queue_size: int = 256,
         ring_size: int = 1024,

@@ -254,6 +254,10 @@ class Settings:
     access_log: bool = False
     frame_ancestors: str = "*"
 
+    def __post_init__(self) -> None:
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError("LIVEBLOG_REDIS_CLUSTER: set LIVEBLOG_REDIS_URL to a node of the cluster")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read every setting from the environment; non-None overrides (CLI flags) win."""

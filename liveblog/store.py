@@ -3,10 +3,14 @@
 Keys are hash-tagged by blog (`lb:{slug}:...`) so a blog lives on one Redis
 Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
 current JSON), `order` (sorted set for paging), `meta` (the blog's hash).
-Global keys: `lb:blogs` (sorted set of slugs), `lb:users`, `lb:tokens`,
-`lb:token-names`, `lb:sessions:NAME-HASH` (a user's open sessions), the login failure
-counters `lb:{login}:user:HASH` and `lb:{login}:addr:HASH`, the writers' rate limits
-`lb:rate:HASH` (one key each) and `lb:secret-key` (the nodes' shared key, when none is set).
+Global keys: `lb:blogs` (sorted set of slugs), `lb:scheduled-blogs`, the accounts under one hash
+tag, as they change together (`lb:{auth}:users`, `lb:{auth}:tokens`, `lb:{auth}:token-names`,
+`lb:{auth}:sessions:NAME-HASH`, a user's open sessions), the login failure counters
+`lb:{login}:user:HASH` and `lb:{login}:addr:HASH`, the writers' rate limits `lb:rate:HASH` (one
+key each) and `lb:secret-key` (the nodes' shared key, when none is set).
+
+On a Redis Cluster no command, transaction or script crosses slots: a script's keys are one
+blog's, or share the `{auth}` or `{login}` tag; the other global keys are used one per command.
 """
 
 from __future__ import annotations
@@ -22,18 +26,22 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, NamedTuple
 
-import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import Conflict, NotFound, NotReplicated, Unavailable
+from .redis_client import AsyncClient, is_cluster
 
 IDEMPOTENCY_TTL = 24 * 3600
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 BLOGS = "lb:blogs"
-USERS = "lb:users"
-TOKENS = "lb:tokens"
-TOKEN_NAMES = "lb:token-names"
+USERS = "lb:{auth}:users"
+TOKENS = "lb:{auth}:tokens"
+TOKEN_NAMES = "lb:{auth}:token-names"
+SESSIONS = "lb:{auth}:sessions:"
+# The keys of the accounts before they shared the `{auth}` tag (liveblog 0.x on one Redis).
+LEGACY_KEYS = {"lb:users": USERS, "lb:tokens": TOKENS, "lb:token-names": TOKEN_NAMES}
+LEGACY_SESSIONS = "lb:sessions:"
 SCHEDULED_BLOGS = "lb:scheduled-blogs"
 SECRET_KEY = "lb:secret-key"
 
@@ -141,7 +149,7 @@ class Store:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: AsyncClient,
         *,
         stream_maxlen: int = 100_000,
         wait_replicas: int = 0,
@@ -150,6 +158,7 @@ class Store:
         if wait_replicas < 0 or wait_timeout < 1:
             raise ValueError("wait_replicas must be >= 0 and wait_timeout (ms) >= 1")
         self.redis = client
+        self.cluster = is_cluster(client)
         self.stream_maxlen = stream_maxlen
         self.wait_replicas = wait_replicas  # WAIT for this many replicas after each write (0: none)
         self.wait_timeout = wait_timeout
@@ -180,8 +189,7 @@ class Store:
         than the WAIT, which then confirms nothing: it is NotReplicated too, and the client's
         retry with the same Idempotency-Key gets its confirmation."""
         route: dict[str, Any] = {}
-        client: Any = self.redis
-        cluster = client if isinstance(client, RedisCluster) else None
+        cluster = self.redis if isinstance(self.redis, RedisCluster) else None
         if cluster is not None:
             route["target_nodes"] = node = cluster.get_node_from_key(key)
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -198,25 +206,57 @@ class Store:
         return result
 
     async def ping(self) -> bool:
+        """Redis answers; on a Cluster, every master does."""
+        if isinstance(self.redis, RedisCluster):
+            return bool(await self.redis.ping(target_nodes=RedisCluster.PRIMARIES))
         return bool(await self.redis.ping())
+
+    async def migrate(self) -> int:
+        """Move the accounts' keys of an older layout to the current one (`RENAMENX`, so a key
+        already moved, or moved meanwhile by another process, stays as it is); returns the keys
+        moved. Only a single Redis can hold such keys: clusters came with the current layout."""
+        if self.cluster:
+            return 0
+        moved = 0
+        if await self.redis.exists("lb:users"):  # sessions go first, users last
+            async for old in self.redis.scan_iter(match=LEGACY_SESSIONS + "*", count=1000):
+                moved += await self._rename(_text(old), SESSIONS + _text(old).removeprefix(LEGACY_SESSIONS))
+        for old, new in LEGACY_KEYS.items():
+            moved += await self._rename(old, new)
+        return moved
+
+    async def _rename(self, old: str, new: str) -> int:
+        try:
+            return int(await self.redis.renamenx(old, new))
+        except ResponseError as exc:  # gone: moved by another process, or never there
+            if "no such key" not in str(exc).lower():
+                raise
+            return 0
 
     async def compact(self, poll: float = 0.1) -> bool:
         """Rewrite Redis's append-only file from the current data (`BGREWRITEAOF`), so the bytes
         of erased updates leave the disk too; returns when the rewrite is done, False when this
-        Redis keeps no append-only file."""
-        info = await self.redis.info("persistence")
+        Redis keeps no append-only file. On a Cluster, every node's file, one node at a time."""
+        if isinstance(self.redis, RedisCluster):
+            results = [await self._compact(poll, target_nodes=node) for node in self.redis.get_nodes()]
+            return all(results)
+        return await self._compact(poll)
+
+    async def _compact(self, poll: float, **target: Any) -> bool:
+        client: Any = self.redis
+        info = await client.info("persistence", **target)
         if not info.get("aof_enabled"):
             return False
         while True:
             try:
-                await self.redis.bgrewriteaof()
+                await client.bgrewriteaof(**target)
                 break
             except ResponseError as exc:  # one is running already: ours must start after it
                 if "in progress" not in str(exc):
                     raise
             await asyncio.sleep(poll)
         while True:
-            info = await self.redis.info("persistence")
+            info = await client.info("persistence", **target)
             if not (info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled")):
                 break
             await asyncio.sleep(poll)
@@ -590,7 +630,7 @@ class Store:
 
 
 def _sessions_key(name: str) -> str:
-    return "lb:sessions:" + hashlib.sha256(name.encode()).hexdigest()
+    return SESSIONS + hashlib.sha256(name.encode()).hexdigest()
 
 
 def _rate_key(principal: str) -> str:
