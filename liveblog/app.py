@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -33,7 +33,7 @@ from .connections import SERVER_SEND
 from .embedded import EmbeddedRedis
 from .errors import Forbidden, LiveblogError, Unavailable
 from .hub import Hub
-from .redis_client import connect
+from .redis_client import UNAVAILABLE, connect
 from .render import markdown_to_html
 from .sessions import SESSION_LIFETIME, dummy_hash
 from .settings import Settings
@@ -191,7 +191,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     try:
         await state_of(request).store.ping()
-    except (RedisError, OSError) as exc:
+    except UNAVAILABLE as exc:
         return PlainTextResponse(f"store unreachable: {exc}", 503, headers={"Retry-After": "2"})
     return PlainTextResponse("ready")
 
@@ -339,6 +339,7 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             LiveblogError: on_liveblog_error,
             HTTPException: on_http_error,
             RedisError: on_redis_error,
+            RedisClusterException: on_redis_error,  # no RedisError: SlotNotCoveredError, say
             ConnectionError: on_redis_error,
         },
         lifespan=lifespan,

@@ -28,12 +28,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from . import events, metrics
 from .errors import TooManyRequests
 from .events import Event, StreamKey
-from .redis_client import BLOCK_MS, AsyncClient
+from .redis_client import BLOCK_MS, UNAVAILABLE, AsyncClient
 from .store import Keys, Store
 
 log = logging.getLogger("liveblog.hub")
@@ -274,7 +272,7 @@ class Channel:
                     {self.keys.events: self.head_id}, READ_COUNT, BLOCK_MS
                 )
                 backoff = 0.05
-            except (RedisError, OSError) as exc:
+            except UNAVAILABLE as exc:
                 log.warning(
                     "reader for %s: %s: %s; retrying from %s in %.2fs",
                     self.slug,

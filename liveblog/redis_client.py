@@ -15,12 +15,18 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 # The reader's `XREAD BLOCK` waits this long for an event: its client's socket timeout is longer.
 BLOCK_MS = 10_000
 TIMEOUT = 5.0
 CONNECT_TIMEOUT = 2.0
 HEALTH_CHECK_INTERVAL = 30
+
+# What a call may raise while Redis is away or a cluster's slot has no master: redis-py's own
+# cluster errors (`SlotNotCoveredError`, "Redis Cluster cannot be connected") derive from
+# RedisClusterException, which is no RedisError.
+UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
 
 AsyncClient: TypeAlias = aioredis.Redis | AsyncRedisCluster
 SyncClient: TypeAlias = redis.Redis | RedisCluster
