@@ -360,3 +360,51 @@ async def test_failover_with_wait_0_is_measured(tmp_path, cluster):
     assert figures.statuses[500] == 0
     assert figures.duplicates == 0
     assert figures.disorder == 0
+
+
+async def test_a_slot_without_any_node_is_503_in_bounded_time_never_500(tmp_path, cluster):
+    """A blog whose master and replica are both dead, then every node: writes and reads are 503
+    with Retry-After, in bounded time, never 500. Regression: with no node reachable redis-py
+    raises RedisClusterException ("Redis Cluster cannot be connected"), which is no RedisError
+    and was a 500."""
+    server = Server(tmp_path / "data", redis_url=cluster.url, redis_cluster=1, rate_limit=1_000_000).start()
+    try:
+        (master, [dead]), slugs = blogs_on_one_master(cluster, 1), []
+        for n in range(200):
+            slug = f"alive-{n}"
+            if cluster.master_of(Keys.of(slug).events).port != master.port:
+                slugs.append(slug)
+                break
+        alive = slugs[0]
+        async with await bot(server.url, cluster.url, cluster=True) as api:
+            for slug in (dead, alive):
+                assert (
+                    await api.post("/api/v1/blogs", json={"slug": slug, "title": slug})
+                ).status_code == 201
+            with master.client() as client:
+                replica_port = next(
+                    int(r["port"]) for r in client.info("replication").values() if isinstance(r, dict)
+                )
+            cluster.kill(next(n for n in cluster.nodes if n.port == replica_port))
+            cluster.kill(master)
+            for attempt in range(3):
+                started = time.monotonic()
+                response = await api.post(f"/api/v1/blogs/{dead}/updates", json={"body": f"x{attempt}"})
+                elapsed = time.monotonic() - started
+                assert response.status_code == 503, response.text
+                assert response.headers["retry-after"]
+                assert elapsed < 10, elapsed
+                read = await api.get(f"/api/v1/blogs/{dead}/updates")
+                assert read.status_code == 503, read.text
+            print(f"\na slot with no node: 503 after {elapsed:.2f} s")
+            for node in [n for n in cluster.nodes if n.process is not None]:
+                cluster.kill(node)
+            started = time.monotonic()
+            response = await api.post(f"/api/v1/blogs/{alive}/updates", json={"body": "no cluster"})
+            assert response.status_code == 503, response.text
+            assert time.monotonic() - started < 10
+            print(f"no node at all: 503 after {time.monotonic() - started:.2f} s")
+            ready = await api.get("/readyz")
+            assert ready.status_code == 503
+    finally:
+        server.stop()
