@@ -21,12 +21,14 @@ import json
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, NamedTuple
 
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.cluster import REPLICA
 from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import Conflict, NotFound, NotReplicated, Unavailable
@@ -238,9 +240,24 @@ class Store:
         of erased updates leave the disk too; returns when the rewrite is done, False when this
         Redis keeps no append-only file. On a Cluster, every node's file, one node at a time."""
         if isinstance(self.redis, RedisCluster):
-            results = [await self._compact(poll, target_nodes=node) for node in self.redis.get_nodes()]
-            return all(results)
+            return all([await self._compact(poll, target_nodes=node) async for node in self._all_nodes()])
         return await self._compact(poll)
+
+    async def _all_nodes(self) -> AsyncIterator[ClusterNode]:
+        """Every reachable node of the cluster, replicas too. From `CLUSTER NODES`: the client's
+        own table comes from `CLUSTER SLOTS`, where Redis 7 leaves out a replica until the other
+        nodes have heard its replication offset."""
+        assert isinstance(self.redis, RedisCluster)
+        options = self.redis.nodes_manager.connection_kwargs
+        for address, node in (await self.redis.cluster_nodes()).items():
+            if {"fail", "noaddr", "handshake"} & set(str(node["flags"]).split(",")):
+                continue
+            host, _, port = address.rpartition(":")
+            target = ClusterNode(host, int(port), REPLICA, **options)
+            try:
+                yield target
+            finally:
+                await target.disconnect()
 
     async def _compact(self, poll: float, **target: Any) -> bool:
         client: Any = self.redis
