@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable
@@ -22,10 +23,10 @@ from typing import Any
 from . import nchan, proc, report, scenarios
 from .loadgen import Fleet
 from .scenarios import BURST, SPACED_02S, SPACED_1S, Plan
-from .servers import Liveblog
+from .servers import Liveblog, StandaloneRedis
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
-ALL = ("spaced", "burst", "idle", "storm", "pages", "workers")
+ALL = ("spaced", "burst", "idle", "storm", "pages", "workers", "cluster")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--idle-n", type=int, default=19_000, help="idle memory (skipped when --n has it)")
     p.add_argument("--storm-n", type=int, default=10_000)
     p.add_argument("--workers-n", type=int, default=19_000)
+    p.add_argument("--cluster-n", type=int, default=5000, help="readers of the cluster comparison")
+    p.add_argument("--cluster-blogs", type=int, default=12)
     p.add_argument("--page-seconds", type=int, default=8)
     p.add_argument("--no-nchan", action="store_true", help="liveblog only")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and load generator to CPUs")
@@ -51,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.n = args.n or [200]
         args.updates = args.updates or 5
         args.burst_n = args.idle_n = args.storm_n = args.workers_n = 200
+        args.cluster_n = 240
         args.burst_updates, args.page_seconds = 50, 3
     args.n = args.n or [1000, 5000, 10_000, 19_000]
     args.scenario = args.scenario or list(ALL)
@@ -77,6 +81,7 @@ class Bench:
         self.storm: list[dict[str, Any]] = []
         self.pages: list[dict[str, Any]] = []
         self.workers: list[dict[str, Any]] = []
+        self.cluster: list[dict[str, Any]] = []
         self.notes: list[str] = []
 
     def servers(self) -> list[tuple[str, Callable[[], Any]]]:
@@ -151,7 +156,37 @@ class Bench:
                 await self.guarded(
                     f"liveblog workers={workers} N={args.workers_n}", lambda w=workers: self.worker(w)
                 )
+        if "cluster" in want:
+            for clustered in (False, True):
+                what = "a three-master cluster" if clustered else "one Redis"
+                n, blogs = args.cluster_n, args.cluster_blogs
+                await self.guarded(
+                    f"liveblog on {what}: N={n} over {blogs} blogs", lambda c=clustered: self.on_cluster(c)
+                )
         return self.render()
+
+    async def on_cluster(self, clustered: bool) -> None:
+        """One liveblog process on Debian's Redis 7: one redis-server, or a Redis Cluster of three
+        masters with a replica each (`tests/cluster.py`), both with `appendfsync always`."""
+        from tests.cluster import Cluster, cluster_binaries
+
+        if cluster_binaries() is None:
+            self.notes.append("cluster comparison skipped: needs redis-server and redis-cli (Redis 7)")
+            return
+        with tempfile.TemporaryDirectory(prefix="lbbench-redis-") as root:
+            redis: Any = (
+                Cluster(Path(root) / "cluster").start() if clustered else StandaloneRedis(Path(root)).start()
+            )
+            try:
+                make = lambda: Liveblog(self.server_cpus, redis_url=redis.url, cluster=clustered)  # noqa: E731
+                async with self.running(make) as server:
+                    row = await scenarios.fan_out_blogs(
+                        server, self.args.cluster_n, self.args.cluster_blogs, self.updates(SPACED_02S)
+                    )
+            finally:
+                redis.stop()
+        label = "cluster: 3 masters + 3 replicas" if clustered else "one redis-server"
+        self.cluster.append({**row, "redis": label, "cluster": clustered})
 
     async def page_views(self) -> None:
         if nchan.nginx_binary() is None or "wrk" in self.lacking:
@@ -216,6 +251,8 @@ class Bench:
                 "",
                 WORKERS_NOTES,
             ]
+        if self.cluster:
+            parts += ["", "## Redis Cluster", "", report.cluster_table(self.cluster), "", CLUSTER_NOTES]
         if self.notes:
             parts += ["", "## Notes", "", *(f"- {note}" for note in self.notes)]
         return "\n".join(parts) + "\n"
@@ -251,6 +288,15 @@ Both rows run the server (1 or 2 uvicorn workers plus the embedded Redis) and th
 generator unpinned on the same two cores: with one core each there would be no core left for
 the second worker, so the kernel schedules all of them. The load generator's own share of
 the cores is in its CPU column; figures are therefore lower bounds for two dedicated cores."""
+
+CLUSTER_NOTES = """\
+One liveblog process (CPU 0) on Debian's Redis 7: one redis-server, then a Redis Cluster of three
+masters with one replica each (`LIVEBLOG_REDIS_CLUSTER=1`), every node with the append-only file
+and `appendfsync always`; the Redis processes are not pinned (the cluster's six share both
+cores with everything else). N SSE readers spread evenly over the blogs; every blog gets the
+same spaced updates at the same moments. *publish*: one bot request, pooled over the blogs.
+*fan-out*: per update of each blog, from its publish until the last of that blog's readers has
+it. `LIVEBLOG_REDIS_WAIT_REPLICAS` is 0 in both rows."""
 
 
 def _get(url: str) -> bytes:

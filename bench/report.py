@@ -155,3 +155,33 @@ def workers_table(rows: Sequence[dict[str, Any]]) -> str:
     if one and two:
         out.append(["**2 / 1**", "", "", *(ratio(two.get(c), one.get(c)) for c, _ in columns)])
     return table(["workers", "scenario", "N", *(label for _, label in columns)], out)
+
+
+def cluster_table(rows: Sequence[dict[str, Any]]) -> str:
+    columns = (
+        ("connected", "connected"),
+        ("publish_p50_ms", "publish p50 ms"),
+        ("publish_p99_ms", "publish p99 ms"),
+        ("fanout_p50_ms", "fan-out p50 ms"),
+        ("fanout_p99_ms", "fan-out p99 ms"),
+        ("missing", "missing"),
+        ("duplicates", "dup"),
+        ("publish_failures", "publish failures"),
+        ("server_cpu_pct", "server CPU %"),
+        ("loadgen_cpu_pct", "loadgen CPU %"),
+    )
+    out = [
+        [
+            row["redis"],
+            row["plan"],
+            f"{row['n']:,}",
+            f"{row['blogs']}",
+            *(fmt(row.get(c)) for c, _ in columns),
+        ]
+        for row in rows
+    ]
+    one = next((r for r in rows if not r["cluster"]), None)
+    many = next((r for r in rows if r["cluster"]), None)
+    if one and many:
+        out.append(["**cluster / one**", "", "", "", *(ratio(many.get(c), one.get(c)) for c, _ in columns)])
+    return table(["Redis", "scenario", "N", "blogs", *(label for _, label in columns)], out)

@@ -169,6 +169,71 @@ async def fan_out(
     return rows
 
 
+async def fan_out_blogs(
+    server: Server, n: int, blogs: int, plan: Plan, settle: float = 2.0
+) -> dict[str, Any]:
+    """N SSE readers spread over `blogs` blogs; each blog gets `plan`'s updates, all blogs at once.
+    Fan-out per update of each blog (publish until its last reader has it) and publish latency,
+    pooled over the blogs."""
+    channels = [await server.channel() for _ in range(blogs)]
+    fleets = [
+        Fleet(server.host, server.port, server.path("sse", slug), n // blogs + (i < n % blogs), "sse")
+        for i, slug in enumerate(channels)
+    ]
+    try:
+        for fleet in fleets:
+            await fleet.connect()
+        await asyncio.sleep(settle)
+        for fleet in fleets:
+            fleet.expect(0, plan.m)
+        cpu0, own0, wall0 = proc.cpu(server.pid), proc.self_cpu(), time.monotonic()
+
+        def poster(slug: str) -> Any:
+            return lambda body: server.post(slug, body)
+
+        sents = await asyncio.gather(
+            *(publish(poster(slug), 0, plan.m, plan.interval, server.ok) for slug in channels)
+        )
+        timeout = max(15.0, n * plan.m / 5000)
+        complete = all([await fleet.wait_complete(timeout=timeout) for fleet in fleets])
+        cpu1, own1, wall1 = proc.cpu(server.pid), proc.self_cpu(), time.monotonic()
+        parts = [summarize(fleet, sent) for fleet, sent in zip(fleets, sents, strict=True)]
+        fanouts = [f for fleet, sent in zip(fleets, sents, strict=True) for f in _fanouts(fleet, sent)]
+        publishes = [latency for sent in sents for latency in sent.latencies]
+    finally:
+        for fleet in fleets:
+            await fleet.close()
+    deliveries = sum(part["deliveries"] for part in parts)
+    return {
+        "server": server.name,
+        "n": n,
+        "blogs": blogs,
+        "plan": plan.label,
+        "complete": complete,
+        "connected": sum(len(fleet.connect_times) for fleet in fleets),
+        "publish_p50_ms": percentile(publishes, 0.5) * 1000,
+        "publish_p99_ms": percentile(publishes, 0.99) * 1000,
+        "fanout_p50_ms": percentile(fanouts, 0.5) * 1000,
+        "fanout_p99_ms": percentile(fanouts, 0.99) * 1000,
+        "deliveries": deliveries,
+        "missing": sum(part["missing"] for part in parts),
+        "duplicates": sum(part["duplicates"] for part in parts),
+        "publish_failures": sum(sent.failures for sent in sents),
+        "server_cpu_pct": 100 * (cpu1 - cpu0) / (wall1 - wall0),
+        "loadgen_cpu_pct": 100 * (own1 - own0) / (wall1 - wall0),
+    }
+
+
+def _fanouts(fleet: Fleet, sent: Sent) -> list[float]:
+    """Per update: from its publish until the last reader that got it had it."""
+    m, worst = fleet.m, [0.0] * fleet.m
+    for reader in range(fleet.n):
+        for j in range(m):
+            if fleet.counts[reader * m + j]:
+                worst[j] = max(worst[j], fleet.arrivals[reader * m + j] - sent.times[j])
+    return worst
+
+
 BACKGROUND_COMMANDS = frozenset({"smembers", "hello", "client"})
 
 

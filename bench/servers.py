@@ -60,8 +60,17 @@ class Liveblog:
     name = "liveblog"
     ok = (201,)
 
-    def __init__(self, cpus: str | None = "0", workers: int = 1, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        cpus: str | None = "0",
+        workers: int = 1,
+        root: Path | None = None,
+        *,
+        redis_url: str | None = None,
+        cluster: bool = False,
+    ) -> None:
         self.cpus, self.workers = cpus, workers
+        self.redis_url, self.cluster = redis_url, cluster  # None: the embedded Redis
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="lbbench-")
         self.root = root or Path(self._tmp.name)  # type: ignore[union-attr]
         self.data_dir = self.root / "data"
@@ -94,6 +103,8 @@ class Liveblog:
             LIVEBLOG_STREAMS_PER_IP="0",  # every reader comes from 127.0.0.1
             LIVEBLOG_WORKERS=str(self.workers),
         )
+        if self.redis_url:
+            env.update(LIVEBLOG_REDIS_URL=self.redis_url, LIVEBLOG_REDIS_CLUSTER=str(int(self.cluster)))
         return env
 
     def start(self) -> Liveblog:
@@ -168,6 +179,46 @@ class Liveblog:
             for name, value in stats.items()
             if name != "cmdstat_info"
         }
+
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+class StandaloneRedis:
+    """One redis-server (Debian's Redis 7) configured as `tests/cluster.py`'s nodes are (append-only
+    file, `appendfsync always`), on a free port: the single-Redis side of the cluster comparison."""
+
+    def __init__(self, root: Path, binary: str = REDIS_SERVER) -> None:
+        self.directory = root / "redis"
+        self.port = proc.free_port()
+        self.binary = binary
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> StandaloneRedis:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxclients", "20000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with redis.Redis(port=self.port) as client:
+                    client.ping()
+                return self
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        stop_process(self.process, signal.SIGTERM)
+        self.process = None
 
 
 def command_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -13,9 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 from prometheus_client import CONTENT_TYPE_LATEST
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -33,7 +32,8 @@ from .auth import LoginGate, RateLimiter, SigningKey
 from .connections import SERVER_SEND
 from .embedded import EmbeddedRedis
 from .errors import Forbidden, LiveblogError, Unavailable
-from .hub import BLOCK_MS, Hub
+from .hub import Hub
+from .redis_client import UNAVAILABLE, connect
 from .render import markdown_to_html
 from .sessions import SESSION_LIFETIME, dummy_hash
 from .settings import Settings
@@ -153,14 +153,6 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def redis_client(url: str, *, blocking: bool = False) -> aioredis.Redis:
-    """A client whose calls fail fast when Redis is away (blocking reads get a longer timeout)."""
-    timeout = BLOCK_MS / 1000 + 5 if blocking else 5.0
-    return aioredis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=2.0, health_check_interval=30
-    )
-
-
 def _problem(request: Request, exc: LiveblogError) -> Response:
     path = request.scope["path"]  # not `request.url`: that parses the Host, which may be junk
     if path.startswith("/api/") or path in ("/openapi.json", "/metrics"):
@@ -199,7 +191,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     try:
         await state_of(request).store.ping()
-    except (RedisError, OSError) as exc:
+    except UNAVAILABLE as exc:
         return PlainTextResponse(f"store unreachable: {exc}", 503, headers={"Retry-After": "2"})
     return PlainTextResponse("ready")
 
@@ -275,9 +267,18 @@ def create_app(settings: Settings | None = None) -> Liveblog:
         if url is None:
             embedded = EmbeddedRedis(settings.data_dir)
             url = embedded.start(supervise=True)
-        client = redis_client(url)
-        reader = redis_client(url, blocking=True)
-        store = Store(client, stream_maxlen=settings.stream_maxlen)
+        client = connect(url, cluster=settings.redis_cluster)
+        reader = connect(url, cluster=settings.redis_cluster, blocking=True)
+        store = Store(
+            client,
+            stream_maxlen=settings.stream_maxlen,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout=settings.redis_wait_timeout,
+        )
+        try:
+            await store.migrate()
+        except (RedisError, OSError) as exc:  # Redis away: start anyway (the CLI migrates too)
+            log.warning("could not move keys to the current layout, Redis is unreachable: %s", exc)
         hub = Hub(
             store,
             reader,
@@ -338,6 +339,7 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             LiveblogError: on_liveblog_error,
             HTTPException: on_http_error,
             RedisError: on_redis_error,
+            RedisClusterException: on_redis_error,  # no RedisError: SlotNotCoveredError, say
             ConnectionError: on_redis_error,
         },
         lifespan=lifespan,

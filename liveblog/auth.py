@@ -15,10 +15,10 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from .errors import Forbidden, TooManyRequests, Unauthorized, Unavailable
+from .redis_client import UNAVAILABLE
 from .settings import Settings
 from .store import Store, now_iso
 
@@ -151,7 +151,7 @@ class SigningKey:
         self._next_try = time.monotonic() + self.RETRY
         try:
             self.value = await self._store.shared_secret_key()
-        except (RedisError, OSError) as exc:
+        except UNAVAILABLE as exc:
             log.warning("no shared secret key yet, Redis is unreachable: %s", exc)
         return self.value
 

@@ -26,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from . import __version__, auth, logs, updates
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError
+from .redis_client import connect
 from .settings import SETTINGS, Setting, Settings
 from .store import Store
 
@@ -59,12 +60,14 @@ def redis_url(settings: Settings, *, supervise: bool = False) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def open_store(url: str) -> AsyncIterator[Store]:
-    from .app import redis_client
-
-    client = redis_client(url)
+async def open_store(url: str, *, cluster: bool = False) -> AsyncIterator[Store]:
+    """The store on the Redis at `url` (a node of a Redis Cluster when `cluster`), its keys
+    moved to the current layout (`Store.migrate`)."""
+    client = connect(url, cluster=cluster)
     try:
-        yield Store(client)
+        store = Store(client)
+        await store.migrate()
+        yield store
     finally:
         await client.aclose()
 
@@ -110,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log_config = logs.configure(settings)  # uvicorn applies it again in each worker process
     with redis_url(settings, supervise=True) as url, metrics.multiprocess_dir(settings.workers):
         if args.demo:
-            password = asyncio.run(_with_store(url, seed_demo))
+            password = asyncio.run(_with_store(url, seed_demo, cluster=settings.redis_cluster))
             if password:
                 # On stdout, for the person at the terminal; a password has no place in the log.
                 print(f"Demo blog ready. Editor login: admin / {password} (shown once)", flush=True)
@@ -153,14 +156,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_store(url: str, action: Any) -> Any:
-    async with open_store(url) as store:
+async def _with_store(url: str, action: Any, *, cluster: bool = False) -> Any:
+    async with open_store(url, cluster=cluster) as store:
         return await action(store)
 
 
 def _run(settings: Settings, action: Any) -> Any:
     with redis_url(settings) as url:
-        return asyncio.run(_with_store(url, action))
+        return asyncio.run(_with_store(url, action, cluster=settings.redis_cluster))
 
 
 # -- admin commands --------------------------------------------------------------------------------

@@ -63,3 +63,14 @@ class TooManyRequests(LiveblogError):
 class Unavailable(LiveblogError):
     status, title = 503, "Service Unavailable"
     headers = {"Retry-After": "2"}
+
+
+class NotReplicated(Unavailable):
+    """A write reached the master, but `WAIT` did not confirm enough replicas in time."""
+
+    def __init__(self, replicas: int, wanted: int) -> None:
+        super().__init__(
+            f"the write reached {replicas} of {wanted} replicas in time, so it may or may not have "
+            "happened; retry with the same Idempotency-Key"
+        )
+        self.replicas, self.wanted = replicas, wanted

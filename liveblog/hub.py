@@ -28,18 +28,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from . import events, metrics
 from .errors import TooManyRequests
 from .events import Event, StreamKey
+from .redis_client import BLOCK_MS, UNAVAILABLE, AsyncClient
 from .store import Keys, Store
 
 log = logging.getLogger("liveblog.hub")
 
-BLOCK_MS = 10_000
 READ_COUNT = 512
 FANOUT_SLICE = 100  # subscribers served per turn of the event loop
 BATCH_BYTES = 256 * 1024  # a batch (one send) grows past this by one event at most
@@ -264,6 +260,11 @@ class Channel:
                     event.erase()
 
     async def _read(self) -> None:
+        """Read the blog's stream after the last event delivered (`head_id`), for good: any
+        Redis error (the connection lost; on a cluster, a master dying: `ClusterDownError`,
+        `TryAgainError`, `MasterDownError`, `ReadOnlyError`, a redirection to follow) is logged
+        and retried from there after a backoff, so readers stay connected through a failover
+        and get every later event once."""
         backoff = 0.05
         while True:
             try:
@@ -271,8 +272,15 @@ class Channel:
                     {self.keys.events: self.head_id}, READ_COUNT, BLOCK_MS
                 )
                 backoff = 0.05
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("reader for %s lost Redis (%s); retrying in %.2fs", self.slug, exc, backoff)
+            except UNAVAILABLE as exc:
+                log.warning(
+                    "reader for %s: %s: %s; retrying from %s in %.2fs",
+                    self.slug,
+                    type(exc).__name__,
+                    exc,
+                    self.head_id,
+                    backoff,
+                )
                 metrics.READER_ERRORS.inc()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -427,7 +435,7 @@ class Hub:
     def __init__(
         self,
         store: Store,
-        reader: aioredis.Redis,
+        reader: AsyncClient,
         *,
         queue_size: int = 256,
         ring_size: int = 1024,

@@ -11,8 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from redis.exceptions import RedisError
-
+from .redis_client import UNAVAILABLE
 from .store import Store
 
 log = logging.getLogger("liveblog.scheduler")
@@ -26,7 +25,7 @@ async def run(store: Store, interval: float = INTERVAL) -> None:
                 published = await store.publish_due(slug)
                 if published:
                     log.info("published %d scheduled update(s) in %s", len(published), slug)
-        except (RedisError, OSError) as exc:
+        except UNAVAILABLE as exc:
             log.warning("scheduler: store unreachable (%s); retrying", exc)
         await asyncio.sleep(interval)
 

@@ -83,7 +83,12 @@ end
 if redis.call('EXISTS', KEYS[4]) == 0 then return {'missing'} end
 if ARGV[4] ~= '' then
   local prior = redis.call('HMGET', KEYS[5], 'fp', 'response')
-  if prior[1] then return {'duplicate', prior[1], prior[2]} end
+  if prior[1] then
+    -- A write (of the same value), so that a WAIT after this retry covers the first attempt's
+    -- write too: WAIT waits for the replication offset of its connection's latest write.
+    redis.call('HSET', KEYS[5], 'fp', prior[1])
+    return {'duplicate', prior[1], prior[2]}
+  end
 end
 local id, json = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], ARGV[1], ARGV[2], ARGV[3], ARGV[6])
 if ARGV[4] ~= '' then
@@ -98,7 +103,10 @@ return {'ok', id, json}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 if ARGV[4] ~= '' then
   local prior = redis.call('HMGET', KEYS[4], 'fp', 'response')
-  if prior[1] then return {'duplicate', prior[1], prior[2]} end
+  if prior[1] then
+    redis.call('HSET', KEYS[4], 'fp', prior[1])  -- for WAIT, as in `publish`
+    return {'duplicate', prior[1], prior[2]}
+  end
 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])

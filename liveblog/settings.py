@@ -60,6 +60,13 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"must be >= 0, got {number}")
+    return number
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -77,6 +84,19 @@ SETTINGS: tuple[Setting, ...] = (
         "set: use that Redis (`redis://`, `rediss://`, `unix://`)",
     ),
     Setting("redis_cluster", False, "treat `LIVEBLOG_REDIS_URL` as a Redis Cluster", _bool),
+    Setting(
+        "redis_wait_replicas",
+        0,
+        "a write is answered only once `WAIT` confirms this many replicas have it; fewer in time is "
+        "503 with `Retry-After` (retry with the same `Idempotency-Key`); 0: answered once the master has it",
+        _count,
+    ),
+    Setting(
+        "redis_wait_timeout",
+        1000,
+        "milliseconds a write waits for `LIVEBLOG_REDIS_WAIT_REPLICAS` replicas before its 503",
+        _positive_int,
+    ),
     Setting("data_dir", "./var", "embedded Redis files and the generated secret key"),
     Setting(
         "secret_key",
@@ -205,6 +225,8 @@ class Settings:
     port: int = 8000
     redis_url: str | None = None
     redis_cluster: bool = False
+    redis_wait_replicas: int = 0
+    redis_wait_timeout: int = 1000
     data_dir: str = "./var"
     secret_key: str | None = None
     workers: int = 1
@@ -231,6 +253,10 @@ class Settings:
     log_format: str = "text"
     access_log: bool = False
     frame_ancestors: str = "*"
+
+    def __post_init__(self) -> None:
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError("LIVEBLOG_REDIS_CLUSTER: set LIVEBLOG_REDIS_URL to a node of the cluster")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

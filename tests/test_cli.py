@@ -4,6 +4,7 @@ name their settings, one-line failures, and the server's log in text or JSON."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -111,6 +112,50 @@ def test_post_with_a_bad_token_shows_the_status_and_the_problem(server: Server):
 def test_an_unknown_blog_is_one_line(tmp_path: Path):
     line = _one_line_failure(run("blog", "end", "no-such-blog", "--data-dir", str(tmp_path)))
     assert line == "error: no blog 'no-such-blog'"
+
+
+def _legacy_accounts(client: redis.Redis, name: str, token: str) -> None:
+    """A user, a session of theirs and a token, under the keys of the layout before `{auth}`."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    record = {"name": name, "blogs": None, "created_at": "2024-04-24T00:00:00.000Z"}
+    client.hset("lb:tokens", digest, json.dumps(record))
+    client.hset("lb:token-names", name, digest)
+    client.hset("lb:users", name, json.dumps({"name": name, "role": "editor", "password": "x"}))
+    session_key = "lb:sessions:" + hashlib.sha256(name.encode()).hexdigest()
+    client.hset(session_key, "a-session", int(time.time()) + 3600)
+
+
+async def test_accounts_of_the_old_layout_move_under_the_auth_hash_tag(tmp_path: Path):
+    """Accounts kept before the `{auth}` hash tag (Redis Cluster: one slot for the keys a
+    transaction or script changes together) move once, at the server's start or a command's."""
+    server = Server(tmp_path / "data").start()
+    try:
+        client = server.redis()
+        for name, moved_by in (("old-bot", "server"), ("older-bot", "cli")):
+            client.delete("lb:{auth}:users", "lb:{auth}:tokens", "lb:{auth}:token-names")
+            token = f"lb_{name}-token"
+            _legacy_accounts(client, name, token)
+            if moved_by == "server":
+                server.stop()
+                server.start()
+                client = server.redis()
+            else:
+                assert name in server.cli("user", "list")
+            assert not client.exists("lb:users", "lb:tokens", "lb:token-names"), moved_by
+            assert client.keys("lb:sessions:*") == [], moved_by
+            assert client.hget("lb:{auth}:users", name), moved_by
+            session_key = "lb:{auth}:sessions:" + hashlib.sha256(name.encode()).hexdigest()
+            assert client.hget(session_key, "a-session"), moved_by
+            slug = f"{name}-blog"
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+                headers = {"Authorization": f"Bearer {token}"}
+                response = await http.post(
+                    "/api/v1/blogs", json={"slug": slug, "title": "Moved"}, headers=headers
+                )
+                assert response.status_code == 201, (moved_by, response.text)
+            assert f"{name}\t*" in server.cli("token", "list")
+    finally:
+        server.stop()
 
 
 # -- logging -------------------------------------------------------------------------------------

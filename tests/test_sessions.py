@@ -24,6 +24,8 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
+from liveblog.store import USERS
+
 from .conftest import Server
 
 PASSWORD = "secret-pass"
@@ -350,10 +352,10 @@ async def test_old_argon2_hashes_verify_and_are_rehashed_with_owasp_parameters(s
     with server.redis() as r:
         record = {"name": name, "role": "editor", "password": PasswordHasher().hash(PASSWORD)}
         assert "$m=65536," in record["password"]  # argon2-cffi's default: 64 MiB a check
-        r.hset("lb:users", name, json.dumps(record))
+        r.hset(USERS, name, json.dumps(record))
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             assert (await log_in(client, name)).status_code == 303
-        stored = json.loads(r.hget("lb:users", name))["password"]
+        stored = json.loads(r.hget(USERS, name))["password"]
         assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$"), stored
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             assert (await log_in(client, name)).status_code == 303
