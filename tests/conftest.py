@@ -187,14 +187,14 @@ class Server:
     def aredis(self) -> AsyncClient:
         return connect(self.redis_url, cluster=self.on_cluster)
 
-    def redis_nodes(self) -> list[redis.Redis]:
+    def redis_nodes(self, *, replicas: bool = True) -> list[redis.Redis]:
         """A client of each Redis process that holds the data: the one, or every live node of
-        the cluster (masters first)."""
+        the cluster (masters first; without `replicas`, the masters alone)."""
         if self.cluster is None:
             return [redis.Redis.from_url(self.redis_url)]
         masters = self.cluster.master_nodes()
         others = [n for n in self.cluster.nodes if n.process is not None and n not in masters]
-        return [node.client() for node in masters + others]
+        return [node.client() for node in masters + (others if replicas else [])]
 
     def redis_pid(self) -> int:
         return int(self.redis().info("server")["process_id"])

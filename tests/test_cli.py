@@ -24,7 +24,7 @@ from liveblog.logs import JsonFormatter, mask_url
 from liveblog.settings import SETTINGS
 
 from .clients import SSEReader
-from .conftest import Server, free_port
+from .conftest import Server, free_port, single_redis
 
 VERSION = importlib.metadata.version("liveblog")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ")
@@ -125,6 +125,7 @@ def _legacy_accounts(client: redis.Redis, name: str, token: str) -> None:
     client.hset(session_key, "a-session", int(time.time()) + 3600)
 
 
+@single_redis("the old layout never held a cluster's data, so nothing moves there")
 async def test_accounts_of_the_old_layout_move_under_the_auth_hash_tag(tmp_path: Path):
     """Accounts kept before the `{auth}` hash tag (Redis Cluster: one slot for the keys a
     transaction or script changes together) move once, at the server's start or a command's."""

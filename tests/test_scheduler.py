@@ -48,7 +48,6 @@ async def test_a_scheduled_update_is_published_when_due_and_reaches_readers(serv
 
 
 async def test_publish_due_publishes_each_update_once_however_many_schedulers_race(server: Server, api, blog):
-    from liveblog.app import redis_client
     from liveblog.store import Store
 
     for i in range(5):
@@ -56,7 +55,7 @@ async def test_publish_due_publishes_each_update_once_however_many_schedulers_ra
             f"/api/v1/blogs/{blog}/updates", json={"body": f"batch {i}", "scheduled_at": soon(30)}
         )
         assert response.status_code == 202
-    client = redis_client(server.redis_url)
+    client = server.aredis()
     store = Store(client)
     later = datetime.now(UTC) + timedelta(seconds=60)
     results = await asyncio.gather(*(store.publish_due(blog, later) for _ in range(8)))
