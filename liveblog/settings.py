@@ -83,7 +83,12 @@ SETTINGS: tuple[Setting, ...] = (
         "unset: start the embedded Redis under the data dir; "
         "set: use that Redis (`redis://`, `rediss://`, `unix://`)",
     ),
-    Setting("redis_cluster", False, "treat `LIVEBLOG_REDIS_URL` as a Redis Cluster", _bool),
+    Setting(
+        "redis_cluster",
+        False,
+        "`LIVEBLOG_REDIS_URL` names one node of a Redis Cluster: every part uses redis-py's cluster client, which learns the others from it",
+        _bool,
+    ),
     Setting(
         "redis_wait_replicas",
         0,

@@ -56,10 +56,11 @@ async def test_publish_due_publishes_each_update_once_however_many_schedulers_ra
         )
         assert response.status_code == 202
     client = server.aredis()
-    store = Store(client)
-    later = datetime.now(UTC) + timedelta(seconds=60)
-    results = await asyncio.gather(*(store.publish_due(blog, later) for _ in range(8)))
-    await client.aclose()
+    try:
+        later = datetime.now(UTC) + timedelta(seconds=60)
+        results = await asyncio.gather(*(Store(client).publish_due(blog, later) for _ in range(8)))
+    finally:
+        await client.aclose()
     published = [i for ids in results for i in ids]
     assert len(published) == 5 and len(set(published)) == 5
     listed = (await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"]
