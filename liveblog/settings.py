@@ -201,6 +201,24 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "in_process_workers",
+        True,
+        "`liveblog serve` also runs the background workers (scheduler, webhooks, feeds); `0` where a `liveblog worker` process runs them",
+        _bool,
+    ),
+    Setting(
+        "allow_private_urls",
+        False,
+        "let webhooks and feeds reach loopback, link-local and private addresses",
+        _bool,
+    ),
+    Setting(
+        "webhook_retry_base",
+        30.0,
+        "seconds before a failed webhook delivery's first retry (then doubling, with jitter, for up to 24 hours)",
+        float,
+    ),
+    Setting(
         "log_level",
         "info",
         "`debug`, `info`, `warning` or `error`",
@@ -254,6 +272,9 @@ class Settings:
     max_connections: int = 0
     login_concurrency: int = 2
     metrics_token: str | None = None
+    in_process_workers: bool = True
+    allow_private_urls: bool = False
+    webhook_retry_base: float = 30.0
     log_level: str = "info"
     log_format: str = "text"
     access_log: bool = False
