@@ -23,8 +23,8 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check liveblog tests bench
-	$(BIN)/ruff format --check liveblog tests bench
+	$(BIN)/ruff check liveblog workers tests bench
+	$(BIN)/ruff format --check liveblog workers tests bench
 	$(BIN)/mypy
 
 $(BIN)/uv:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import hmac
@@ -27,13 +28,13 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from . import api, editor, feeds, metrics, openapi, pages, scheduler, sse, ws
+from . import api, editor, feeds, metrics, openapi, pages, sse, ws
 from .auth import LoginGate, RateLimiter, SigningKey
 from .connections import SERVER_SEND
 from .embedded import EmbeddedRedis
 from .errors import Forbidden, LiveblogError, Unavailable
 from .hub import Hub
-from .redis_client import UNAVAILABLE, connect
+from .redis_client import UNAVAILABLE, AsyncClient, connect
 from .render import markdown_to_html
 from .sessions import SESSION_LIFETIME, dummy_hash
 from .settings import Settings
@@ -252,6 +253,36 @@ class Sessions:
         await self._inner(scope, receive, send)
 
 
+# Seconds the in-process workers have to hand back their work at shutdown (uvicorn's graceful
+# shutdown gives the connections 5).
+WORKERS_GRACE = 5.0
+
+
+@contextlib.asynccontextmanager
+async def in_process_workers(settings: Settings, client: AsyncClient, store: Store) -> AsyncIterator[None]:
+    """Every installed worker runs in this process while the app runs, unless
+    `LIVEBLOG_IN_PROCESS_WORKERS=0` (or `serve --no-workers`): a `liveblog worker` runs them."""
+    if not settings.in_process_workers:
+        yield
+        return
+    # The server's one way into workers/ (with `cli.cmd_worker`): workers import liveblog, and
+    # liveblog imports workers only here, inside the function (DESIGN.md's layout).
+    import workers
+
+    ctx = workers.Context(store, settings, client, asyncio.Event(), workers.log)
+    task = asyncio.get_running_loop().create_task(
+        workers.run_workers((), ctx, grace=WORKERS_GRACE), name="workers"
+    )
+    try:
+        yield
+    finally:
+        ctx.stop.set()
+        try:
+            await task
+        except Exception:
+            log.exception("in-process workers failed")
+
+
 async def openapi_endpoint(request: Request) -> Response:
     return JSONResponse(openapi.spec())
 
@@ -313,7 +344,7 @@ def create_app(settings: Settings | None = None) -> Liveblog:
             LoginGate(settings.login_concurrency),
         )
         try:
-            async with scheduler.running(store):
+            async with in_process_workers(settings.with_(redis_url=url), client, store):
                 yield {"liveblog": state}
         finally:
             await hub.close()

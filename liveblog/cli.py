@@ -1,5 +1,5 @@
-"""The `liveblog` command: serve, blog create|list|end|reopen, user add|list|remove|disable|enable,
-token create|list|revoke, compact, post.
+"""The `liveblog` command: serve, worker, blog create|list|end|reopen, user
+add|list|remove|disable|enable, token create|list|revoke, compact, post.
 
 An expected failure (Redis unreachable, a bad setting, an unknown blog, a refused connection, an
 error answer) is one line on stderr and a non-zero exit: `main()` turns them into that line, in
@@ -74,6 +74,8 @@ async def open_store(url: str, *, cluster: bool = False) -> AsyncIterator[Store]
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name, None) for name in FLAGS}
+    if getattr(args, "no_workers", False):
+        overrides["in_process_workers"] = False
     try:
         return Settings.from_env(**overrides)
     except ValueError as exc:  # it names the variable: "LIVEBLOG_PORT: invalid literal ..."
@@ -154,6 +156,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=settings.access_log,
         )
     return 0
+
+
+# -- worker --------------------------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the named workers (every installed one when none is named) until SIGTERM or SIGINT."""
+    # The CLI's one way into workers/ (with `app.in_process_workers`): workers import liveblog,
+    # and liveblog imports workers only inside these functions (DESIGN.md's layout).
+    import workers
+
+    settings = _settings(args)
+    try:
+        chosen = list(workers.resolve(args.names))  # an unknown name fails before Redis starts
+    except workers.UnknownWorker as exc:
+        raise CommandError(str(exc)) from None
+    logs.configure(settings)
+    with redis_url(settings) as url:
+        asyncio.run(_run_workers(chosen, settings.with_(redis_url=url)))
+    return 0
+
+
+async def _run_workers(names: list[str], settings: Settings) -> None:
+    import signal
+
+    import workers
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with workers.context(settings, stop) as ctx:
+            await ctx.store.migrate()
+            await workers.run_workers(names, ctx)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 async def _with_store(url: str, action: Any, *, cluster: bool = False) -> Any:
@@ -379,7 +419,21 @@ def parser() -> argparse.ArgumentParser:
         default=False,
         help="on an empty store, create the demo blog and an admin whose password is printed once (default off)",
     )
+    serve.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="do not run the background workers in the server (as LIVEBLOG_IN_PROCESS_WORKERS=0): "
+        "a `liveblog worker` process runs them",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run background workers in the foreground until SIGTERM/SIGINT (all when none is named)",
+    )
+    worker.add_argument("names", nargs="*", metavar="NAME", help="scheduler, webhooks or feeds")
+    _common(worker)
+    worker.set_defaults(func=cmd_worker)
 
     blog = commands.add_parser("blog", help="manage blogs").add_subparsers(dest="action", required=True)
     create = blog.add_parser("create", help="create a blog")

@@ -22,6 +22,8 @@ SHIPPED = [
     "liveblog/static/css/liveblog.css",
     "liveblog/static/css/editor.css",
     "liveblog/scripts.lua",
+    "workers/__init__.py",
+    "workers/scheduler.py",
     *(f"liveblog/templates/{path.name}" for path in sorted((ROOT / "liveblog/templates").glob("*.html"))),
 ]
 
