@@ -1,5 +1,5 @@
 """The `liveblog` command: serve, worker, blog create|list|end|reopen, user
-add|list|remove|disable|enable, token create|list|revoke, compact, post.
+add|list|remove|disable|enable, token create|list|revoke, webhook add|list|remove|log, compact, post.
 
 An expected failure (Redis unreachable, a bad setting, an unknown blog, a refused connection, an
 error answer) is one line on stderr and a non-zero exit: `main()` turns them into that line, in
@@ -29,6 +29,7 @@ from .errors import LiveblogError
 from .redis_client import connect
 from .settings import SETTINGS, Setting, Settings
 from .store import Store
+from .webhooks import Webhooks
 
 WS_MAX_SIZE = 64 * 1024
 WS_DEPRECATION = "The `websockets` implementation is deprecated"
@@ -327,6 +328,55 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhook_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def action(store: Store) -> dict[str, Any]:
+        return await Webhooks(store).add(
+            args.blog, args.url, args.event, allow_private=settings.allow_private_urls
+        )
+
+    record = _run(settings, action)
+    kinds = ", ".join(record["events"]) or "every event"
+    print(f"webhook {record['id']} on {record['blog']} -> {record['url']} ({kinds})")
+    print("its signing secret, shown once:")
+    print(record["secret"])
+    return 0
+
+
+def cmd_webhook_list(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> list[dict[str, Any]]:
+        return await Webhooks(store).registered(args.blog)
+
+    for record in _run(_settings(args), action):
+        status = f"disabled: {record['disabled']}" if record.get("disabled") else "active"
+        kinds = ",".join(record["events"]) or "*"
+        print(f"{record['id']}\t{record['blog']}\t{record['url']}\t{kinds}\t{status}")
+    return 0
+
+
+def cmd_webhook_remove(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> dict[str, Any]:
+        return await Webhooks(store).remove(args.id)
+
+    record = _run(_settings(args), action)
+    print(f"webhook {record['id']} removed from {record['blog']}")
+    return 0
+
+
+def cmd_webhook_log(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> list[dict[str, Any]]:
+        return await Webhooks(store).log(args.id)
+
+    for line in _run(_settings(args), action):
+        status = line.get("status", "")
+        detail = line.get("error") or line.get("reason") or line.get("retry_at") or ""
+        print(
+            f"{line['time']}\t{line.get('event', '')}\t{line.get('attempt', '')}\t{status}\t{line['result']}\t{detail}".rstrip()
+        )
+    return 0
+
+
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     async def action(store: Store) -> bool:
         return await store.revoke_token(args.name)
@@ -489,6 +539,30 @@ def parser() -> argparse.ArgumentParser:
     trevoke.add_argument("name")
     _common(trevoke)
     trevoke.set_defaults(func=cmd_token_revoke)
+
+    webhook = commands.add_parser("webhook", help="manage webhooks").add_subparsers(
+        dest="action", required=True
+    )
+    wadd = webhook.add_parser("add", help="register a webhook (its signing secret is printed once)")
+    wadd.add_argument("--blog", required=True)
+    wadd.add_argument("--url", required=True)
+    wadd.add_argument(
+        "--event", action="append", help="only this event type (repeatable; default: every event)"
+    )
+    wadd.set_defaults(func=cmd_webhook_add)
+    wlist = webhook.add_parser("list", help="list webhooks: id, blog, url, events, status")
+    wlist.add_argument("--blog", help="only this blog's")
+    wlist.set_defaults(func=cmd_webhook_list)
+    wremove = webhook.add_parser("remove", help="remove a webhook")
+    wremove.add_argument("id")
+    wremove.set_defaults(func=cmd_webhook_remove)
+    wlog = webhook.add_parser(
+        "log", help="a webhook's latest deliveries: time, event, attempt, status, result"
+    )
+    wlog.add_argument("id")
+    wlog.set_defaults(func=cmd_webhook_log)
+    for sub in (wadd, wlist, wremove, wlog):
+        _common(sub)
 
     compact = commands.add_parser(
         "compact", help="rewrite Redis's append-only file, so deleted text leaves the disk (takedowns)"
