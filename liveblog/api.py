@@ -19,6 +19,7 @@ from .errors import BadRequest, Invalid, UnsupportedMediaType
 from .events import BadEventId, parse_id
 from .state import state_of
 from .urls import location
+from .webhooks import Webhooks, public
 
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_IDEMPOTENCY_KEY = 200
@@ -189,6 +190,52 @@ async def delete_update(request: Request) -> Response:
     return Response(status_code=204)
 
 
+# -- webhooks (admins) -----------------------------------------------------------------------
+
+
+async def _admin(request: Request, slug: str) -> tuple[Principal, Webhooks]:
+    """An admin's request on an existing blog (401, 403, 404, 429): who, and the webhooks."""
+    principal = await _principal(request)
+    principal.require_admin()
+    state = state_of(request)
+    await state.store.require_blog(slug)
+    await state.rate_limiter.check(principal.rate_key)
+    return principal, Webhooks(state.store)
+
+
+async def list_webhooks(request: Request) -> Response:
+    slug = request.path_params["slug"]
+    _, hooks = await _admin(request, slug)
+    return _json({"webhooks": [public(r) for r in await hooks.registered(slug)]})
+
+
+async def add_webhook(request: Request) -> Response:
+    slug = request.path_params["slug"]
+    _, hooks = await _admin(request, slug)
+    obj, _ = await read_json(request)
+    if not isinstance(obj, dict):
+        raise Invalid("body", "a JSON object with url and events")
+    unknown = set(obj) - {"url", "events"}
+    if unknown:
+        raise Invalid(sorted(unknown)[0], "unknown field")
+    url, events = obj.get("url"), obj.get("events")
+    if not isinstance(url, str):
+        raise Invalid("url", "an http or https URL")
+    if events is not None and not (isinstance(events, list) and all(isinstance(e, str) for e in events)):
+        raise Invalid("events", "a list of event types")
+    allow = state_of(request).settings.allow_private_urls
+    record = await hooks.add(slug, url, events, allow_private=allow)
+    where = location(request, f"/api/v1/blogs/{slug}/webhooks/{record['id']}")
+    return _json(record, 201, {"Location": where})
+
+
+async def delete_webhook(request: Request) -> Response:
+    slug = request.path_params["slug"]
+    _, hooks = await _admin(request, slug)
+    await hooks.remove(request.path_params["webhook_id"], slug)
+    return Response(status_code=204)
+
+
 def routes() -> list[BaseRoute]:
     from . import sse, ws  # the transports live beside the API but in their own modules
 
@@ -199,6 +246,9 @@ def routes() -> list[BaseRoute]:
         Route("/blogs/{slug}", patch_blog, methods=["PATCH"]),
         Route("/blogs/{slug}/updates", list_updates, methods=["GET"]),
         Route("/blogs/{slug}/updates", publish, methods=["POST"]),
+        Route("/blogs/{slug}/webhooks", list_webhooks, methods=["GET"]),
+        Route("/blogs/{slug}/webhooks", add_webhook, methods=["POST"]),
+        Route("/blogs/{slug}/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
         Route("/blogs/{slug}/updates/{update_id}", get_update, methods=["GET"]),
         Route("/blogs/{slug}/updates/{update_id}", patch_update, methods=["PATCH"]),
         Route("/blogs/{slug}/updates/{update_id}", delete_update, methods=["DELETE"]),

@@ -30,6 +30,7 @@ SSE_EXAMPLE = (
     '"update":{"id":"1650769500000-0"}}\n\n'
 )
 EVENT_TYPES = ["update.published", "update.edited", "update.deleted", "blog.updated", "reset"]
+WEBHOOK_EVENT_TYPES = EVENT_TYPES[:-1]
 
 DESCRIPTION = """\
 The JSON API of liveblog, a live-updates blog service.
@@ -184,6 +185,48 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["blogs"],
             "properties": {"blogs": {"type": "array", "items": _schema("Blog")}},
+        },
+        "Webhook": {
+            "type": "object",
+            "description": "A registered webhook. Its `secret` (`whsec_...`, for "
+            "`standardwebhooks.Webhook(secret).verify(body, headers)`) is returned once, at registration.",
+            "required": ["id", "blog", "url", "events", "created_at", "since", "disabled"],
+            "properties": {
+                "id": {"type": "string", "pattern": "^wh_[0-9a-f]+$"},
+                "blog": {"type": "string", "pattern": SLUG_PATTERN},
+                "url": {"type": "string", "format": "uri"},
+                "events": {
+                    "type": "array",
+                    "items": {"enum": WEBHOOK_EVENT_TYPES},
+                    "description": "The event types sent; empty: every one.",
+                },
+                "secret": {"type": "string", "pattern": "^whsec_"},
+                "created_at": timestamp,
+                "since": {**stream_id, "description": "Events after this position are sent."},
+                "disabled": {"type": ["string", "null"], "description": "Why it was disabled, if it was."},
+                "failing_since": {"type": ["number", "null"]},
+            },
+        },
+        "WebhookList": {
+            "type": "object",
+            "required": ["webhooks"],
+            "properties": {"webhooks": {"type": "array", "items": _schema("Webhook")}},
+        },
+        "NewWebhook": {
+            "type": "object",
+            "required": ["url"],
+            "additionalProperties": False,
+            "properties": {
+                "url": {
+                    "type": "string",
+                    "format": "uri",
+                    "pattern": "^https?://[^\\s/?#@]",
+                    "maxLength": MAX_TEXT,
+                    "description": "http or https; loopback, link-local and private addresses are "
+                    "refused unless `LIVEBLOG_ALLOW_PRIVATE_URLS=1`.",
+                },
+                "events": {"type": "array", "items": {"enum": WEBHOOK_EVENT_TYPES}, "uniqueItems": True},
+            },
         },
         "NewBlog": {
             "type": "object",
@@ -380,6 +423,7 @@ def _parameters() -> dict[str, Any]:
             "required": True,
             "schema": {"type": "string", "pattern": SLUG_PATTERN},
         },
+        "WebhookId": {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string"}},
         "UpdateId": {"name": "id", "in": "path", "required": True, "schema": _schema("StreamId")},
         "Limit": {
             "name": "limit",
@@ -555,6 +599,42 @@ def _paths() -> dict[str, Any]:
                 "tags": ["updates"],
             },
         },
+        "/api/v1/blogs/{slug}/webhooks": {
+            "parameters": [slug],
+            "get": {
+                **_write(
+                    "listWebhooks",
+                    "List the blog's webhooks (admin), without their secrets",
+                    None,
+                    {"200": {"description": "The webhooks.", "content": _json(_schema("WebhookList"))}},
+                    _errors(401, 403, 404, 429, 503),
+                ),
+                "tags": ["webhooks"],
+            },
+            "post": {
+                **_write(
+                    "addWebhook",
+                    "Register a webhook (admin); the response holds its signing secret, shown once",
+                    "NewWebhook",
+                    {"201": {"description": "Registered.", "content": _json(_schema("Webhook"))}},
+                    _errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+                ),
+                "tags": ["webhooks"],
+            },
+        },
+        "/api/v1/blogs/{slug}/webhooks/{webhook_id}": {
+            "parameters": [slug, _ref("parameters", "WebhookId")],
+            "delete": {
+                **_write(
+                    "deleteWebhook",
+                    "Remove a webhook (admin)",
+                    None,
+                    {"204": {"description": "Removed."}},
+                    _errors(401, 403, 404, 429, 503),
+                ),
+                "tags": ["webhooks"],
+            },
+        },
         "/api/v1/blogs/{slug}/events": {
             "parameters": [slug],
             "get": {
@@ -624,6 +704,10 @@ def spec() -> dict[str, Any]:
             {"name": "blogs", "description": "Live blogs."},
             {"name": "updates", "description": "The updates of a blog."},
             {"name": "streams", "description": "Live events over SSE and WebSocket."},
+            {
+                "name": "webhooks",
+                "description": "Events POSTed to registered URLs, signed (Standard Webhooks).",
+            },
             {"name": "meta", "description": "This description."},
         ],
         "paths": _paths(),
