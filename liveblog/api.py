@@ -15,7 +15,7 @@ from . import metrics, sessions, updates
 from .auth import Principal, bearer
 from .bodies import read_body
 from .caching import cacheable
-from .errors import BadRequest, Invalid, UnsupportedMediaType
+from .errors import BadRequest, Invalid, NotFound, UnsupportedMediaType
 from .events import BadEventId, parse_id
 from .state import state_of
 from .urls import location
@@ -68,6 +68,21 @@ async def writer(request: Request, slug: str | None = None) -> Principal:
         await state.store.require_blog(slug)
         principal.require_blog(slug)
     await state.rate_limiter.check(principal.rate_key)
+    return principal
+
+
+async def blog_writer(request: Request, slug: str) -> Principal:
+    """A writer of the blog, for a read that only its writers may make (no rate limit): a bearer
+    token, or an editor's session (no CSRF token: a GET changes nothing). 401, 403, 404."""
+    state = state_of(request)
+    principal = None
+    if request.headers.get("authorization") is None and "user" in request.session:
+        editor = await sessions.current_editor(request)
+        principal = editor.principal() if editor is not None else None
+    if principal is None:
+        principal = await bearer(state.store, request.headers.get("authorization"))
+    await state.store.require_blog(slug)
+    principal.require_blog(slug)
     return principal
 
 
@@ -236,6 +251,25 @@ async def delete_webhook(request: Request) -> Response:
     return Response(status_code=204)
 
 
+# -- scheduled updates -----------------------------------------------------------------------
+
+
+async def list_scheduled(request: Request) -> Response:
+    """The blog's scheduled updates, soonest first; for its writers only (they are embargoed)."""
+    slug = request.path_params["slug"]
+    await blog_writer(request, slug)
+    scheduled = await state_of(request).store.list_scheduled(slug)
+    return _json({"scheduled": scheduled}, headers={"Cache-Control": "private, no-store"})
+
+
+async def cancel_scheduled(request: Request) -> Response:
+    slug, scheduled_id = request.path_params["slug"], request.path_params["scheduled_id"]
+    await writer(request, slug)
+    if not await state_of(request).store.cancel_scheduled(slug, scheduled_id):
+        raise NotFound(f"no scheduled update {scheduled_id!r} in blog {slug!r} (published or cancelled?)")
+    return Response(status_code=204)
+
+
 def routes() -> list[BaseRoute]:
     from . import sse, ws  # the transports live beside the API but in their own modules
 
@@ -252,6 +286,8 @@ def routes() -> list[BaseRoute]:
         Route("/blogs/{slug}/updates/{update_id}", get_update, methods=["GET"]),
         Route("/blogs/{slug}/updates/{update_id}", patch_update, methods=["PATCH"]),
         Route("/blogs/{slug}/updates/{update_id}", delete_update, methods=["DELETE"]),
+        Route("/blogs/{slug}/scheduled", list_scheduled, methods=["GET"]),
+        Route("/blogs/{slug}/scheduled/{scheduled_id}", cancel_scheduled, methods=["DELETE"]),
         Route("/blogs/{slug}/events", sse.stream, methods=["GET"]),
         ws.route(),
     ]

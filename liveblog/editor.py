@@ -291,6 +291,7 @@ async def _blog_page(
         "editor": editor,
         "blog": blog,
         "updates": items,
+        "scheduled": await store.list_scheduled(slug),
         "last_event_id": last_event_id,
         "form": _empty_update(),
         "error": None,
@@ -420,6 +421,17 @@ async def delete_update(request: Request) -> Response:
     return RedirectResponse(f"/editor/{slug}", 303)
 
 
+async def cancel_scheduled(request: Request) -> Response:
+    """Take a scheduled update off the schedule; one published or cancelled meanwhile is 404."""
+    slug, scheduled_id = request.path_params["slug"], request.path_params["scheduled_id"]
+    await _write_form(request)
+    store = state_of(request).store
+    await store.require_blog(slug)
+    if not await store.cancel_scheduled(slug, scheduled_id):
+        raise NotFound("this update is no longer scheduled: published or cancelled already")
+    return RedirectResponse(f"/editor/{slug}#scheduled", 303)
+
+
 def _guarded(endpoint: Any) -> Any:
     """Send anyone not logged in to /login?next=..., the page they wanted."""
 
@@ -456,4 +468,5 @@ def routes() -> list[BaseRoute]:
         Route(f"{update}/pin", _guarded(pin_update), methods=["POST"]),
         Route(f"{update}/key-event", _guarded(key_event_update), methods=["POST"]),
         Route(f"{update}/delete", _guarded(delete_update), methods=["POST"]),
+        Route("/editor/{slug}/scheduled/{scheduled_id}/cancel", _guarded(cancel_scheduled), methods=["POST"]),
     ]

@@ -143,6 +143,37 @@ def _schemas() -> dict[str, Any]:
     image_or_null = {"anyOf": [{"type": "null"}, _schema("ImageInput")]}
     return {
         "StreamId": stream_id,
+        "ScheduledUpdate": {
+            "type": "object",
+            "description": "An update waiting to be published (the 202 of the publish that scheduled it): "
+            "its fields, without `id`, `url` and times, which it gets when published.",
+            "required": ["scheduled_id", "scheduled_at", "blog", "body", "html", "author"],
+            "properties": {
+                "scheduled_id": {
+                    "type": "string",
+                    "description": "Cancel it with DELETE .../scheduled/{id}.",
+                },
+                "scheduled_at": {**timestamp, "description": "When it is published; RFC 3339, UTC."},
+                "blog": {"type": "string", "pattern": SLUG_PATTERN},
+                "title": {"type": ["string", "null"]},
+                "body": {"type": "string"},
+                "html": {"type": "string"},
+                "author": {"type": "object"},
+                "key_event": {"type": "boolean"},
+                "pinned": {"type": "boolean"},
+            },
+        },
+        "ScheduledList": {
+            "type": "object",
+            "required": ["scheduled"],
+            "properties": {
+                "scheduled": {
+                    "type": "array",
+                    "description": "Soonest first.",
+                    "items": _schema("ScheduledUpdate"),
+                }
+            },
+        },
         "Blog": {
             "type": "object",
             "required": [
@@ -425,6 +456,7 @@ def _parameters() -> dict[str, Any]:
         },
         "WebhookId": {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string"}},
         "UpdateId": {"name": "id", "in": "path", "required": True, "schema": _schema("StreamId")},
+        "ScheduledId": {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
         "Limit": {
             "name": "limit",
             "in": "query",
@@ -633,6 +665,44 @@ def _paths() -> dict[str, Any]:
                     _errors(401, 403, 404, 429, 503),
                 ),
                 "tags": ["webhooks"],
+            },
+        },
+        "/api/v1/blogs/{slug}/scheduled": {
+            "parameters": [slug],
+            "get": {
+                "operationId": "listScheduled",
+                "summary": "The blog's scheduled updates, soonest first (its writers only)",
+                "description": "For a writer of the blog: a bearer token allowed on it, or an editor's "
+                "session. Not cached (`Cache-Control: private, no-store`): they are embargoed.",
+                "security": [{"bearer": []}],
+                "tags": ["updates"],
+                "responses": {
+                    "200": {
+                        "description": "The scheduled updates.",
+                        "content": _json(_schema("ScheduledList")),
+                    },
+                    **_errors(401, 403, 404, 503),
+                },
+            },
+        },
+        "/api/v1/blogs/{slug}/scheduled/{id}": {
+            "parameters": [slug, _ref("parameters", "ScheduledId")],
+            "delete": {
+                **_write(
+                    "cancelScheduled",
+                    "Cancel a scheduled update: it is never published",
+                    None,
+                    {"204": {"description": "Cancelled."}},
+                    _errors(
+                        401,
+                        403,
+                        404,
+                        429,
+                        503,
+                        e404="No such blog, or no such scheduled update (published or cancelled).",
+                    ),
+                ),
+                "tags": ["updates"],
             },
         },
         "/api/v1/blogs/{slug}/events": {

@@ -133,6 +133,29 @@ for _, sid in ipairs(due) do
 end
 return {redis.call('ZCARD', KEYS[5]), published}
 
+--! scheduled
+-- KEYS: scheduled, pending; ARGV: how many at most
+-- The blog's scheduled updates, soonest first: {id, due (ms), update JSON, id, due, JSON, ...}.
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #ids, 2 do
+  local rest = redis.call('HGET', KEYS[2], ids[i])
+  if rest then
+    table.insert(out, ids[i])
+    table.insert(out, ids[i + 1])
+    table.insert(out, rest)
+  end
+end
+return out
+
+--! cancel_scheduled
+-- KEYS: scheduled, pending; ARGV: schedule id
+-- Takes the update off the schedule and forgets it in the same step; 0 when it is not (or no
+-- longer) scheduled: published meanwhile, or cancelled already.
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return removed
+
 --! edit
 -- KEYS: events, updates, meta, pinned, key events, trail, removed; ARGV: update id, new JSON, maxlen, now
 -- The update's earlier versions leave the stream in the same step.

@@ -46,6 +46,7 @@ LEGACY_KEYS = {"lb:users": USERS, "lb:tokens": TOKENS, "lb:token-names": TOKEN_N
 LEGACY_SESSIONS = "lb:sessions:"
 SCHEDULED_BLOGS = "lb:scheduled-blogs"
 SECRET_KEY = "lb:secret-key"
+SCHEDULED_LIMIT = 1000  # scheduled updates listed per blog, soonest first
 
 
 def iso(moment: datetime) -> str:
@@ -415,6 +416,23 @@ class Store:
             if await self.redis.zcard(keys.scheduled):  # scheduled meanwhile: keep it on the list
                 await self.redis.sadd(SCHEDULED_BLOGS, slug)
         return [_text(i) for i in published]
+
+    async def list_scheduled(self, slug: str, limit: int = SCHEDULED_LIMIT) -> list[dict[str, Any]]:
+        """The blog's scheduled updates, soonest first: `{"scheduled_id", "scheduled_at", ...}`
+        with the update's fields, as the 202 of the publish that scheduled it."""
+        keys = Keys.of(slug)
+        raw = await self._scripts["scheduled"](keys=[keys.scheduled, keys.pending], args=[limit])
+        items = []
+        for i in range(0, len(raw), 3):
+            due = datetime.fromtimestamp(int(float(_text(raw[i + 1]))) / 1000, UTC)
+            fields = json.loads(_text(raw[i + 2]))
+            items.append({"scheduled_id": _text(raw[i]), "scheduled_at": iso(due), **fields})
+        return items
+
+    async def cancel_scheduled(self, slug: str, scheduled_id: str) -> bool:
+        """Take a scheduled update off the schedule; False when it is not scheduled (any more)."""
+        keys = Keys.of(slug)
+        return bool(await self._write("cancel_scheduled", [keys.scheduled, keys.pending], [scheduled_id]))
 
     async def scheduled_blogs(self) -> list[str]:
         return sorted(_text(s) for s in await self.redis.smembers(SCHEDULED_BLOGS))

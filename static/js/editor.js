@@ -3,7 +3,8 @@
 //   cleared and the update arrives through the page's live stream (static/js/liveblog.js);
 //   on failure #form-error shows the problem and the typed text stays.
 // - a debounced live preview of the Markdown body, rendered by the server's sanitizer.
-// - confirm() before a delete; edit/pin/key-event/delete controls for updates that arrive live.
+// - confirm() before a delete or a cancel; edit/pin/key-event/delete controls for updates that
+//   arrive live; a scheduled update (202) reloads the page, so #scheduled lists it.
 
 const PREVIEW_DELAY_MS = 250;
 
@@ -67,7 +68,10 @@ function setupPublish(form) {
         headers: { Accept: 'application/json' },
         credentials: 'same-origin',
       });
-      if (response.ok) {
+      if (response.status === 202) {
+        form.reset();
+        window.location.reload(); // scheduled: the desk's #scheduled list shows it
+      } else if (response.ok) {
         form.reset();
       } else {
         showError(await problemText(response));
@@ -85,6 +89,9 @@ function setupConfirm() {
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
     if (form.classList.contains('control-delete') && !window.confirm('Delete this update?')) {
+      event.preventDefault();
+    }
+    if (form.classList.contains('control-cancel') && !window.confirm('Cancel this scheduled update?')) {
       event.preventDefault();
     }
     if (form.classList.contains('control-revoke') && !window.confirm('Revoke this token?')) {
