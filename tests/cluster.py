@@ -89,20 +89,46 @@ class Cluster:
                 _wait_for(lambda node=node: node.client().ping(), f"node {node.port} did not start")
             _wait_for(self._ready, "the cluster did not settle")
             return self
-        for _ in range(self.masters * (1 + self.replicas)):
-            node = Node(cluster_port(), self.directory / f"node-{len(self.nodes)}")
-            node.directory.mkdir(parents=True)
-            self._spawn(server, node)
-            self.nodes.append(node)
-        for node in self.nodes:
-            _wait_for(lambda node=node: node.client().ping(), f"node {node.port} did not start")
-        subprocess.run(
-            [cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
-             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
-            check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
-        _wait_for(self._ready, "the cluster did not settle")
+        try:
+            for _ in range(self.masters * (1 + self.replicas)):
+                node = Node(0, self.directory / f"node-{len(self.nodes)}")
+                node.directory.mkdir(parents=True)
+                self.nodes.append(node)
+                self._spawn_on_a_free_port(server, node)
+            subprocess.run(
+                [cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                 "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+                check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+            _wait_for(self._ready, "the cluster did not settle")
+        except BaseException:
+            self.stop()  # no node outlives a start that failed
+            raise
         return self
+
+    def _spawn_on_a_free_port(self, server: str, node: Node) -> None:
+        """Start `node` and wait until it answers; a port taken between the check and the bind
+        (other tests pick ports too) makes redis-server exit: then another port."""
+        for _ in range(5):
+            node.port = cluster_port()
+            self._spawn(server, node)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                assert node.process is not None
+                if node.process.poll() is not None:
+                    break  # exited: the port was taken meanwhile
+                try:
+                    with node.client() as client:
+                        if client.info("server").get("process_id") == node.process.pid:
+                            return
+                except (redis.RedisError, AttributeError, ValueError):
+                    pass
+                time.sleep(0.05)
+            if node.process.poll() is None:
+                node.process.kill()
+            node.process.wait()
+            node.process = None
+        raise RuntimeError(f"no cluster node could start in {node.directory}")
 
     @staticmethod
     def _spawn(server: str, node: Node) -> None:

@@ -193,8 +193,8 @@ async def test_schemathesis_finds_no_server_error_and_no_response_outside_the_sc
     for key, detail in report.failures.items():
         print(f"FAILURE {key}:\n{detail}\n")
 
-    assert len(by_operation) == 12, sorted(by_operation)  # every operation but /events and /ws
-    assert report.cases >= 12 * 2 * FUZZ_EXAMPLES  # both auth variants of every operation ran
+    assert len(by_operation) == 15, sorted(by_operation)  # every operation but /events and /ws
+    assert report.cases >= 15 * 2 * FUZZ_EXAMPLES  # both auth variants of every operation ran
     assert not [s for (_, s) in report.statuses if s >= 500]
     assert not report.failures, sorted(report.failures)
     # The token variant reached past authentication: writes succeeded and validation answered.
