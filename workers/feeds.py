@@ -1,0 +1,356 @@
+"""The feed bot: polls each registered RSS, Atom or JSON feed when it is due and publishes its new
+items as updates of the blog, by the bot author named after the feed.
+
+- **One poller per feed**: the worker holding the feed's lease (a key that lapses after
+  `LEASE_MS`, so a dead worker's does) polls it; the others skip it.
+- **Conditional GET** (`If-None-Match`, `If-Modified-Since`); a 304 publishes nothing. At most
+  `MAX_REDIRECTS` redirects, each target checked by the webhooks' address rule; at most
+  `MAX_BYTES` read. RSS 0.9x-2.0 and Atom are parsed by feedparser, JSON Feed 1.1 as JSON.
+- **Each item once**: an item is known by its guid/id, else its link. A new one is published
+  through `Store.publish` with an idempotency key derived from feed and item, then recorded; a
+  worker that dies between the two publishes it again on the next poll, and the store replays
+  the first. The validators (`ETag`, `Last-Modified`) are saved only after every item of the
+  response is recorded, so the next poll after a crash gets the body again, not a 304.
+- **First poll**: the newest `backfill` items present become updates, the others are recorded
+  unpublished; every later item is published.
+- A failing poll (unreachable, bad XML or JSON, too large, redirect loop, a refused address) is
+  logged and recorded in the feed's state; the feed is polled again at its next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import socket
+import time
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import httpx
+
+from liveblog import updates
+from liveblog.errors import LiveblogError
+from liveblog.feedbot import FeedKeys, Feeds
+from liveblog.redis_client import UNAVAILABLE
+from liveblog.webhooks import PrivateAddress, check_resolved, check_url
+
+if TYPE_CHECKING:
+    from workers import Context
+
+TIMEOUT = 15.0  # seconds for one whole fetch, redirects included
+MAX_BYTES = 5 * 1024 * 1024
+MAX_REDIRECTS = 5
+LEASE_MS = 60_000  # longer than a poll can take (TIMEOUT plus the publishes)
+TICK = 0.5  # seconds between two looks at which feeds are due
+MAX_TEXT = 8000  # characters of an item's text put in the update
+USER_AGENT = "liveblog-feedbot"
+REDIRECTS = (301, 302, 303, 307, 308)
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class FeedError(Exception):
+    """A poll that failed in an expected way; its message is the line logged."""
+
+
+async def run(ctx: Context) -> None:
+    consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    feeds = Feeds(ctx.store)
+    release = ctx.redis.register_script(_RELEASE)
+    tasks: dict[str, asyncio.Task[None]] = {}
+    limits = httpx.Limits(max_connections=20)
+    try:
+        async with httpx.AsyncClient(
+            timeout=TIMEOUT, follow_redirects=False, trust_env=False, limits=limits
+        ) as http:
+            while not ctx.stop.is_set():
+                for feed_id in [f for f, t in tasks.items() if t.done()]:
+                    task = tasks.pop(feed_id)
+                    if not task.cancelled() and task.exception() is not None:
+                        ctx.log.error("feeds: %s failed: %r", feed_id, task.exception())
+                try:
+                    records = await feeds.registered()
+                    now = time.time()
+                    for record in records:
+                        if record["id"] in tasks:
+                            continue
+                        state = await feeds.state(record)
+                        if float(state.get("next", 0)) > now:
+                            continue
+                        tasks[record["id"]] = asyncio.create_task(
+                            _leased(ctx, feeds, http, record, consumer, release),
+                            name=f"feeds {record['id']}",
+                        )
+                except UNAVAILABLE as exc:
+                    ctx.log.warning("feeds: store unreachable (%s); retrying", exc)
+                await ctx.sleep(TICK)
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+async def _leased(
+    ctx: Context, feeds: Feeds, http: httpx.AsyncClient, record: dict[str, Any], consumer: str, release: Any
+) -> None:
+    """Poll `record` if this worker gets its lease and it is (still) due."""
+    lease = FeedKeys.of(record["blog"]).lease(record["id"])
+    try:
+        if not await feeds.redis.set(lease, consumer, nx=True, px=LEASE_MS):
+            return
+        try:
+            state = await feeds.state(record)
+            if float(state.get("next", 0)) > time.time():  # another worker has just polled it
+                return
+            await poll(ctx, feeds, http, record, state)
+        finally:
+            with contextlib.suppress(*UNAVAILABLE):
+                await release(keys=[lease], args=[consumer])
+    except UNAVAILABLE as exc:
+        ctx.log.warning("feeds: %s: store unreachable (%s); retrying", record["id"], exc)
+
+
+async def poll(
+    ctx: Context, feeds: Feeds, http: httpx.AsyncClient, record: dict[str, Any], state: dict[str, str]
+) -> None:
+    """One poll of one feed: fetch, parse, publish what is new, record it."""
+    feed_id, url = record["id"], record["url"]
+    started = time.time()
+    await feeds.save_state(record, {"next": str(started + record["every"])})
+    try:
+        fetched = await fetch(http, url, state, ctx.settings.allow_private_urls)
+        if fetched is None:  # 304
+            await feeds.save_state(record, {"error": ""})
+            return
+        body, content_type, validators = fetched
+        title, items = parse(body, content_type)
+    except FeedError as exc:
+        ctx.log.warning("feeds: %s (%s): %s; polled again in %d s", feed_id, url, exc, record["every"])
+        await feeds.save_state(record, {"error": str(exc)[:300]})
+        return
+    author = {"name": (title or urlsplit(url).hostname or url)[: updates.MAX_NAME], "kind": "bot"}
+    ids = [item["id"] for item in items]
+    new = set(await feeds.unseen(record, ids))
+    fresh = [item for item in items if item["id"] in new]  # oldest first
+    if state.get("primed") != "1":
+        keep = fresh[max(0, len(fresh) - record["backfill"]) :] if record["backfill"] else []
+        await feeds.mark_seen(record, [i["id"] for i in fresh if i not in keep], started)
+        fresh = keep
+    published = 0
+    for item in fresh:
+        if not await feeds.exists(record):  # removed meanwhile
+            return
+        try:
+            if await publish(ctx, record, item, author):
+                published += 1
+        except LiveblogError as exc:  # a blog removed, an item that is no valid update: skipped
+            ctx.log.warning("feeds: %s: item %r not published: %s", feed_id, item["id"], exc)
+        await feeds.mark_seen(record, [item["id"]], time.time())
+    await feeds.save_state(record, {**validators, "primed": "1", "title": author["name"], "error": ""})
+    if published:
+        ctx.log.info("feeds: %s: %d item(s) published to %s", feed_id, published, record["blog"])
+
+
+async def publish(ctx: Context, record: dict[str, Any], item: dict[str, Any], author: dict[str, str]) -> bool:
+    """Publish one item by the API's path; False when there is nothing to say."""
+    body = item_markdown(item)
+    if not body.strip():
+        return False
+    obj: dict[str, Any] = {"body": body, "key_event": bool(record.get("key_events"))}
+    if item.get("title"):
+        obj["title"] = _clean(item["title"])[: updates.MAX_TITLE] or None
+    fields = await asyncio.to_thread(updates.new_update, record["blog"], obj, author)
+    seed = f"feedbot\0{record['id']}\0{item['id']}".encode()
+    idempotency = (hashlib.sha256(seed).hexdigest(), hashlib.sha256(b"feedbot\0" + seed).hexdigest())
+    result = await ctx.store.publish(
+        record["blog"], fields, url_prefix=f"/blogs/{record['blog']}/updates/", idempotency=idempotency
+    )
+    return not result.replayed
+
+
+# -- fetching --------------------------------------------------------------------------------------
+
+
+async def fetch(
+    http: httpx.AsyncClient, url: str, state: dict[str, str], allow_private: bool
+) -> tuple[bytes, str, dict[str, str]] | None:
+    """The body, its content type and validators; None on 304; FeedError when it fails."""
+    headers = {"user-agent": USER_AGENT, "accept-encoding": "gzip, deflate"}
+    if state.get("etag"):
+        headers["if-none-match"] = state["etag"]
+    if state.get("last_modified"):
+        headers["if-modified-since"] = state["last_modified"]
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            for _ in range(MAX_REDIRECTS + 1):
+                check_url(url, allow_private=allow_private)
+                await check_resolved(url, allow_private=allow_private)
+                async with http.stream("GET", url, headers=headers) as response:
+                    if response.status_code in REDIRECTS and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    if response.status_code == 304:
+                        return None
+                    if response.status_code != 200:
+                        raise FeedError(f"answered {response.status_code}")
+                    if int(response.headers.get("content-length") or 0) > MAX_BYTES:
+                        raise FeedError(f"over {MAX_BYTES} bytes")
+                    chunks, size = [], 0
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > MAX_BYTES:
+                            raise FeedError(f"over {MAX_BYTES} bytes")
+                        chunks.append(chunk)
+                    validators = {
+                        "etag": response.headers.get("etag", ""),
+                        "last_modified": response.headers.get("last-modified", ""),
+                    }
+                    return b"".join(chunks), response.headers.get("content-type", ""), validators
+            raise FeedError(f"more than {MAX_REDIRECTS} redirects")
+    except TimeoutError:
+        raise FeedError(f"no answer in {TIMEOUT:g} s") from None
+    except (PrivateAddress, LiveblogError) as exc:
+        raise FeedError(str(exc)) from None
+    except (httpx.HTTPError, OSError) as exc:
+        raise FeedError(f"{type(exc).__name__}: {exc}") from None
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+
+def parse(body: bytes, content_type: str) -> tuple[str, list[dict[str, Any]]]:
+    """The feed's title and its items, oldest first: {"id", "title", "html", "text", "link"}.
+
+    JSON Feed by its content type or a leading `{`; anything else goes to feedparser."""
+    if "json" in content_type or body.lstrip()[:1] == b"{":
+        return _json_feed(body)
+    parsed = feedparser.parse(body)
+    if parsed.get("bozo") and not parsed.get("entries"):
+        raise FeedError(f"not a feed: {parsed.get('bozo_exception')!r}"[:300])
+    if not parsed.get("version") and not parsed.get("entries"):
+        raise FeedError("not an RSS or Atom feed")
+    items = []
+    for entry in parsed.entries:
+        link = entry.get("link") or ""
+        content = entry.get("content") or []
+        html = (content[0].get("value") if content else None) or entry.get("summary") or ""
+        items.append(_item(entry.get("id") or link, entry.get("title"), html, "", link))
+    return str(parsed.feed.get("title") or ""), _ordered(items)
+
+
+def _json_feed(body: bytes) -> tuple[str, list[dict[str, Any]]]:
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FeedError(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/"):
+        raise FeedError("not a JSON Feed (no jsonfeed.org version)")
+    raw_items = doc.get("items")
+    if not isinstance(raw_items, list):
+        raise FeedError("a JSON Feed without an items list")
+    items = []
+    for entry in raw_items:
+        if not isinstance(entry, dict):
+            continue
+        link = entry.get("url") if isinstance(entry.get("url"), str) else ""
+        item_id = entry.get("id")
+        item_id = str(item_id) if isinstance(item_id, str | int) and item_id != "" else link
+        html = entry.get("content_html") or entry.get("summary") or ""
+        text = entry.get("content_text") or ""
+        items.append(
+            _item(item_id, entry.get("title"), html if isinstance(html, str) else "", text, link or "")
+        )
+    title = doc.get("title")
+    return title if isinstance(title, str) else "", _ordered(items)
+
+
+def _item(item_id: Any, title: Any, html: str, text: Any, link: str) -> dict[str, Any]:
+    return {
+        "id": str(item_id or ""),
+        "title": title if isinstance(title, str) else "",
+        "html": html,
+        "text": text if isinstance(text, str) else "",
+        "link": link if isinstance(link, str) else "",
+    }
+
+
+def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Feeds list the newest first: oldest first, each ID once, items without one dropped."""
+    seen: set[str] = set()
+    out = []
+    for item in reversed(items):
+        if item["id"] and item["id"] not in seen:
+            seen.add(item["id"])
+            out.append(item)
+    return out
+
+
+# -- an item as Markdown ---------------------------------------------------------------------------
+
+_BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "hr"}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&])")
+
+
+class _Text(HTMLParser):
+    """An HTML fragment's text, a paragraph per block element; scripts and styles dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in ("script", "style"):
+            self.skip += 1
+        elif tag in _BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self.skip = max(0, self.skip - 1)
+        elif tag in _BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.parts)
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def item_markdown(item: dict[str, Any]) -> str:
+    """The update's body: the item's text, its paragraphs escaped as Markdown text, then its link.
+
+    Raw HTML in an update's Markdown is shown as text, so the item's HTML is reduced to its text
+    here; what remains still goes through the renderer and the sanitizer like every update."""
+    text = item["text"] or html_text(item["html"])
+    paragraphs = [_clean(p) for p in text.split("\n\n")]
+    paragraphs = [_MARKDOWN_SPECIAL.sub(r"\\\1", p) for p in paragraphs if p]
+    body = "\n\n".join(paragraphs)
+    if len(body) > MAX_TEXT:
+        body = body[:MAX_TEXT].rstrip("\\") + "…"
+    link = item["link"]
+    if link and urlsplit(link).scheme in ("http", "https") and not re.search(r"[\s<>]", link):
+        body += ("\n\n" if body else "") + f"[Read the original](<{link}>)"
+    if not body and item["title"]:
+        body = _MARKDOWN_SPECIAL.sub(r"\\\1", _clean(item["title"]))
+    return body
