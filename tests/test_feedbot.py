@@ -249,6 +249,13 @@ async def test_items_become_updates_once_backfill_is_honoured_a_304_publishes_no
     origin.files["/wire.rss"] = rss("Wire", 1, 2, 3)
     feed_id = add_feed(feeds_server, blog, origin.url + "/wire.rss", "--backfill", "2", "--key-events")
     assert feed_id in feeds_server.cli("feed", "list", "--blog", blog)
+    for bad in (["--every", "0"], ["--backfill", "-1"], ["--url", "ftp://example.org/feed"]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "liveblog", "feed", "add", "--blog", blog, "--url", origin.url, *bad,
+             "--data-dir", str(feeds_server.data_dir)],
+            capture_output=True, text=True, timeout=60, env={**os.environ, **feeds_server.settings},
+        )  # fmt: skip
+        assert refused.returncode != 0 and refused.stderr.count("\n") == 1, refused.stderr
     worker = Worker(feeds_server, "once")
     try:
         await until(lambda: _has(api, blog, 2))
@@ -280,8 +287,8 @@ async def test_atom_and_json_feed(
 ):
     origin.files["/wire.atom"] = atom(1, 2)
     origin.files["/wire.json"] = json_feed(1, 2)
-    add_feed(feeds_server, blog, origin.url + "/wire.atom")  # backfill 0: only later entries
-    add_feed(feeds_server, blog, origin.url + "/wire.json", "--backfill", "10")  # more than there are
+    ids = [add_feed(feeds_server, blog, origin.url + "/wire.atom")]  # backfill 0: only later entries
+    ids.append(add_feed(feeds_server, blog, origin.url + "/wire.json", "--backfill", "10"))  # > there are
     worker = Worker(feeds_server, "formats")
     try:
         await until(lambda: _has(api, blog, 2))
@@ -297,6 +304,8 @@ async def test_atom_and_json_feed(
         assert updates["JSON 3"]["author"] == {"name": "JSON wire", "kind": "bot"}
     finally:
         worker.stop()
+    for feed_id in ids:
+        feeds_server.cli("feed", "remove", feed_id)
 
 
 async def test_nothing_is_posted_twice_across_sigterm_sigkill_and_a_crash_before_recording(
@@ -329,6 +338,7 @@ async def test_nothing_is_posted_twice_across_sigterm_sigkill_and_a_crash_before
     finally:
         third.stop()
     assert await titles(api, blog) == [f"Item {n}" for n in range(1, 6)]  # each once
+    feeds_server.cli("feed", "remove", feed_id)
 
 
 async def test_bad_xml_a_huge_response_a_redirect_loop_and_a_dead_host_are_survived(
@@ -361,6 +371,8 @@ async def test_bad_xml_a_huge_response_a_redirect_loop_and_a_dead_host_are_survi
     finally:
         await redis.aclose()
         worker.stop()
+    for feed_id in (bad, huge, loop, dead):
+        feeds_server.cli("feed", "remove", feed_id)
 
 
 async def _has(api: httpx.AsyncClient, slug: str, n: int) -> bool:

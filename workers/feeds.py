@@ -1,8 +1,9 @@
 """The feed bot: polls each registered RSS, Atom or JSON feed when it is due and publishes its new
 items as updates of the blog, by the bot author named after the feed.
 
-- **One poller per feed**: the worker holding the feed's lease (a key that lapses after
-  `LEASE_MS`, so a dead worker's does) polls it; the others skip it.
+- **One poller per feed**: the worker holding the feed's lease polls it; the others skip it.
+  The lease is renewed every third of `LEASE_MS` while the poll lasts, so a SIGKILLed worker's
+  lapses within `LEASE_MS` (the webhooks' delivery lease works the same way).
 - **Conditional GET** (`If-None-Match`, `If-Modified-Since`); a 304 publishes nothing. At most
   `MAX_REDIRECTS` redirects, each target checked by the webhooks' address rule; at most
   `MAX_BYTES` read. RSS 0.9x-2.0 and Atom are parsed by feedparser, JSON Feed 1.1 as JSON.
@@ -47,12 +48,19 @@ if TYPE_CHECKING:
 TIMEOUT = 15.0  # seconds for one whole fetch, redirects included
 MAX_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
-LEASE_MS = 60_000  # longer than a poll can take (TIMEOUT plus the publishes)
+LEASE_MS = 5_000  # a feed's poll lease; renewed every third of it while the poll lasts
 TICK = 0.5  # seconds between two looks at which feeds are due
 MAX_TEXT = 8000  # characters of an item's text put in the update
 USER_AGENT = "liveblog-feedbot"
 REDIRECTS = (301, 302, 303, 307, 308)
 
+# Keep the lease when ours: 1 when this worker still holds it.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -66,7 +74,7 @@ class FeedError(Exception):
 async def run(ctx: Context) -> None:
     consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     feeds = Feeds(ctx.store)
-    release = ctx.redis.register_script(_RELEASE)
+    scripts = ctx.redis.register_script(_RENEW), ctx.redis.register_script(_RELEASE)
     tasks: dict[str, asyncio.Task[None]] = {}
     limits = httpx.Limits(max_connections=20)
     try:
@@ -88,7 +96,7 @@ async def run(ctx: Context) -> None:
                         if float(state.get("next", 0)) > now:
                             continue
                         tasks[record["id"]] = asyncio.create_task(
-                            _leased(ctx, feeds, http, record, consumer, release),
+                            _leased(ctx, feeds, http, record, consumer, scripts),
                             name=f"feeds {record['id']}",
                         )
                 except UNAVAILABLE as exc:
@@ -101,19 +109,36 @@ async def run(ctx: Context) -> None:
 
 
 async def _leased(
-    ctx: Context, feeds: Feeds, http: httpx.AsyncClient, record: dict[str, Any], consumer: str, release: Any
+    ctx: Context,
+    feeds: Feeds,
+    http: httpx.AsyncClient,
+    record: dict[str, Any],
+    consumer: str,
+    scripts: tuple[Any, Any],
 ) -> None:
     """Poll `record` if this worker gets its lease and it is (still) due."""
     lease = FeedKeys.of(record["blog"]).lease(record["id"])
+    renew, release = scripts
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(LEASE_MS / 3000)
+            with contextlib.suppress(*UNAVAILABLE):
+                await renew(keys=[lease], args=[consumer, LEASE_MS])
+
     try:
         if not await feeds.redis.set(lease, consumer, nx=True, px=LEASE_MS):
             return
+        keeper = asyncio.create_task(keep(), name=f"feeds lease {record['id']}")
         try:
             state = await feeds.state(record)
             if float(state.get("next", 0)) > time.time():  # another worker has just polled it
                 return
             await poll(ctx, feeds, http, record, state)
         finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
             with contextlib.suppress(*UNAVAILABLE):
                 await release(keys=[lease], args=[consumer])
     except UNAVAILABLE as exc:
@@ -133,7 +158,7 @@ async def poll(
             await feeds.save_state(record, {"error": ""})
             return
         body, content_type, validators = fetched
-        title, items = parse(body, content_type)
+        title, items = await asyncio.to_thread(parse, body, content_type)  # up to MAX_BYTES: off the loop
     except FeedError as exc:
         ctx.log.warning("feeds: %s (%s): %s; polled again in %d s", feed_id, url, exc, record["every"])
         await feeds.save_state(record, {"error": str(exc)[:300]})
