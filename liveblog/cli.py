@@ -1,5 +1,6 @@
 """The `liveblog` command: serve, worker, blog create|list|end|reopen, user
-add|list|remove|disable|enable, token create|list|revoke, webhook add|list|remove|log, compact, post.
+add|list|remove|disable|enable, token create|list|revoke, webhook add|list|remove|log,
+feed add|list|remove, compact, post.
 
 An expected failure (Redis unreachable, a bad setting, an unknown blog, a refused connection, an
 error answer) is one line on stderr and a non-zero exit: `main()` turns them into that line, in
@@ -26,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from . import __version__, auth, logs, updates
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError
+from .feedbot import Feeds
 from .redis_client import connect
 from .settings import SETTINGS, Setting, Settings
 from .store import Store
@@ -377,6 +379,43 @@ def cmd_webhook_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feed_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def action(store: Store) -> dict[str, Any]:
+        return await Feeds(store).add(
+            args.blog,
+            args.url,
+            every=args.every,
+            backfill=args.backfill,
+            key_events=args.key_events,
+            allow_private=settings.allow_private_urls,
+        )
+
+    record = _run(settings, action)
+    print(f"feed on {record['blog']} <- {record['url']} (every {record['every']} s)")
+    print(record["id"])
+    return 0
+
+
+def cmd_feed_list(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> list[dict[str, Any]]:
+        return await Feeds(store).registered(args.blog)
+
+    for record in _run(_settings(args), action):
+        print(f"{record['id']}\t{record['blog']}\t{record['url']}\t{record['every']}")
+    return 0
+
+
+def cmd_feed_remove(args: argparse.Namespace) -> int:
+    async def action(store: Store) -> dict[str, Any]:
+        return await Feeds(store).remove(args.id)
+
+    record = _run(_settings(args), action)
+    print(f"feed {record['id']} removed from {record['blog']}")
+    return 0
+
+
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     async def action(store: Store) -> bool:
         return await store.revoke_token(args.name)
@@ -562,6 +601,31 @@ def parser() -> argparse.ArgumentParser:
     wlog.add_argument("id")
     wlog.set_defaults(func=cmd_webhook_log)
     for sub in (wadd, wlist, wremove, wlog):
+        _common(sub)
+
+    feed = commands.add_parser(
+        "feed", help="manage the feeds (RSS, Atom, JSON) a blog follows"
+    ).add_subparsers(dest="action", required=True)
+    fadd = feed.add_parser(
+        "add", help="follow a feed: its new items become updates (its ID is the last line)"
+    )
+    fadd.add_argument("--blog", required=True)
+    fadd.add_argument("--url", required=True)
+    fadd.add_argument(
+        "--every", type=int, default=60, help="seconds between two polls (default 60, at least 1)"
+    )
+    fadd.add_argument(
+        "--backfill", type=int, default=0, help="how many of the items in the feed now to post (default 0)"
+    )
+    fadd.add_argument("--key-events", action="store_true", help="post its items as key events")
+    fadd.set_defaults(func=cmd_feed_add)
+    flist = feed.add_parser("list", help="list feeds: id, blog, url, seconds between polls")
+    flist.add_argument("--blog", help="only this blog's")
+    flist.set_defaults(func=cmd_feed_list)
+    fremove = feed.add_parser("remove", help="stop following a feed")
+    fremove.add_argument("id")
+    fremove.set_defaults(func=cmd_feed_remove)
+    for sub in (fadd, flist, fremove):
         _common(sub)
 
     compact = commands.add_parser(

@@ -24,6 +24,7 @@ SHIPPED = [
     "liveblog/scripts.lua",
     "workers/__init__.py",
     "workers/scheduler.py",
+    "workers/feeds.py",
     *(f"liveblog/templates/{path.name}" for path in sorted((ROOT / "liveblog/templates").glob("*.html"))),
 ]
 

@@ -1,0 +1,393 @@
+"""The feed bot: feeds registered by the CLI, polled by a real `liveblog worker feeds` process from
+a real HTTP server on loopback serving RSS, Atom and JSON Feed files that the tests change (with
+ETag and 304), published to a real `liveblog serve`: each item once, across worker restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from liveblog.feedbot import FeedKeys
+from liveblog.redis_client import connect
+
+from .conftest import ROOT, Server
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass
+class FeedServer:
+    """HTTP/1.1 on loopback: `files` maps a path to (content type, body), served with an ETag and
+    answered 304 when `If-None-Match` matches; `/huge` streams 6 MB, `/loop` redirects to itself."""
+
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    hits: list[tuple[str, int]] = field(default_factory=list)
+    server: asyncio.Server | None = None
+
+    async def start(self) -> FeedServer:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    def count(self, path: str, status: int) -> int:
+        return sum(1 for p, s in self.hits if (p, s) == (path, status))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            if not line:
+                return
+            _, path, _ = line.decode().split(" ", 2)
+            headers = {}
+            while (header := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = header.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if path == "/huge":
+                self.hits.append((path, 200))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml\r\nconnection: close\r\n\r\n"
+                )
+                writer.write(b"<rss version='2.0'><channel><title>")
+                for _ in range(6 * 16):
+                    writer.write(b"x" * 65536)
+                    await writer.drain()
+                return
+            if path == "/loop":
+                self.hits.append((path, 302))
+                writer.write(
+                    b"HTTP/1.1 302 Found\r\nlocation: /loop\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                return
+            if path not in self.files:
+                self.hits.append((path, 404))
+                writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                return
+            kind, body = self.files[path]
+            etag = '"' + hashlib.sha1(body).hexdigest() + '"'
+            if headers.get("if-none-match") == etag:
+                self.hits.append((path, 304))
+                writer.write(
+                    f"HTTP/1.1 304 Not Modified\r\netag: {etag}\r\nconnection: close\r\n\r\n".encode()
+                )
+                return
+            self.hits.append((path, 200))
+            head = f"HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\netag: {etag}\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+            writer.write(head.encode() + body)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+def rss(title: str, *items: int) -> tuple[str, bytes]:
+    """An RSS 2.0 feed of the numbered items, the newest (highest) first."""
+    entries = "".join(
+        f"<item><guid isPermaLink='false'>item-{n}</guid><title>Item {n}</title>"
+        f"<link>https://example.org/{n}</link>"
+        f"<description>&lt;p&gt;Text of &lt;b&gt;item {n}&lt;/b&gt;&lt;/p&gt;&lt;script&gt;x()&lt;/script&gt;</description></item>"
+        for n in sorted(items, reverse=True)
+    )
+    doc = f"<?xml version='1.0'?><rss version='2.0'><channel><title>{title}</title><link>https://example.org/</link>{entries}</channel></rss>"
+    return "application/rss+xml", doc.encode()
+
+
+def atom(*items: int) -> tuple[str, bytes]:
+    entries = "".join(
+        f"<entry><id>urn:atom:{n}</id><title>Atom {n}</title><updated>2026-01-0{n}T00:00:00Z</updated>"
+        f"<link href='https://example.org/atom/{n}'/><content type='html'>&lt;p&gt;Atom text {n}&lt;/p&gt;</content></entry>"
+        for n in sorted(items, reverse=True)
+    )
+    doc = (
+        "<?xml version='1.0' encoding='utf-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
+        f"<title>Atom wire</title><id>urn:atom</id><updated>2026-01-01T00:00:00Z</updated>{entries}</feed>"
+    )
+    return "application/atom+xml", doc.encode()
+
+
+def json_feed(*items: int) -> tuple[str, bytes]:
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "JSON wire",
+        "items": [
+            {
+                "id": f"j{n}",
+                "url": f"https://example.org/j/{n}",
+                "title": f"JSON {n}",
+                "content_text": f"JSON text {n}",
+            }
+            for n in sorted(items, reverse=True)
+        ],
+    }
+    return "application/feed+json", json.dumps(doc).encode()
+
+
+@pytest.fixture(scope="module")
+def feeds_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(
+        tmp_path_factory.mktemp("feedbot") / "data",
+        allow_private_urls=1,
+        in_process_workers=0,
+        rate_limit=1_000_000,
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[FeedServer]:
+    got = await FeedServer().start()
+    yield got
+    await got.close()
+
+
+@pytest.fixture(scope="module")
+def admin(feeds_server: Server) -> str:
+    return feeds_server.token("feeds-admin")
+
+
+@pytest.fixture
+async def api(feeds_server: Server, admin: str) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {admin}"}
+    async with httpx.AsyncClient(base_url=feeds_server.url, headers=headers, timeout=10) as client:
+        yield client
+
+
+_count = iter(range(1, 1000))
+
+
+@pytest.fixture
+async def blog(api: httpx.AsyncClient) -> str:
+    slug = f"feeds-{os.getpid()}-{next(_count)}"
+    response = await api.post("/api/v1/blogs", json={"slug": slug, "title": f"Blog {slug}"})
+    assert response.status_code == 201, response.text
+    return slug
+
+
+class Worker:
+    """`liveblog worker feeds` on the server's data."""
+
+    def __init__(self, server: Server, name: str) -> None:
+        self.log = server.data_dir.parent / f"feeds-worker-{name}.log"
+        env = {**os.environ, "LIVEBLOG_LOG_LEVEL": "info", **server.settings}
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "liveblog", "worker", "feeds", "--data-dir", str(server.data_dir)],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while b"workers running" not in self.log.read_bytes():
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        assert self.process.returncode in (0, -signal.SIGKILL), Path(self.log).read_text()[-3000:]
+
+
+def add_feed(server: Server, slug: str, url: str, *extra: str) -> str:
+    """`liveblog feed add`: the feed's ID (the last line)."""
+    lines = (
+        server.cli("feed", "add", "--blog", slug, "--url", url, "--every", "1", *extra).strip().splitlines()
+    )
+    assert lines[-1].startswith("fd_"), lines
+    return lines[-1]
+
+
+async def posted(api: httpx.AsyncClient, slug: str) -> list[dict[str, Any]]:
+    response = await api.get(f"/api/v1/blogs/{slug}/updates", params={"limit": 100})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["updates"]
+    return items
+
+
+async def until(check: Any, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.1)
+
+
+async def titles(api: httpx.AsyncClient, slug: str) -> list[str]:
+    return sorted(u["title"] for u in await posted(api, slug))
+
+
+async def test_items_become_updates_once_backfill_is_honoured_a_304_publishes_nothing(
+    feeds_server: Server, api: httpx.AsyncClient, blog: str, origin: FeedServer
+):
+    origin.files["/wire.rss"] = rss("Wire", 1, 2, 3)
+    feed_id = add_feed(feeds_server, blog, origin.url + "/wire.rss", "--backfill", "2", "--key-events")
+    assert feed_id in feeds_server.cli("feed", "list", "--blog", blog)
+    for bad in (["--every", "0"], ["--backfill", "-1"], ["--url", "ftp://example.org/feed"]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "liveblog", "feed", "add", "--blog", blog, "--url", origin.url, *bad,
+             "--data-dir", str(feeds_server.data_dir)],
+            capture_output=True, text=True, timeout=60, env={**os.environ, **feeds_server.settings},
+        )  # fmt: skip
+        assert refused.returncode != 0 and refused.stderr.count("\n") == 1, refused.stderr
+    worker = Worker(feeds_server, "once")
+    try:
+        await until(lambda: _has(api, blog, 2))
+        updates = await posted(api, blog)
+        assert sorted(u["title"] for u in updates) == ["Item 2", "Item 3"]  # the newest two
+        one = updates[0]
+        assert one["author"] == {"name": "Wire", "kind": "bot"}
+        assert one["key_event"] is True
+        assert 'href="https://example.org/' in one["html"]
+        assert "<script" not in one["html"] and "x()" not in one["html"]
+        assert "<b>" not in one["body"] and "Text of item" in one["html"]
+
+        seen = origin.count("/wire.rss", 304)
+        await until(lambda: _true(origin.count("/wire.rss", 304) >= seen + 2))
+        assert await titles(api, blog) == ["Item 2", "Item 3"]  # the 304s published nothing
+
+        origin.files["/wire.rss"] = rss("Wire", 1, 2, 3, 4, 5)
+        await until(lambda: _has(api, blog, 4))
+        await until(lambda: _true(origin.count("/wire.rss", 304) >= 2 + seen + 2))
+        assert await titles(api, blog) == ["Item 2", "Item 3", "Item 4", "Item 5"]
+    finally:
+        worker.stop()
+    assert "removed" in feeds_server.cli("feed", "remove", feed_id)
+    assert feed_id not in feeds_server.cli("feed", "list")
+
+
+async def test_atom_and_json_feed(
+    feeds_server: Server, api: httpx.AsyncClient, blog: str, origin: FeedServer
+):
+    origin.files["/wire.atom"] = atom(1, 2)
+    origin.files["/wire.json"] = json_feed(1, 2)
+    ids = [add_feed(feeds_server, blog, origin.url + "/wire.atom")]  # backfill 0: only later entries
+    ids.append(add_feed(feeds_server, blog, origin.url + "/wire.json", "--backfill", "10"))  # > there are
+    worker = Worker(feeds_server, "formats")
+    try:
+        await until(lambda: _has(api, blog, 2))
+        await until(lambda: _true(origin.count("/wire.atom", 304) >= 1))
+        assert await titles(api, blog) == ["JSON 1", "JSON 2"]
+        origin.files["/wire.atom"] = atom(1, 2, 3)
+        origin.files["/wire.json"] = json_feed(1, 2, 3)
+        await until(lambda: _has(api, blog, 4))
+        updates = {u["title"]: u for u in await posted(api, blog)}
+        assert sorted(updates) == ["Atom 3", "JSON 1", "JSON 2", "JSON 3"]
+        assert updates["Atom 3"]["author"] == {"name": "Atom wire", "kind": "bot"}
+        assert "Atom text 3" in updates["Atom 3"]["html"]
+        assert updates["JSON 3"]["author"] == {"name": "JSON wire", "kind": "bot"}
+    finally:
+        worker.stop()
+    for feed_id in ids:
+        feeds_server.cli("feed", "remove", feed_id)
+
+
+async def test_nothing_is_posted_twice_across_sigterm_sigkill_and_a_crash_before_recording(
+    feeds_server: Server, api: httpx.AsyncClient, blog: str, origin: FeedServer
+):
+    origin.files["/r.rss"] = rss("Restarts", 1, 2, 3)
+    feed_id = add_feed(feeds_server, blog, origin.url + "/r.rss", "--backfill", "3")
+    first = Worker(feeds_server, "first")
+    await until(lambda: _has(api, blog, 3))
+    first.stop()  # SIGTERM
+    # A worker that died between publishing item 3 and recording it: the record is gone, and so
+    # are the validators it saves last; the next worker gets the body again and must not repost.
+    redis = connect(feeds_server.redis_url, cluster=feeds_server.on_cluster)
+    try:
+        keys = FeedKeys.of(blog)
+        assert await redis.zrem(keys.seen(feed_id), "item-3") == 1
+        await redis.hdel(keys.state(feed_id), "etag")
+    finally:
+        await redis.aclose()
+    origin.files["/r.rss"] = rss("Restarts", 1, 2, 3, 4)
+    second = Worker(feeds_server, "second")
+    await until(lambda: _has(api, blog, 4))
+    await until(lambda: _true(origin.count("/r.rss", 304) >= 2))
+    second.kill()  # SIGKILL: its lease lapses
+    origin.files["/r.rss"] = rss("Restarts", 1, 2, 3, 4, 5)
+    third = Worker(feeds_server, "third")
+    try:
+        await until(lambda: _has(api, blog, 5), timeout=90)
+        await until(lambda: _true(origin.count("/r.rss", 304) >= 4))
+    finally:
+        third.stop()
+    assert await titles(api, blog) == [f"Item {n}" for n in range(1, 6)]  # each once
+    feeds_server.cli("feed", "remove", feed_id)
+
+
+async def test_bad_xml_a_huge_response_a_redirect_loop_and_a_dead_host_are_survived(
+    feeds_server: Server, api: httpx.AsyncClient, blog: str, origin: FeedServer
+):
+    origin.files["/bad.xml"] = ("application/rss+xml", b"<<< this is not < xml &&&")
+    bad = add_feed(feeds_server, blog, origin.url + "/bad.xml", "--backfill", "1")
+    huge = add_feed(feeds_server, blog, origin.url + "/huge")
+    loop = add_feed(feeds_server, blog, origin.url + "/loop")
+    dead = add_feed(feeds_server, blog, "http://127.0.0.1:9/feed")
+    worker = Worker(feeds_server, "bad")
+    redis = connect(feeds_server.redis_url, cluster=feeds_server.on_cluster)
+    try:
+        keys = FeedKeys.of(blog)
+
+        async def errors() -> dict[str, str]:
+            return {
+                feed: _str(await redis.hget(keys.state(feed), "error")) for feed in (bad, huge, loop, dead)
+            }
+
+        await until(lambda: _all_set(errors))
+        got = await errors()
+        assert "not a feed" in got[bad] and "bytes" in got[huge]
+        assert "redirects" in got[loop] and got[dead]
+        await until(lambda: _true(origin.count("/bad.xml", 200) >= 2))  # polled again
+        origin.files["/bad.xml"] = rss("Fixed", 1, 2)
+        await until(lambda: _has(api, blog, 1))
+        assert await titles(api, blog) == ["Item 2"]
+        assert worker.process.poll() is None
+    finally:
+        await redis.aclose()
+        worker.stop()
+    for feed_id in (bad, huge, loop, dead):
+        feeds_server.cli("feed", "remove", feed_id)
+
+
+async def _has(api: httpx.AsyncClient, slug: str, n: int) -> bool:
+    count = len(await posted(api, slug))
+    assert count <= n, f"{count} updates, expected {n}"
+    return count == n
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _all_set(errors: Any) -> bool:
+    return all((await errors()).values())
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
