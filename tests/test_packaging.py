@@ -25,6 +25,7 @@ SHIPPED = [
     "workers/__init__.py",
     "workers/scheduler.py",
     "workers/feeds.py",
+    "workers/webhooks.py",
     *(f"liveblog/templates/{path.name}" for path in sorted((ROOT / "liveblog/templates").glob("*.html"))),
 ]
 
