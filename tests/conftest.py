@@ -244,6 +244,38 @@ class Server:
         return self.cli(*args).strip().splitlines()[-1]
 
 
+class Worker:
+    """`liveblog worker NAME` on a server's data, returned once its signal handlers are set."""
+
+    def __init__(self, server: Server, worker: str, name: str) -> None:
+        self.log = server.data_dir.parent / f"{worker}-worker-{name}.log"
+        env = {**os.environ, "LIVEBLOG_LOG_LEVEL": "info", **server.settings}
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "liveblog", "worker", worker, "--data-dir", str(server.data_dir)],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while b"workers running" not in self.log.read_bytes():
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM, and a clean exit (or the SIGKILL a test gave it)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        assert self.process.returncode in (0, -signal.SIGKILL), self.log.read_text()[-3000:]
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(

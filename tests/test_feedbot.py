@@ -8,13 +8,10 @@ import asyncio
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +20,7 @@ import pytest
 from liveblog.feedbot import FeedKeys
 from liveblog.redis_client import connect
 
-from .conftest import ROOT, Server
+from .conftest import Server, Worker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -186,37 +183,6 @@ async def blog(api: httpx.AsyncClient) -> str:
     return slug
 
 
-class Worker:
-    """`liveblog worker feeds` on the server's data."""
-
-    def __init__(self, server: Server, name: str) -> None:
-        self.log = server.data_dir.parent / f"feeds-worker-{name}.log"
-        env = {**os.environ, "LIVEBLOG_LOG_LEVEL": "info", **server.settings}
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "liveblog", "worker", "feeds", "--data-dir", str(server.data_dir)],
-                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while b"workers running" not in self.log.read_bytes():
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        assert self.process.returncode in (0, -signal.SIGKILL), Path(self.log).read_text()[-3000:]
-
-
 def add_feed(server: Server, slug: str, url: str, *extra: str) -> str:
     """`liveblog feed add`: the feed's ID (the last line)."""
     lines = (
@@ -256,7 +222,7 @@ async def test_items_become_updates_once_backfill_is_honoured_a_304_publishes_no
             capture_output=True, text=True, timeout=60, env={**os.environ, **feeds_server.settings},
         )  # fmt: skip
         assert refused.returncode != 0 and refused.stderr.count("\n") == 1, refused.stderr
-    worker = Worker(feeds_server, "once")
+    worker = Worker(feeds_server, "feeds", "once")
     try:
         await until(lambda: _has(api, blog, 2))
         updates = await posted(api, blog)
@@ -289,7 +255,7 @@ async def test_atom_and_json_feed(
     origin.files["/wire.json"] = json_feed(1, 2)
     ids = [add_feed(feeds_server, blog, origin.url + "/wire.atom")]  # backfill 0: only later entries
     ids.append(add_feed(feeds_server, blog, origin.url + "/wire.json", "--backfill", "10"))  # > there are
-    worker = Worker(feeds_server, "formats")
+    worker = Worker(feeds_server, "feeds", "formats")
     try:
         await until(lambda: _has(api, blog, 2))
         await until(lambda: _true(origin.count("/wire.atom", 304) >= 1))
@@ -313,7 +279,7 @@ async def test_nothing_is_posted_twice_across_sigterm_sigkill_and_a_crash_before
 ):
     origin.files["/r.rss"] = rss("Restarts", 1, 2, 3)
     feed_id = add_feed(feeds_server, blog, origin.url + "/r.rss", "--backfill", "3")
-    first = Worker(feeds_server, "first")
+    first = Worker(feeds_server, "feeds", "first")
     await until(lambda: _has(api, blog, 3))
     first.stop()  # SIGTERM
     # A worker that died between publishing item 3 and recording it: the record is gone, and so
@@ -326,12 +292,12 @@ async def test_nothing_is_posted_twice_across_sigterm_sigkill_and_a_crash_before
     finally:
         await redis.aclose()
     origin.files["/r.rss"] = rss("Restarts", 1, 2, 3, 4)
-    second = Worker(feeds_server, "second")
+    second = Worker(feeds_server, "feeds", "second")
     await until(lambda: _has(api, blog, 4))
     await until(lambda: _true(origin.count("/r.rss", 304) >= 2))
     second.kill()  # SIGKILL: its lease lapses
     origin.files["/r.rss"] = rss("Restarts", 1, 2, 3, 4, 5)
-    third = Worker(feeds_server, "third")
+    third = Worker(feeds_server, "feeds", "third")
     try:
         await until(lambda: _has(api, blog, 5), timeout=90)
         await until(lambda: _true(origin.count("/r.rss", 304) >= 4))
@@ -349,7 +315,7 @@ async def test_bad_xml_a_huge_response_a_redirect_loop_and_a_dead_host_are_survi
     huge = add_feed(feeds_server, blog, origin.url + "/huge")
     loop = add_feed(feeds_server, blog, origin.url + "/loop")
     dead = add_feed(feeds_server, blog, "http://127.0.0.1:9/feed")
-    worker = Worker(feeds_server, "bad")
+    worker = Worker(feeds_server, "feeds", "bad")
     redis = connect(feeds_server.redis_url, cluster=feeds_server.on_cluster)
     try:
         keys = FeedKeys.of(blog)

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +19,7 @@ from standardwebhooks import Webhook
 from liveblog.errors import Invalid
 from liveblog.webhooks import PrivateAddress, check_resolved, check_url
 
-from .conftest import ROOT, Server, publish
+from .conftest import Server, Worker, publish
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -145,37 +142,6 @@ async def blog(api: httpx.AsyncClient) -> str:
     return slug
 
 
-class Worker:
-    """`liveblog worker webhooks` on the server's data."""
-
-    def __init__(self, server: Server, name: str) -> None:
-        self.log = server.data_dir.parent / f"worker-{name}.log"
-        env = {**os.environ, "LIVEBLOG_LOG_LEVEL": "info", **server.settings}
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "liveblog", "worker", "webhooks", "--data-dir", str(server.data_dir)],
-                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while b"workers running" not in self.log.read_bytes():  # its signal handlers are set
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        assert self.process.returncode in (0, -signal.SIGKILL), Path(self.log).read_text()[-3000:]
-
-
 def add_hook(server: Server, slug: str, url: str, *events: str) -> tuple[str, str]:
     """`liveblog webhook add`: the webhook's ID and its secret (the last line)."""
     args = ["webhook", "add", "--blog", slug, "--url", url]
@@ -198,7 +164,7 @@ async def test_every_event_is_delivered_signed_in_order_and_a_failure_is_retried
     good_id, good_secret = add_hook(hooks_server, blog, receiver.url + "/good")
     bad_id, bad_secret = add_hook(hooks_server, blog, receiver.url + "/fail-once")
     only_id, only_secret = add_hook(hooks_server, blog, receiver.url + "/published", "update.published")
-    worker = Worker(hooks_server, "order")
+    worker = Worker(hooks_server, "webhooks", "order")
     try:
         first = await publish(api, blog, "First")
         second = await publish(api, blog, "Second", title="Two")
@@ -247,12 +213,12 @@ async def test_a_worker_sigkilled_mid_delivery_loses_nothing(
     hooks_server: Server, api: httpx.AsyncClient, blog: str, receiver: Receiver
 ):
     hook_id, secret = add_hook(hooks_server, blog, receiver.url + "/slow")
-    first = Worker(hooks_server, "killed")
+    first = Worker(hooks_server, "webhooks", "killed")
     published = [(await publish(api, blog, f"Update {i}"))["id"] for i in range(6)]
     await receiver.wait_for("/slow", lambda got: len(got) >= 2)
     first.kill()  # mid-delivery: a request is in flight, the rest are queued or still pending
     more = [(await publish(api, blog, f"Later {i}"))["id"] for i in range(3)]
-    second = Worker(hooks_server, "second")
+    second = Worker(hooks_server, "webhooks", "second")
     try:
         got = await receiver.wait_for(
             "/slow", lambda got: {verified(secret, r)["id"] for r in got} >= {*published, *more}
