@@ -233,6 +233,8 @@ async def add_webhook(request: Request) -> Response:
     unknown = set(obj) - {"url", "events"}
     if unknown:
         raise Invalid(sorted(unknown)[0], "unknown field")
+    if "events" in obj and obj["events"] is None:  # the schema's `events` is a list: leave it out for all
+        raise Invalid("events", "a list of event types (leave it out for every type)")
     url, events = obj.get("url"), obj.get("events")
     if not isinstance(url, str):
         raise Invalid("url", "an http or https URL")
