@@ -21,6 +21,7 @@ import asyncio
 import base64
 import ipaddress
 import json
+import re
 import secrets
 import socket
 import time
@@ -58,10 +59,17 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+_URI = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986's characters
+
+
 def check_url(url: str, *, allow_private: bool) -> str:
     """`url` when it is an http(s) URL that may be registered, else Invalid naming the field."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL:
         raise Invalid("url", f"an http or https URL of at most {MAX_URL} characters")
+    if not _URI.fullmatch(url):
+        raise Invalid(
+            "url", "a URI: ASCII letters, digits and RFC 3986 punctuation (percent-encode the rest)"
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid("url", "an http or https URL with a host")
@@ -93,6 +101,8 @@ async def check_resolved(url: str, *, allow_private: bool) -> None:
 
 def check_events(events: Iterable[str] | None) -> list[str]:
     chosen = list(events or [])
+    if len(set(chosen)) != len(chosen):
+        raise Invalid("events", "each event type once")
     for event in chosen:
         if event not in EVENT_TYPES:
             raise Invalid("events", f"{event!r} is not one of {', '.join(EVENT_TYPES)}")
