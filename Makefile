@@ -41,7 +41,7 @@ upgrade: $(BIN)/uv
 # The load and fault scenarios of issue 5 at full size (1,000-20,000 readers; a few minutes),
 # and the heavy pages of issue 10 with /healthz held to 200 ms.
 stress: $(STAMP)
-	LIVEBLOG_STRESS=1 $(BIN)/pytest tests/test_load.py tests/test_chaos.py tests/test_heavy_pages.py tests/test_topology.py -s
+	LIVEBLOG_STRESS=1 $(BIN)/pytest tests/test_load.py tests/test_chaos.py tests/test_heavy_pages.py tests/test_topology.py tests/test_failover.py -s
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

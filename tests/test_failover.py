@@ -33,7 +33,7 @@ from liveblog.store import Keys, Store
 
 from .clients import Follower, all_connected, key
 from .cluster import Cluster, Node, cluster_binaries
-from .conftest import ExternalRedis, Server, free_port
+from .conftest import STRESS, ExternalRedis, Server, free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
 needs_redis7 = pytest.mark.skipif(
@@ -352,6 +352,7 @@ async def test_failover_with_wait_1_loses_nothing_and_readers_notice_nothing(tmp
     assert figures.disorder == 0
 
 
+@pytest.mark.skipif(not STRESS, reason="a measurement (make stress); its figures are in the README")
 async def test_failover_with_wait_0_is_measured(tmp_path, cluster):
     """Replication is asynchronous: without WAIT an acknowledged update may be lost when its
     master dies. Printed, not asserted; only 500s, hangs, gaps and duplicates fail it."""
