@@ -60,8 +60,9 @@ async def test_publish_due_publishes_each_update_once_however_many_schedulers_ra
         assert response.status_code == 202
     client = server.aredis()
     try:
+        store = Store(client)
         later = datetime.now(UTC) + timedelta(seconds=60)
-        results = await asyncio.gather(*(Store(client).publish_due(blog, later) for _ in range(8)))
+        results = await asyncio.gather(*(store.publish_due(blog, later) for _ in range(8)))
     finally:
         await client.aclose()
     published = [i for ids in results for i in ids]
