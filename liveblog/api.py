@@ -17,12 +17,10 @@ from .bodies import read_body
 from .caching import cacheable
 from .errors import BadRequest, Invalid, NotFound, UnsupportedMediaType
 from .events import BadEventId, parse_id
+from .models import MAX_IDEMPOTENCY_KEY, MAX_REQUEST_BYTES, NewUpdate, NewWebhook, validate
 from .state import state_of
 from .urls import location
 from .webhooks import Webhooks, public
-
-MAX_REQUEST_BYTES = 256 * 1024
-MAX_IDEMPOTENCY_KEY = 200
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -160,9 +158,10 @@ async def publish(request: Request) -> Response:
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     obj, raw = await read_json(request)
+    new = validate(NewUpdate, obj)
     # Rendering 64 KiB of hostile Markdown takes up to a second: off the event loop, so
     # the readers this process serves do not stall meanwhile.
-    fields = await run_in_threadpool(updates.new_update, slug, obj, principal.author)
+    fields = await run_in_threadpool(updates.draft, slug, new, principal.author)
     idempotency = None
     if key is not None:
         fingerprint = hashlib.sha256(principal.name.encode() + b"\0" + raw).hexdigest()
@@ -172,7 +171,7 @@ async def publish(request: Request) -> Response:
         fields,
         url_prefix=f"/blogs/{slug}/updates/",
         idempotency=idempotency,
-        at=updates.scheduled_time(obj),
+        at=new.scheduled_at,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     if result.scheduled:  # 202: accepted now, published (with its stream ID) when it falls due
@@ -228,20 +227,9 @@ async def add_webhook(request: Request) -> Response:
     slug = request.path_params["slug"]
     _, hooks = await _admin(request, slug)
     obj, _ = await read_json(request)
-    if not isinstance(obj, dict):
-        raise Invalid("body", "a JSON object with url and events")
-    unknown = set(obj) - {"url", "events"}
-    if unknown:
-        raise Invalid(sorted(unknown)[0], "unknown field")
-    if "events" in obj and obj["events"] is None:  # the schema's `events` is a list: leave it out for all
-        raise Invalid("events", "a list of event types (leave it out for every type)")
-    url, events = obj.get("url"), obj.get("events")
-    if not isinstance(url, str):
-        raise Invalid("url", "an http or https URL")
-    if events is not None and not (isinstance(events, list) and all(isinstance(e, str) for e in events)):
-        raise Invalid("events", "a list of event types")
+    new = validate(NewWebhook, obj)
     allow = state_of(request).settings.allow_private_urls
-    record = await hooks.add(slug, url, events, allow_private=allow)
+    record = await hooks.add(slug, new.url, new.events, allow_private=allow)
     where = location(request, f"/api/v1/blogs/{slug}/webhooks/{record['id']}")
     return _json(record, 201, {"Location": where})
 

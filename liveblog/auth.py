@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.concurrency import run_in_threadpool
 
 from .errors import Forbidden, TooManyRequests, Unauthorized, Unavailable
+from .models import Author, AuthorKind
 from .redis_client import UNAVAILABLE
 from .settings import Settings
 from .store import Store, now_iso
@@ -59,12 +60,12 @@ class Principal:
     """Who is writing: a bot token or an editor."""
 
     name: str
-    kind: str  # "bot" or "editor"
+    kind: AuthorKind
     blogs: tuple[str, ...] | None  # None: every blog
     admin: bool = False
 
     @property
-    def author(self) -> dict[str, str]:
+    def author(self) -> Author:
         return {"name": self.name, "kind": self.kind}
 
     @property

@@ -28,6 +28,7 @@ from . import __version__, auth, logs, updates
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError
 from .feedbot import Feeds
+from .models import Author, Blog
 from .redis_client import connect
 from .settings import SETTINGS, Setting, Settings
 from .store import Store
@@ -95,7 +96,7 @@ async def seed_demo(store: Store) -> str | None:
     if await store.list_blogs():
         return None
     await store.create_blog(demo.DEMO_SLUG, demo.DEMO_TITLE, demo.DEMO_DESCRIPTION)
-    author = {"name": "Newsdesk", "kind": "editor"}
+    author: Author = {"name": "Newsdesk", "kind": "editor"}
     for item in demo.DEMO_UPDATES:
         fields = updates.new_update(demo.DEMO_SLUG, item, author)
         await store.publish(demo.DEMO_SLUG, fields, url_prefix=f"/blogs/{demo.DEMO_SLUG}/updates/")
@@ -226,7 +227,7 @@ def cmd_blog_create(args: argparse.Namespace) -> int:
 
 
 def cmd_blog_list(args: argparse.Namespace) -> int:
-    async def action(store: Store) -> list[dict[str, Any]]:
+    async def action(store: Store) -> list[Blog]:
         return await store.list_blogs()
 
     for blog in _run(_settings(args), action):
@@ -238,7 +239,7 @@ def cmd_blog_status(args: argparse.Namespace) -> int:
     """`blog end|reopen SLUG`: a `blog.updated` event, so every reader sees it live."""
     status = {"end": "ended", "reopen": "live"}[args.action]
 
-    async def action(store: Store) -> dict[str, Any]:
+    async def action(store: Store) -> Blog:
         return await store.patch_blog(args.slug, {"status": status})
 
     _run(_settings(args), action)

@@ -7,6 +7,7 @@ form works without JavaScript (POST, then 303 back); static/js/editor.js enhance
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -359,7 +360,7 @@ async def preview(request: Request) -> Response:
     return HTMLResponse(html, headers=NO_STORE)
 
 
-def _form_of(update: dict[str, Any]) -> dict[str, Any]:
+def _form_of(update: Mapping[str, Any]) -> dict[str, Any]:
     image = update.get("image") or {}
     return {
         "title": update.get("title") or "",

@@ -8,8 +8,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-EVENT_TYPES = ("update.published", "update.edited", "update.deleted", "blog.updated", "reset")
+# The event types, written once: the stream's (what webhooks can be sent), and `reset`, which only the
+# transports send (never stored). models.py and the OpenAPI document take them from here.
+StoredEventType = Literal["update.published", "update.edited", "update.deleted", "blog.updated"]
+EventType = Literal[StoredEventType, "reset"]
+STORED_EVENT_TYPES: tuple[str, ...] = get_args(StoredEventType)
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 _ID = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
 _SUBJECT = re.compile(r'^\{"id":"([0-9]+-[0-9]+)"')  # how the store writes an update's JSON
 

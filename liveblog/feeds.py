@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .caching import Rendered, head_of, rendered
+from .models import Blog, Update
 from .pages import before_of, respond, within_budget
 from .state import state_of
 from .urls import shared_origin
@@ -42,7 +44,7 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 ET.register_namespace("", ATOM)
 
 
-def entry_title(update: dict[str, Any]) -> str:
+def entry_title(update: Mapping[str, Any]) -> str:
     """The update's title, or the first 80 characters of its text."""
     if update.get("title"):
         return str(update["title"])
@@ -50,7 +52,7 @@ def entry_title(update: dict[str, Any]) -> str:
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def content_html(update: dict[str, Any]) -> str:
+def content_html(update: Mapping[str, Any]) -> str:
     """The sanitized HTML, followed by the update's image (its URL, alt and caption escaped here)."""
     html = str(update.get("html") or "")
     image = update.get("image") or {}
@@ -62,7 +64,7 @@ def content_html(update: dict[str, Any]) -> str:
     return html
 
 
-def _author(update: dict[str, Any]) -> str:
+def _author(update: Mapping[str, Any]) -> str:
     return str((update.get("author") or {}).get("name") or "liveblog")
 
 
@@ -70,11 +72,11 @@ def _absolute(base: str, path: str) -> str:
     return path if path.startswith(("http://", "https://")) else base.rstrip("/") + "/" + path.lstrip("/")
 
 
-def _updated(update: dict[str, Any]) -> str:
+def _updated(update: Mapping[str, Any]) -> str:
     return str(update.get("updated_at") or update["published_at"])
 
 
-def _feed_updated(blog: dict[str, Any], updates: list[dict[str, Any]]) -> str:
+def _feed_updated(blog: Mapping[str, Any], updates: Sequence[Mapping[str, Any]]) -> str:
     """The latest change, as RFC 3339 UTC text (all our times share one format, so max() works)."""
     return max([_updated(u) for u in updates] + [blog.get("updated_at") or blog.get("created_at") or ""])
 
@@ -92,8 +94,8 @@ def _paged(url: str, before: str | None) -> str:
 
 
 def atom_feed(
-    blog: dict[str, Any],
-    updates: list[dict[str, Any]],
+    blog: Blog,
+    updates: list[Update],
     base: str,
     *,
     before: str | None = None,
@@ -140,7 +142,7 @@ def atom_feed(
 
 
 def json_feed(
-    blog: dict[str, Any], updates: list[dict[str, Any]], base: str, *, next_before: str | None = None
+    blog: Blog, updates: list[Update], base: str, *, next_before: str | None = None
 ) -> dict[str, Any]:
     """The JSON Feed object; `next_before` the next (older) page's position, as `next_url`."""
     page = _absolute(base, blog["url"])
@@ -166,8 +168,8 @@ def json_feed(
             "date_modified": _updated(update),
             "authors": [{"name": _author(update)}],
         }
-        if (update.get("image") or {}).get("url"):
-            item["image"] = update["image"]["url"]
+        if image := update.get("image"):
+            item["image"] = image["url"]
         if update.get("key_event"):
             item["tags"] = ["key-event"]
         feed["items"].append(item)

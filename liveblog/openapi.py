@@ -8,31 +8,29 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema
+
+from .models import (
+    MAX_BODY_BYTES,
+    MAX_HTML_BYTES,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_REQUEST_BYTES,
+    SCHEMAS,
+    SLUG_PATTERN,
+    STREAM_ID_INPUT_PATTERN,
+)
+
 JSON = "application/json"
 PROBLEM = "application/problem+json"
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
-STREAM_ID_PATTERN = r"^\d+-\d+$"
-# What the server accepts as a position: up to 19 digits always fits Redis's 64-bit halves.
-STREAM_ID_INPUT_PATTERN = r"^[0-9]{1,19}(?:-[0-9]{1,19})?$"
-# Text fields take no C0 control characters but tab, CR and LF (XML, hence Atom, cannot carry them);
-# some must hold more than white space (as Python's str.isspace() sees it).
-_TEXT_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f]"
-_VISIBLE_CHAR = r"[^\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-TEXT_PATTERN = f"^{_TEXT_CHAR}*$"
-NON_BLANK_PATTERN = f"^{_TEXT_CHAR}*{_VISIBLE_CHAR}{_TEXT_CHAR}*$"
-MAX_BODY_BYTES = 65536
-MAX_TITLE = 300
-MAX_TEXT = 2000
-MAX_IDEMPOTENCY_KEY = 200
 SSE_EXAMPLE = (
     "id: 1650769560000-0\nevent: update.deleted\n"
     'data: {"id":"1650769560000-0","type":"update.deleted","blog":"russia-ukraine",'
     '"update":{"id":"1650769500000-0"}}\n\n'
 )
-EVENT_TYPES = ["update.published", "update.edited", "update.deleted", "blog.updated", "reset"]
-WEBHOOK_EVENT_TYPES = EVENT_TYPES[:-1]
+_KIB = 1024
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 The JSON API of liveblog, a live-updates blog service.
 
 **Reads** are public. **Writes** need `Authorization: Bearer TOKEN`: a bot token made with
@@ -41,8 +39,8 @@ session cookie plus its CSRF token. A missing or bad token is 401; a token not a
 is 403.
 
 **Writes** take `Content-Type: application/json` (else 415). Malformed JSON is 400; unknown fields
-or wrong types are 422, naming the field; a Markdown body over 64 KiB or a request over 256 KiB
-is 413. Over the rate limit the answer is 429, and 503 when the store is unreachable; both carry
+or wrong types are 422, naming the field; a Markdown body over {MAX_BODY_BYTES // _KIB} KiB or a request over
+{MAX_REQUEST_BYTES // _KIB} KiB is 413. Over the rate limit the answer is 429, and 503 when the store is unreachable; both carry
 `Retry-After`. Every error is an RFC 9457 `application/problem+json` document.
 
 **Idempotency-Key.** Send a unique `Idempotency-Key` header with `POST .../updates` to retry
@@ -54,7 +52,7 @@ nothing new; the same key with a different body is 409.
 `GET .../ws` (WebSocket) carry the same events (see the `Event` schema). To resume, give the last
 ID you have as the `Last-Event-ID` header (EventSource does this by itself on reconnect) or as
 `?last_event_id=ID`: the server sends every later event in order, exactly once, then the live
-ones. The `last_event_id` of `GET /api/v1/blogs/{slug}` and of `GET .../updates` is the position
+ones. The `last_event_id` of `GET /api/v1/blogs/{{slug}}` and of `GET .../updates` is the position
 to resume from after loading that state. Without a position only live events are sent. When the
 position is no longer retained, a `reset` event tells the client to reload from `GET .../updates`.
 """
@@ -68,13 +66,17 @@ ERRORS: dict[int, tuple[str, str]] = {
     409: ("Conflict", "The request conflicts with the current state."),
     413: (
         "PayloadTooLarge",
-        "Markdown body over 64 KiB (or one that renders to over 512 KiB of HTML), or request over 256 KiB.",
+        f"Markdown body over {MAX_BODY_BYTES // _KIB} KiB (or one that renders to over "
+        f"{MAX_HTML_BYTES // _KIB} KiB of HTML), or request over {MAX_REQUEST_BYTES // _KIB} KiB.",
     ),
     415: ("UnsupportedMediaType", "The request body is not `application/json`."),
     422: ("UnprocessableContent", "A field is missing, unknown or of the wrong type; `detail` names it."),
     429: ("TooManyRequests", "Over the rate limit; retry after `Retry-After` seconds."),
     503: ("ServiceUnavailable", "The store is unreachable; retry after `Retry-After` seconds."),
 }
+
+
+REF = "#/components/schemas/{model}"
 
 
 def _ref(kind: str, name: str, **overrides: str) -> dict[str, Any]:
@@ -118,316 +120,22 @@ def _write(
     return op
 
 
+class _Components(GenerateJsonSchema):
+    """Pydantic's JSON Schema without a generated `title` on every property (the names say it)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
 def _schemas() -> dict[str, Any]:
-    stream_id = {
-        "type": "string",
-        "pattern": STREAM_ID_PATTERN,
-        "description": "A Redis stream ID, `milliseconds-sequence`; strictly increasing per blog.",
-        "examples": ["1650769560000-0"],
-    }
-    timestamp = {"type": "string", "format": "date-time", "description": "RFC 3339, UTC."}
-    https_url = {"type": "string", "format": "uri", "pattern": "^https://", "description": "An https URL."}
-    https_url_input = {**https_url, "pattern": r"^https://[^\s/?#]", "maxLength": MAX_TEXT}
-    text = {"type": "string", "pattern": TEXT_PATTERN, "maxLength": MAX_TEXT}
-    title = {"type": "string", "pattern": NON_BLANK_PATTERN, "maxLength": MAX_TITLE}
-    nullable_title = {"type": ["string", "null"], "pattern": TEXT_PATTERN, "maxLength": MAX_TITLE}
-    markdown = {
-        "type": "string",
-        "minLength": 1,
-        "pattern": NON_BLANK_PATTERN,
-        "maxLength": MAX_BODY_BYTES,
-        "description": "Markdown source, at most 65536 bytes of UTF-8 that render to at most 524288 bytes "
-        "of HTML (413 beyond). "
-        "Raw HTML is not passed through.",
-    }
-    image_or_null = {"anyOf": [{"type": "null"}, _schema("ImageInput")]}
-    return {
-        "StreamId": stream_id,
-        "ScheduledUpdate": {
-            "type": "object",
-            "description": "An update waiting to be published (the 202 of the publish that scheduled it): "
-            "its fields, without `id`, `url` and times, which it gets when published.",
-            "required": ["scheduled_id", "scheduled_at", "blog", "body", "html", "author"],
-            "properties": {
-                "scheduled_id": {
-                    "type": "string",
-                    "description": "Cancel it with DELETE .../scheduled/{id}.",
-                },
-                "scheduled_at": {**timestamp, "description": "When it is published; RFC 3339, UTC."},
-                "blog": {"type": "string", "pattern": SLUG_PATTERN},
-                "title": {"type": ["string", "null"]},
-                "body": {"type": "string"},
-                "html": {"type": "string"},
-                "author": {"type": "object"},
-                "key_event": {"type": "boolean"},
-                "pinned": {"type": "boolean"},
-            },
-        },
-        "ScheduledList": {
-            "type": "object",
-            "required": ["scheduled"],
-            "properties": {
-                "scheduled": {
-                    "type": "array",
-                    "description": "Soonest first.",
-                    "items": _schema("ScheduledUpdate"),
-                }
-            },
-        },
-        "Blog": {
-            "type": "object",
-            "required": [
-                "slug",
-                "title",
-                "description",
-                "status",
-                "created_at",
-                "updated_at",
-                "last_event_id",
-                "url",
-            ],
-            "properties": {
-                "slug": {"type": "string", "pattern": SLUG_PATTERN},
-                "title": {"type": "string"},
-                "description": {"type": "string"},
-                "status": {"type": "string", "enum": ["live", "ended"]},
-                "created_at": timestamp,
-                "updated_at": timestamp,
-                "last_event_id": {
-                    **stream_id,
-                    "description": "The blog's latest event (`0-0` before any); resume the stream from here.",
-                },
-                "url": {"type": "string", "format": "uri-reference", "description": "The reader page."},
-            },
-            "examples": [
-                {
-                    "slug": "russia-ukraine",
-                    "title": "Russia-Ukraine latest",
-                    "description": "",
-                    "status": "live",
-                    "created_at": "2022-04-24T03:00:00.000Z",
-                    "updated_at": "2022-04-24T03:26:00.000Z",
-                    "last_event_id": "1650769560000-0",
-                    "url": "/blogs/russia-ukraine",
-                }
-            ],
-        },
-        "BlogList": {
-            "type": "object",
-            "required": ["blogs"],
-            "properties": {"blogs": {"type": "array", "items": _schema("Blog")}},
-        },
-        "Webhook": {
-            "type": "object",
-            "description": "A registered webhook. Its `secret` (`whsec_...`, for "
-            "`standardwebhooks.Webhook(secret).verify(body, headers)`) is returned once, at registration.",
-            "required": ["id", "blog", "url", "events", "created_at", "since", "disabled"],
-            "properties": {
-                "id": {"type": "string", "pattern": "^wh_[0-9a-f]+$"},
-                "blog": {"type": "string", "pattern": SLUG_PATTERN},
-                "url": {"type": "string", "format": "uri"},
-                "events": {
-                    "type": "array",
-                    "items": {"enum": WEBHOOK_EVENT_TYPES},
-                    "description": "The event types sent; empty: every one.",
-                },
-                "secret": {"type": "string", "pattern": "^whsec_"},
-                "created_at": timestamp,
-                "since": {**stream_id, "description": "Events after this position are sent."},
-                "disabled": {"type": ["string", "null"], "description": "Why it was disabled, if it was."},
-                "failing_since": {"type": ["number", "null"]},
-            },
-        },
-        "WebhookList": {
-            "type": "object",
-            "required": ["webhooks"],
-            "properties": {"webhooks": {"type": "array", "items": _schema("Webhook")}},
-        },
-        "NewWebhook": {
-            "type": "object",
-            "required": ["url"],
-            "additionalProperties": False,
-            "properties": {
-                "url": {
-                    "type": "string",
-                    "format": "uri",
-                    "pattern": "^https?://[^\\s/?#@]",
-                    "maxLength": MAX_TEXT,
-                    "description": "http or https; loopback, link-local and private addresses are "
-                    "refused unless `LIVEBLOG_ALLOW_PRIVATE_URLS=1`.",
-                },
-                "events": {"type": "array", "items": {"enum": WEBHOOK_EVENT_TYPES}, "uniqueItems": True},
-            },
-        },
-        "NewBlog": {
-            "type": "object",
-            "required": ["slug", "title"],
-            "additionalProperties": False,
-            "properties": {
-                "slug": {"type": "string", "pattern": SLUG_PATTERN},
-                "title": title,
-                "description": text,
-            },
-        },
-        "BlogPatch": {
-            "type": "object",
-            "additionalProperties": False,
-            "minProperties": 1,
-            "properties": {
-                "title": title,
-                "description": text,
-                "status": {"type": "string", "enum": ["live", "ended"]},
-            },
-        },
-        "Image": {
-            "type": "object",
-            "required": ["url", "alt", "caption"],
-            "properties": {"url": https_url, "alt": {"type": "string"}, "caption": {"type": "string"}},
-        },
-        "ImageInput": {
-            "type": "object",
-            "required": ["url", "alt"],
-            "additionalProperties": False,
-            "properties": {"url": https_url_input, "alt": text, "caption": text},
-        },
-        "Author": {
-            "type": "object",
-            "required": ["name", "kind"],
-            "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["editor", "bot"]}},
-        },
-        "Update": {
-            "type": "object",
-            "required": [
-                "id",
-                "blog",
-                "title",
-                "body",
-                "html",
-                "image",
-                "author",
-                "key_event",
-                "pinned",
-                "published_at",
-                "updated_at",
-                "url",
-            ],
-            "properties": {
-                "id": {**stream_id, "description": "The stream ID of the event that published it."},
-                "blog": {"type": "string", "pattern": SLUG_PATTERN},
-                "title": {"type": ["string", "null"]},
-                "body": {"type": "string", "description": "Markdown source."},
-                "html": {"type": "string", "description": "Sanitized HTML rendered from `body`."},
-                "image": {"anyOf": [{"type": "null"}, _schema("Image")]},
-                "author": _schema("Author"),
-                "key_event": {"type": "boolean"},
-                "pinned": {"type": "boolean"},
-                "published_at": timestamp,
-                "updated_at": timestamp,
-                "url": {"type": "string", "format": "uri-reference", "description": "The permalink."},
-            },
-            "examples": [
-                {
-                    "id": "1650769560000-0",
-                    "blog": "russia-ukraine",
-                    "title": "Next stop: Kyiv",
-                    "body": "Mr Guterres will visit Kyiv on **April 28**.",
-                    "html": "<p>Mr Guterres will visit Kyiv on <strong>April 28</strong>.</p>\n",
-                    "image": None,
-                    "author": {"name": "wire-bot", "kind": "bot"},
-                    "key_event": True,
-                    "pinned": False,
-                    "published_at": "2022-04-24T03:06:00.000Z",
-                    "updated_at": "2022-04-24T03:06:00.000Z",
-                    "url": "/blogs/russia-ukraine/updates/1650769560000-0",
-                }
-            ],
-        },
-        "UpdateList": {
-            "type": "object",
-            "required": ["updates", "next_before", "last_event_id"],
-            "properties": {
-                "updates": {
-                    "type": "array",
-                    "items": _schema("Update"),
-                    "description": "Newest first; pinned updates are flagged, not moved.",
-                },
-                "next_before": {
-                    "anyOf": [_schema("StreamId"), {"type": "null"}],
-                    "description": "Pass as `before` for the next (older) page; null on the last page.",
-                },
-                "last_event_id": {
-                    **stream_id,
-                    "description": "The blog's latest event when this page was read; resume the stream here.",
-                },
-            },
-        },
-        "NewUpdate": {
-            "type": "object",
-            "required": ["body"],
-            "additionalProperties": False,
-            "properties": {
-                "body": markdown,
-                "title": nullable_title,
-                "key_event": {"type": "boolean", "default": False},
-                "pinned": {"type": "boolean", "default": False},
-                "image": image_or_null,
-                "scheduled_at": {
-                    **timestamp,
-                    "description": "RFC 3339; a time in the future schedules the update instead of "
-                    "publishing it now.",
-                },
-            },
-        },
-        "UpdatePatch": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "title": nullable_title,
-                "body": markdown,
-                "key_event": {"type": "boolean"},
-                "pinned": {"type": "boolean"},
-                "image": image_or_null,
-            },
-        },
-        "Problem": {
-            "type": "object",
-            "description": "RFC 9457 problem details.",
-            "required": ["type", "title", "status", "detail"],
-            "properties": {
-                "type": {"type": "string", "format": "uri-reference"},
-                "title": {"type": "string"},
-                "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                "detail": {"type": "string"},
-            },
-        },
-        "Event": {
-            "type": "object",
-            "description": "One change to a blog: the JSON of an SSE `data:` line "
-            "and of a WebSocket text frame.",
-            "required": ["id", "type", "blog"],
-            "properties": {
-                "id": stream_id,
-                "type": {"type": "string", "enum": EVENT_TYPES},
-                "blog": {"type": "string", "pattern": SLUG_PATTERN},
-                "update": {
-                    "description": "`update.published` and `update.edited`: the whole update; "
-                    "`update.deleted`: only its `id`.",
-                    "anyOf": [
-                        _schema("Update"),
-                        {"type": "object", "required": ["id"], "properties": {"id": stream_id}},
-                    ],
-                },
-                "meta": {
-                    "type": "object",
-                    "description": "`blog.updated`: the blog's new title, description, status and times.",
-                },
-                "last_event_id": {
-                    **stream_id,
-                    "description": "`reset`: the position to resume from after reloading `GET .../updates`.",
-                },
-            },
-        },
-    }
+    """`components/schemas`, generated from the shapes in models.py; nested shapes become `$ref`s."""
+    out: dict[str, Any] = {}
+    for name, shape in SCHEMAS.items():
+        schema = TypeAdapter(shape).json_schema(ref_template=REF, schema_generator=_Components)
+        for nested, definition in {**schema.pop("$defs", {}), name: schema}.items():
+            if out.setdefault(nested, definition) != definition:
+                raise ValueError(f"two shapes are named {nested!r} in models.SCHEMAS")
+    return out
 
 
 def _responses() -> dict[str, Any]:

@@ -7,8 +7,6 @@ A page holds at most `PAGE_BYTES` of updates' HTML: older ones are behind "Load 
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -16,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from .caching import Rendered, cacheable, etag_of, head_of, rendered
 from .errors import BadRequest
 from .events import BadEventId, parse_id
+from .models import Update
 from .state import state_of
 from .urls import localize, request_origin, shared_origin, varies, vary_host
 
@@ -42,11 +41,11 @@ def before_of(request: Request) -> str | None:
 
 
 def within_budget(
-    updates: list[dict[str, Any]], budget: int, next_before: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+    updates: list[Update], budget: int, next_before: str | None
+) -> tuple[list[Update], str | None]:
     """The newest updates whose HTML fits in `budget` bytes (at least one), and the `before` of
     the next page: the last one kept when some were left out, else `next_before`."""
-    kept: list[dict[str, Any]] = []
+    kept: list[Update] = []
     used = 0
     for update in updates:
         size = len(str(update.get("html") or "").encode("utf-8"))

@@ -23,6 +23,7 @@ from starlette.types import Message
 from . import auth
 from .bodies import read_body
 from .errors import Forbidden
+from .models import Author
 from .state import state_of
 
 SESSION_LIFETIME = 14 * 24 * 3600  # seconds from login; the cookie's max-age too
@@ -47,7 +48,7 @@ class Editor:
         return self.role == "admin"
 
     @property
-    def author(self) -> dict[str, str]:
+    def author(self) -> Author:
         return {"name": self.name, "kind": "editor"}
 
     def principal(self) -> auth.Principal:

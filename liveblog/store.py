@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -32,10 +31,10 @@ from redis.cluster import REPLICA
 from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import Conflict, NotFound, NotReplicated, Unavailable
+from .models import Blog, Draft, Update
 from .redis_client import AsyncClient, is_cluster
 
 IDEMPOTENCY_TTL = 24 * 3600
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 BLOGS = "lb:blogs"
 USERS = "lb:{auth}:users"
 TOKENS = "lb:{auth}:tokens"
@@ -127,11 +126,11 @@ class Position(NamedTuple):
 
 
 class UpdatePage(NamedTuple):
-    updates: list[dict[str, Any]]
+    updates: list[Update]
     next_before: str | None
     last_event_id: str
-    pinned: list[dict[str, Any]]
-    key_events: list[dict[str, Any]]
+    pinned: list[Update]
+    key_events: list[Update]
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +283,7 @@ class Store:
 
     # -- blogs -------------------------------------------------------------------------------
 
-    async def create_blog(self, slug: str, title: str, description: str = "") -> dict[str, Any]:
+    async def create_blog(self, slug: str, title: str, description: str = "") -> Blog:
         now = now_iso()
         meta = {
             "slug": slug,
@@ -302,17 +301,17 @@ class Store:
         await self._command(BLOGS, "ZADD", BLOGS, time.time(), slug)
         return _blog(meta)
 
-    async def get_blog(self, slug: str) -> dict[str, Any] | None:
+    async def get_blog(self, slug: str) -> Blog | None:
         raw = await self.redis.hgetall(Keys.of(slug).meta)
         return _blog({_text(k): _text(v) for k, v in raw.items()}) if raw else None
 
-    async def require_blog(self, slug: str) -> dict[str, Any]:
+    async def require_blog(self, slug: str) -> Blog:
         blog = await self.get_blog(slug)
         if blog is None:
             raise NotFound(f"no blog {slug!r}")
         return blog
 
-    async def list_blogs(self) -> list[dict[str, Any]]:
+    async def list_blogs(self) -> list[Blog]:
         slugs = [_text(s) for s in await self.redis.zrevrange(BLOGS, 0, -1)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for slug in slugs:
@@ -320,7 +319,7 @@ class Store:
             metas = await pipe.execute()
         return [_blog({_text(k): _text(v) for k, v in m.items()}) for m in metas if m]
 
-    async def patch_blog(self, slug: str, changes: dict[str, str]) -> dict[str, Any]:
+    async def patch_blog(self, slug: str, changes: dict[str, str]) -> Blog:
         flat = [item for pair in changes.items() for item in pair]
         keys = Keys.of(slug)
         result = await self._write(
@@ -337,7 +336,7 @@ class Store:
     async def publish(
         self,
         slug: str,
-        fields: dict[str, Any],
+        fields: Draft,
         *,
         url_prefix: str,
         idempotency: tuple[str, str] | None = None,
@@ -437,18 +436,18 @@ class Store:
     async def scheduled_blogs(self) -> list[str]:
         return sorted(_text(s) for s in await self.redis.smembers(SCHEDULED_BLOGS))
 
-    async def get_update(self, slug: str, update_id: str) -> dict[str, Any] | None:
+    async def get_update(self, slug: str, update_id: str) -> Update | None:
         raw = await self.redis.hget(Keys.of(slug).updates, update_id)
         return json.loads(raw) if raw else None
 
-    async def require_update(self, slug: str, update_id: str) -> dict[str, Any]:
+    async def require_update(self, slug: str, update_id: str) -> Update:
         update = await self.get_update(slug, update_id)
         if update is None:
             await self.require_blog(slug)
             raise NotFound(f"no update {update_id!r} in blog {slug!r}")
         return update
 
-    async def replace_update(self, slug: str, update: dict[str, Any]) -> str:
+    async def replace_update(self, slug: str, update: Update) -> str:
         """Store an edited update and append `update.edited`, erasing the events of its earlier
         versions from the stream in the same step; returns the event ID."""
         keys = Keys.of(slug)
@@ -677,20 +676,20 @@ def _failures_key(kind: str, value: str) -> str:
     return f"lb:{{login}}:{kind}:" + hashlib.sha256(value.encode()).hexdigest()
 
 
-def _blog(meta: dict[str, Any]) -> dict[str, Any]:
+def _blog(meta: dict[str, Any]) -> Blog:
     return {
         "slug": meta["slug"],
         "title": meta.get("title", ""),
         "description": meta.get("description", ""),
         "status": meta.get("status", "live"),
-        "created_at": meta.get("created_at"),
-        "updated_at": meta.get("updated_at"),
+        "created_at": meta.get("created_at", ""),
+        "updated_at": meta.get("updated_at", ""),
         "last_event_id": meta.get("last_event_id") or "0-0",
         "url": f"/blogs/{meta['slug']}",
     }
 
 
-def _docs(raw: list[Any]) -> list[dict[str, Any]]:
+def _docs(raw: list[Any]) -> list[Update]:
     return [json.loads(d) for d in raw if d]
 
 

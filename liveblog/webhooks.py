@@ -33,13 +33,13 @@ from urllib.parse import urlsplit
 from redis.exceptions import ResponseError
 
 from .errors import Invalid, NotFound
+from .events import STORED_EVENT_TYPES as EVENT_TYPES
+from .models import MAX_TEXT as MAX_URL
 from .store import Keys, Store, now_iso
 
 INDEX = "lb:webhooks"
 GROUP = "webhooks"
-EVENT_TYPES = ("update.published", "update.edited", "update.deleted", "blog.updated")
 LOG_LENGTH = 100
-MAX_URL = 2000
 SECRET_PREFIX = "whsec_"
 
 

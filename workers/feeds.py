@@ -36,6 +36,7 @@ from liveblog import updates
 from liveblog.errors import LiveblogError
 from liveblog.feedbot import FeedKeys, Feeds
 from liveblog.feeditems import FeedError, item_markdown, item_title, parse
+from liveblog.models import Author
 from liveblog.redis_client import UNAVAILABLE
 from liveblog.webhooks import PrivateAddress, check_resolved, check_url
 
@@ -155,7 +156,7 @@ async def poll(
         ctx.log.warning("feeds: %s (%s): %s; polled again in %d s", feed_id, url, exc, record["every"])
         await feeds.save_state(record, {"error": str(exc)[:300]})
         return
-    author = {"name": (title or urlsplit(url).hostname or url)[: updates.MAX_NAME], "kind": "bot"}
+    author: Author = {"name": (title or urlsplit(url).hostname or url)[: updates.MAX_NAME], "kind": "bot"}
     ids = [item["id"] for item in items]
     new = set(await feeds.unseen(record, ids))
     fresh = [item for item in items if item["id"] in new]  # oldest first
@@ -178,7 +179,7 @@ async def poll(
         ctx.log.info("feeds: %s: %d item(s) published to %s", feed_id, published, record["blog"])
 
 
-async def publish(ctx: Context, record: dict[str, Any], item: dict[str, Any], author: dict[str, str]) -> bool:
+async def publish(ctx: Context, record: dict[str, Any], item: dict[str, Any], author: Author) -> bool:
     """Publish one item by the API's path; False when there is nothing to say."""
     body = item_markdown(item)
     if not body.strip():
