@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,8 +12,9 @@ import httpx
 import pytest
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from liveblog import openapi
+from liveblog import events, models, openapi, webhooks
 from liveblog.app import create_app
+from liveblog.errors import Invalid, PayloadTooLarge
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -197,3 +199,71 @@ def test_error_responses_are_problem_documents_with_retry_after_where_due():
             assert {"type", "title", "status", "detail"} <= set(problem["properties"])
             if status in ("429", "503"):
                 assert "Retry-After" in response.get("headers", {}), (path, method, status)
+
+
+# -- one source (issue 14): the document states the shapes the server validates with --------------
+
+# A valid request of each shape, and where a string is built to a length (URLs keep their prefix).
+VALID = {
+    "NewUpdate": {"body": "x"},
+    "UpdatePatch": {},
+    "NewBlog": {"slug": "s", "title": "t"},
+    "BlogPatch": {"title": "t"},
+    "NewWebhook": {"url": "https://example.com/"},
+    "ImageInput": {"url": "https://example.com/a.png", "alt": ""},
+}
+
+
+def _string_of(length: int, prefix: str) -> str:
+    return prefix + "a" * (length - len(prefix))
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_every_length_in_a_request_schema_is_the_one_validation_enforces(name):
+    """Each `maxLength` of a request shape in the document: a value of that length is accepted, one
+    character more is refused naming the field (413 for the Markdown body: bytes are the real limit)."""
+    schema = openapi.spec()["components"]["schemas"][name]
+    model = getattr(models, name)
+    limited = {}
+    for field_name, prop in schema["properties"].items():
+        string = next((p for p in [prop, *prop.get("anyOf", [])] if "maxLength" in p), None)
+        if string is not None:
+            limited[field_name] = (string["maxLength"], "https://" if "uri" == string.get("format") else "")
+    assert limited, name
+    for field_name, (limit, prefix) in limited.items():
+        models.validate(model, {**VALID[name], field_name: _string_of(limit, prefix)})
+        with pytest.raises((Invalid, PayloadTooLarge)) as refused:
+            models.validate(model, {**VALID[name], field_name: _string_of(limit + 1, prefix)})
+        assert refused.value.detail.startswith(f"{field_name}:"), refused.value.detail
+        assert "Input should" not in refused.value.detail  # our words, not pydantic's
+
+
+async def test_the_served_limits_are_the_enforced_ones(server, api, blog):
+    """The served document's limits come from models.py, and the server holds them: at the limit a
+    request passes, one over it is refused naming the field (413 for bytes of Markdown, else 422)."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    body = schemas["NewUpdate"]["properties"]["body"]
+    title = schemas["NewUpdate"]["properties"]["title"]["anyOf"][0]
+    assert (
+        body["maxLength"] == models.MAX_BODY_BYTES and f"{models.MAX_BODY_BYTES} bytes" in body["description"]
+    )
+    assert title["maxLength"] == models.MAX_TITLE
+    assert schemas["NewBlog"]["properties"]["slug"]["pattern"] == models.SLUG_PATTERN
+    assert schemas["Event"]["properties"]["type"]["enum"] == list(events.EVENT_TYPES)
+    assert schemas["NewWebhook"]["properties"]["events"]["items"]["enum"] == list(events.STORED_EVENT_TYPES)
+    assert webhooks.EVENT_TYPES is events.STORED_EVENT_TYPES
+
+    path = f"/api/v1/blogs/{blog}/updates"
+    two_byte = "é" * (body["maxLength"] // 2)  # the limit in bytes of UTF-8, half as many characters
+    assert (await api.post(path, json={"body": two_byte})).status_code == 201
+    over = await api.post(path, json={"body": two_byte + "a"})
+    assert over.status_code == 413 and over.json()["detail"].startswith("body:"), over.text
+    at_limit = await api.post(path, json={"body": "x", "title": "t" * title["maxLength"]})
+    assert at_limit.status_code == 201, at_limit.text
+    over = await api.post(path, json={"body": "x", "title": "t" * (title["maxLength"] + 1)})
+    assert over.status_code == 422 and over.json()["detail"].startswith("title:"), over.text
+    longest = uuid.uuid4().hex + "-" * 30 + uuid.uuid4().hex[:2]  # 64 characters, the pattern's most
+    assert (await api.post("/api/v1/blogs", json={"slug": longest, "title": "T"})).status_code == 201
+    over = await api.post("/api/v1/blogs", json={"slug": longest + "a", "title": "T"})
+    assert over.status_code == 422 and over.json()["detail"].startswith("slug:"), over.text
