@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from . import auth, metrics, updates
 from .errors import Conflict, Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
+from .models import markdown_fits
 from .sessions import (
     MAX_FORM_BYTES,
     MAX_UPDATE_FORM_BYTES,
@@ -354,8 +355,7 @@ async def preview(request: Request) -> Response:
     await require_editor(request)
     form = await checked_form(request, MAX_UPDATE_FORM_BYTES)
     body = str(form.get("body") or "")
-    if len(body.encode("utf-8", "surrogatepass")) > updates.MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body: Markdown over {updates.MAX_BODY_BYTES} bytes")
+    markdown_fits(body)
     html = await run_in_threadpool(updates.render_body, body)
     return HTMLResponse(html, headers=NO_STORE)
 

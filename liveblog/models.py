@@ -74,11 +74,11 @@ def _absent(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-def _optional(**constraints: Any) -> Any:
-    return Field(default=None, json_schema_extra=_absent, **constraints)
+def _optional() -> Any:
+    return Field(default=None, json_schema_extra=_absent)
 
 
-def _fits(value: Any) -> Any:
+def markdown_fits(value: Any) -> Any:
     """413 for Markdown over the byte limit, before any other check of the body."""
     if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body: Markdown over {MAX_BODY_BYTES} bytes")
@@ -141,7 +141,7 @@ Markdown = Annotated[
         description=f"Markdown source, at most {MAX_BODY_BYTES} bytes of UTF-8 that render to at most "
         f"{MAX_HTML_BYTES} bytes of HTML (413 beyond). Raw HTML is not passed through.",
     ),
-    BeforeValidator(_fits),
+    BeforeValidator(markdown_fits),
 ]
 ScheduledAt = Annotated[
     datetime,

@@ -11,10 +11,8 @@ from typing import Any
 
 from .errors import Invalid, PayloadTooLarge
 from .models import (
-    MAX_BODY_BYTES,
     MAX_HTML_BYTES,
     MAX_NAME,
-    MAX_TITLE,
     Author,
     BlogPatch,
     Draft,
@@ -30,8 +28,6 @@ from .models import (
 )
 from .render import markdown_to_html
 from .store import now_iso
-
-__all__ = ["MAX_BODY_BYTES", "MAX_NAME", "MAX_TITLE", "NewUpdate", "validate"]  # what callers take from here
 
 
 def name(value: str, field: str = "name") -> str:

@@ -36,7 +36,7 @@ from liveblog import updates
 from liveblog.errors import LiveblogError
 from liveblog.feedbot import FeedKeys, Feeds
 from liveblog.feeditems import FeedError, item_markdown, item_title, parse
-from liveblog.models import Author
+from liveblog.models import MAX_NAME, MAX_TITLE, Author
 from liveblog.redis_client import UNAVAILABLE
 from liveblog.webhooks import PrivateAddress, check_resolved, check_url
 
@@ -156,7 +156,7 @@ async def poll(
         ctx.log.warning("feeds: %s (%s): %s; polled again in %d s", feed_id, url, exc, record["every"])
         await feeds.save_state(record, {"error": str(exc)[:300]})
         return
-    author: Author = {"name": (title or urlsplit(url).hostname or url)[: updates.MAX_NAME], "kind": "bot"}
+    author: Author = {"name": (title or urlsplit(url).hostname or url)[:MAX_NAME], "kind": "bot"}
     ids = [item["id"] for item in items]
     new = set(await feeds.unseen(record, ids))
     fresh = [item for item in items if item["id"] in new]  # oldest first
@@ -185,7 +185,7 @@ async def publish(ctx: Context, record: dict[str, Any], item: dict[str, Any], au
     if not body.strip():
         return False
     obj: dict[str, Any] = {"body": body, "key_event": bool(record.get("key_events"))}
-    if title := item_title(item, updates.MAX_TITLE):
+    if title := item_title(item, MAX_TITLE):
         obj["title"] = title
     fields = await asyncio.to_thread(updates.new_update, record["blog"], obj, author)
     seed = f"feedbot\0{record['id']}\0{item['id']}".encode()
