@@ -1,6 +1,8 @@
 """The OpenAPI 3.1 description of the HTTP API (served at `/openapi.json`).
 
-`spec()` builds the document once and caches it; treat the returned dict as read-only.
+The shapes (`components/schemas`) are generated from models.py, the classes that validate requests;
+the paths, parameters and responses are written here and refer to them. `spec()` builds the document
+once and caches it; treat the returned dict as read-only.
 """
 
 from __future__ import annotations
@@ -269,16 +271,7 @@ def _paths() -> dict[str, Any]:
                         "202": {
                             "description": "Scheduled: `scheduled_at` is in the future. The update is "
                             "published, with its stream ID, when it falls due.",
-                            "content": _json(
-                                {
-                                    "type": "object",
-                                    "required": ["scheduled_id", "scheduled_at"],
-                                    "properties": {
-                                        "scheduled_id": {"type": "string"},
-                                        "scheduled_at": {"type": "string", "format": "date-time"},
-                                    },
-                                }
-                            ),
+                            "content": _json(_schema("ScheduledUpdate")),
                         },
                         "201": {
                             "description": "Published. A retry with the same "
