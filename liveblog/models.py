@@ -155,8 +155,11 @@ ScheduledAt = Annotated[
 
 
 class _Request(BaseModel):
-    # strict: JSON's types as they are (no "yes" for true, no 1 for "1"); frozen: validated once.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # strict: JSON's types as they are (no "yes" for true, no 1 for "1"); frozen: validated once;
+    # defer_build: each validator is built at its first use, so a CLI command that validates nothing
+    # does not pay for them (`liveblog --version`: 0.65 s of CPU without, 0.48 s with; 0.28 s before
+    # pydantic, which is the rest).
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class ImageInput(_Request):
