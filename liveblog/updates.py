@@ -1,6 +1,7 @@
-"""Validation of update and blog payloads, and building the stored update document.
+"""Update and blog documents from requests: validated against models.py's shapes, the body
+rendered, the stored update document built.
 
-The bots' API, the editor form and the CLI all call these, then the store.
+The bots' API, the editor form, the CLI and the feed bot all call these, then the store.
 """
 
 from __future__ import annotations
