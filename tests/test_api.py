@@ -527,7 +527,7 @@ async def test_publish_is_201_with_a_location_that_gets_the_update(api, api_name
 async def test_same_idempotency_key_and_body_publishes_once(server, api, blog):
     reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
     try:
-        await asyncio.sleep(0.2)  # the subscription is live
+        await reader.live()
         key = {"Idempotency-Key": unique("retry")}
         payload = json.dumps({"body": "Sent twice, published once", "title": "Retry"}).encode()
         path = f"/api/v1/blogs/{blog}/updates"
@@ -656,7 +656,7 @@ def test_the_markup_check_itself_catches_each_hostile_form():
 async def test_hostile_markdown_never_reaches_readers_as_markup(server, api, blog):
     reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
     try:
-        await asyncio.sleep(0.2)
+        await reader.live()
         published = []
         for i, body in enumerate(HOSTILE):
             update = await publish(api, blog, body, title=f'<script>alert("t{i}")</script>')
