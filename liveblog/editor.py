@@ -79,9 +79,11 @@ async def require_admin(request: Request, what: str) -> Editor:
     return editor
 
 
-def _flash(request: Request, message: str) -> None:
-    """A line for the next page of the desk to show once (the result of a form posted, then 303)."""
-    request.session["flash"] = message
+def _back(request: Request, to: str, message: str) -> Response:
+    """303 back to `to`, a desk page and its section, which shows `message` once: the result of
+    the form posted."""
+    request.session["flash"] = [to, message]
+    return RedirectResponse(to, 303)
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -517,8 +519,7 @@ async def remove_webhook(request: Request) -> Response:
     slug, hook_id = request.path_params["slug"], request.path_params["webhook_id"]
     await _write_form(request, admins_manage="webhooks")
     record = await Webhooks(state_of(request).store).remove(hook_id, slug)
-    _flash(request, f"Webhook {record['id']} to {record['url']} removed")
-    return RedirectResponse(f"/editor/{slug}#webhooks", 303)
+    return _back(request, f"/editor/{slug}#webhooks", f"Webhook {record['id']} to {record['url']} removed")
 
 
 async def add_feed(request: Request) -> Response:
@@ -542,16 +543,14 @@ async def add_feed(request: Request) -> Response:
         return await _blog_page(
             request, editor, slug, status=exc.status, feed_form=values, feed_error=exc.detail
         )
-    _flash(request, f"Feed {record['id']} added: {record['url']}")
-    return RedirectResponse(f"/editor/{slug}#feeds", 303)
+    return _back(request, f"/editor/{slug}#feeds", f"Feed {record['id']} added: {record['url']}")
 
 
 async def remove_feed(request: Request) -> Response:
     slug, feed_id = request.path_params["slug"], request.path_params["feed_id"]
     await _write_form(request, admins_manage="feeds")
     record = await Feeds(state_of(request).store).remove(feed_id, slug)
-    _flash(request, f"Feed {record['id']} removed: {record['url']}")
-    return RedirectResponse(f"/editor/{slug}#feeds", 303)
+    return _back(request, f"/editor/{slug}#feeds", f"Feed {record['id']} removed: {record['url']}")
 
 
 def _guarded(endpoint: Any) -> Any:
