@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
+from playwright.async_api import Browser, expect
 
-from .conftest import Server, add_user, csrf_of, desk_blog, logged_in
+from .browsing import needs_chromium, watch
+from .conftest import PASSWORD, Server, add_user, csrf_of, desk_blog, logged_in
 from .endpoints import FeedServer, Receiver, rss, verified
 from .markup import Elements
 
 pytestmark = pytest.mark.timeout(90)
+OPEN_ADMIN = "desk-boss"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 async def open_desk(open_server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with logged_in(open_server, add_user(open_server, "desk-boss", "admin")) as http:
+    async with logged_in(open_server, add_user(open_server, OPEN_ADMIN, "admin")) as http:
         yield http
 
 
@@ -267,3 +270,41 @@ async def test_the_desks_webhook_and_feed_forms_need_the_csrf_token(
     [still] = (await api.get(f"/api/v1/blogs/{blog}/webhooks")).json()["webhooks"]
     assert still["id"] == hook_id
     assert server.cli("feed", "list", "--blog", blog) == ""
+
+
+@pytest.mark.browser
+@needs_chromium
+async def test_in_chromium_the_secret_shows_at_the_webhooks_section_and_removing_asks_first(
+    browser: Browser, open_server: Server, open_desk: httpx.AsyncClient, open_blog: str, receiver: Receiver
+):
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        errors = watch(page)
+        await page.goto(f"{open_server.url}/editor/{open_blog}")
+        await page.fill("form#login [name=username]", OPEN_ADMIN)
+        await page.fill("form#login [name=password]", PASSWORD)
+        await page.click("form#login button[type=submit]")
+        form = page.locator("form#new-webhook")
+        await form.locator("[name=url]").fill(receiver.url + "/browser")
+        await form.locator("[name=events][value='update.published']").check()
+        await form.locator("button[type=submit]").click()
+        await expect(page).to_have_url(f"{open_server.url}/editor/{open_blog}/webhooks#webhooks")
+        secret = page.locator("#new-webhook-secret")
+        await expect(secret).to_have_text(re.compile(r"^whsec_"))
+        await expect(secret).to_be_in_viewport()  # the page opens at its section, at the foot
+        hook = page.locator("#webhooks tr[data-webhook-id]")
+        await expect(hook.locator(".webhook-events")).to_have_text("update.published")
+
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        await hook.locator(".control-remove-webhook button").click()
+        await expect(hook).to_have_count(1)
+        page.once("dialog", lambda dialog: dialog.accept())
+        await hook.locator(".control-remove-webhook button").click()
+        await expect(page).to_have_url(f"{open_server.url}/editor/{open_blog}#webhooks")
+        await expect(page.locator("#webhooks #flash")).to_contain_text("removed")
+        await expect(page.locator("#flash")).to_be_in_viewport()
+        await expect(hook).to_have_count(0)
+        assert errors == []
+    finally:
+        await context.close()
