@@ -63,11 +63,11 @@ async def require_editor(request: Request) -> Editor:
 
 
 def _to_login(request: Request) -> Response:
+    """To /login, then back to the page asked for; after a form's POST, to the page it is on."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":
-        target = (
-            request.url.path.split("/updates/")[0] if request.url.path.startswith("/editor/") else "/editor/"
-        )
+        slug = request.path_params.get("slug")
+        target = f"/editor/{slug}" if slug else "/editor/"
     return RedirectResponse(f"/login?next={quote(target, safe='/')}", 303)
 
 

@@ -252,7 +252,7 @@ async def test_editors_see_no_webhooks_or_feeds_and_get_403(
     assert server.cli("feed", "list", "--blog", blog) == ""
 
 
-async def test_the_desks_webhook_and_feed_forms_need_the_csrf_token(
+async def test_the_desks_webhook_and_feed_forms_need_a_login_and_the_csrf_token(
     server: Server, api: httpx.AsyncClient, desk: httpx.AsyncClient, blog: str
 ):
     created = await api.post(f"/api/v1/blogs/{blog}/webhooks", json={"url": "https://hooks.example.com/x"})
@@ -262,6 +262,12 @@ async def test_the_desks_webhook_and_feed_forms_need_the_csrf_token(
         (f"/editor/{blog}/webhooks/{hook_id}/remove", {}),
         (f"/editor/{blog}/feeds", {"url": "https://example.org/wire.rss"}),
     )
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as anonymous:
+        for path, form in posts:  # to log in, then back to the desk (not to a POST-only URL: 405)
+            refused = await anonymous.post(path, data=form)
+            assert refused.status_code == 303 and refused.headers["location"] == f"/login?next=/editor/{blog}"
+        log = await anonymous.get(f"/editor/{blog}/webhooks/{hook_id}/log")
+        assert log.headers["location"] == f"/login?next=/editor/{blog}/webhooks/{hook_id}/log"
     for path, form in posts:
         for csrf, message in (({}, "missing CSRF token"), ({"csrf": "0" * 64}, "wrong CSRF token")):
             refused = await desk.post(path, data={**form, **csrf})
