@@ -144,8 +144,8 @@ async def _write_form(
     request: Request, limit: int = MAX_FORM_BYTES, *, admins_manage: str = ""
 ) -> tuple[Editor, FormData]:
     """The editor and their checked form, for a write that spends the editor's rate limit (the
-    same budget as their writes through the API); an admin's only, when it names what
-    `admins_manage`."""
+    same budget as their writes through the API). With `admins_manage` ("webhooks"), the write is
+    an admin's: an editor gets 403 naming it."""
     editor = await (require_admin(request, admins_manage) if admins_manage else require_editor(request))
     form = await checked_form(request, limit)
     await state_of(request).rate_limiter.check(editor.principal().rate_key)

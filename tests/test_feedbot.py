@@ -4,7 +4,6 @@ ETag and 304), published to a real `liveblog serve`: each item once, across work
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -18,7 +17,7 @@ import pytest
 from liveblog.feedbot import FeedKeys
 from liveblog.redis_client import connect
 
-from .conftest import Server, Worker
+from .conftest import Server, Worker, until
 from .endpoints import FeedServer, rss
 
 pytestmark = pytest.mark.timeout(120)
@@ -104,12 +103,6 @@ async def posted(api: httpx.AsyncClient, slug: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["updates"]
     return items
-
-
-async def until(check: Any, timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.1)
 
 
 async def titles(api: httpx.AsyncClient, slug: str) -> list[str]:
