@@ -13,6 +13,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
+from liveblog.store import Store
+from liveblog.webhooks import Webhooks
+
 from .browsing import needs_chromium, watch
 from .conftest import PASSWORD, Server, add_user, csrf_of, desk_blog, logged_in, until
 from .endpoints import FeedServer, Receiver, rss, verified
@@ -130,6 +133,32 @@ async def test_an_admin_adds_a_webhook_sees_its_secret_once_it_delivers_and_is_r
     assert again.status_code == 404 and "no webhook" in again.text
     assert (await desk.get(log_page)).status_code == 404
     assert secret not in open_server.log.read_text()
+
+
+async def test_a_failing_or_disabled_webhook_shows_so_and_why(
+    server: Server, api: httpx.AsyncClient, desk: httpx.AsyncClient, blog: str
+):
+    path = f"/api/v1/blogs/{blog}/webhooks"
+    failing = (await api.post(path, json={"url": "https://hooks.example.com/failing"})).json()
+    disabled = (await api.post(path, json={"url": "https://hooks.example.com/disabled"})).json()
+    reason = "failing since 2026-01-01T00:00:00Z: last status 500"
+    client = server.aredis()
+    try:  # what the webhook worker writes back after a failure, and a day of them
+        hooks = Webhooks(Store(client))
+        assert await hooks.save({**failing, "failing_since": 1767225600.0})
+        assert await hooks.save({**disabled, "disabled": reason})
+    finally:
+        await client.aclose()
+    page = (await desk.get(f"/editor/{blog}")).text
+    state = re.compile(r'class="webhook-state" data-state="(\w+)">([^<]*)<')
+    assert state.findall(row(page, "data-webhook-id", failing["id"])) == [
+        ("failing", "failing: retrying since 2026-01-01T00:00:00Z")
+    ]
+    assert state.findall(row(page, "data-webhook-id", disabled["id"])) == [
+        ("disabled", f"disabled: {reason}")
+    ]
+    log = (await desk.get(f"/editor/{blog}/webhooks/{disabled['id']}/log")).text
+    assert state.findall(log) == [("disabled", f"disabled: {reason}")] and "No deliveries yet." in log
 
 
 async def test_an_admin_adds_a_feed_it_posts_with_its_settings_and_is_removed(
