@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import time
@@ -13,54 +12,15 @@ import pytest
 from playwright.async_api import expect
 
 from .browsing import needs_chromium, watch
-from .conftest import Server, publish
+from .conftest import PASSWORD, Server, csrf_of, desk_blog, log_in, publish
 
-PASSWORD = "secret-pass"
 pytestmark = pytest.mark.timeout(90)
-_slugs = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def editor(server: Server) -> str:
-    server.cli("user", "add", "ed", "--role", "editor", "--password-stdin", stdin=PASSWORD + "\n")
-    return "ed"
-
-
-@pytest.fixture(scope="module")
-def admin(server: Server) -> str:
-    server.cli("user", "add", "boss", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
-    return "boss"
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "no CSRF field in the page"
-    return match.group(1)
-
-
-async def log_in(client: httpx.AsyncClient, name: str, password: str = PASSWORD) -> httpx.Response:
-    page = await client.get("/login")
-    assert page.status_code == 200
-    form = {"csrf": csrf_of(page.text), "username": name, "password": password}
-    return await client.post("/login", data=form)
-
-
-@pytest.fixture(scope="module")
-async def desk(server: Server, admin: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A logged-in admin for setting up, so the tests spend no writes of the shared admin token."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        assert (await log_in(http, admin)).status_code == 303
-        yield http
 
 
 @pytest.fixture
 async def blog(desk: httpx.AsyncClient) -> str:
     """A new, empty blog, created through the admin's own form."""
-    slug = f"editor-{os.getpid()}-{next(_slugs)}"
-    csrf = csrf_of((await desk.get("/editor/")).text)
-    response = await desk.post("/editor/", data={"csrf": csrf, "slug": slug, "title": f"Blog {slug}"})
-    assert response.status_code == 303, response.text
-    return slug
+    return await desk_blog(desk, "editor")
 
 
 @pytest.fixture

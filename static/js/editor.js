@@ -3,8 +3,9 @@
 //   cleared and the update arrives through the page's live stream (static/js/liveblog.js);
 //   on failure #form-error shows the problem and the typed text stays.
 // - a debounced live preview of the Markdown body, rendered by the server's sanitizer.
-// - confirm() before a delete or a cancel; edit/pin/key-event/delete controls for updates that
-//   arrive live; a scheduled update (202) reloads the page, so #scheduled lists it.
+// - confirm() before a delete, a cancel or a removal (CONFIRMS); edit/pin/key-event/delete
+//   controls for updates that arrive live; a scheduled update (202) reloads the page, so
+//   #scheduled lists it.
 
 const PREVIEW_DELAY_MS = 250;
 
@@ -84,22 +85,22 @@ function setupPublish(form) {
   });
 }
 
+// Forms that ask first, by class: dismissing the question keeps the thing.
+const CONFIRMS = {
+  'control-delete': 'Delete this update?',
+  'control-cancel': 'Cancel this scheduled update?',
+  'control-revoke': 'Revoke this token?',
+  'control-remove': 'Remove this user?',
+  'control-remove-webhook': 'Remove this webhook?',
+  'control-remove-feed': 'Stop following this feed?',
+};
+
 function setupConfirm() {
   document.addEventListener('submit', (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
-    if (form.classList.contains('control-delete') && !window.confirm('Delete this update?')) {
-      event.preventDefault();
-    }
-    if (form.classList.contains('control-cancel') && !window.confirm('Cancel this scheduled update?')) {
-      event.preventDefault();
-    }
-    if (form.classList.contains('control-revoke') && !window.confirm('Revoke this token?')) {
-      event.preventDefault();
-    }
-    if (form.classList.contains('control-remove') && !window.confirm('Remove this user?')) {
-      event.preventDefault();
-    }
+    const control = Object.keys(CONFIRMS).find((name) => form.classList.contains(name));
+    if (control && !window.confirm(CONFIRMS[control])) event.preventDefault();
   }, true);
 }
 
