@@ -91,8 +91,9 @@ class Reader {
       getJSON(this.api).catch(() => null),
     ]);
     this.pill.clear();
-    this.updates.renderAll(page.updates, this.before);
-    setNextBefore(this.updates.list, page.next_before ?? null);
+    const nextBefore = page.next_before ?? null;
+    this.updates.renderAll(page.updates, this.before, nextBefore === null);
+    setNextBefore(this.updates.list, nextBefore);
     if (meta) this.applyMeta(meta);
     return page.last_event_id;
   }

@@ -147,10 +147,13 @@ class UpdateIndex {
     this.render();
   }
 
-  /** After a reload of `updates` (newest first, the page before `before` or the newest). */
-  resync(updates, before) {
+  /**
+   * After a reload of `updates` (newest first, the page before `before` or the newest; `last`:
+   * nothing is older than them).
+   */
+  resync(updates, before, last) {
     const ids = new Set(updates.map((u) => String(u.id)));
-    const oldest = updates.length ? String(updates[updates.length - 1].id) : null;
+    const oldest = updates.length && !last ? String(updates[updates.length - 1].id) : null;
     for (const item of [...this.items.children]) {
       const id = item.dataset.updateId;
       // In the range the reload covers but not in it: deleted meanwhile. Outside it: unknown, kept.
@@ -233,13 +236,16 @@ export class UpdateList {
     for (const index of this.indexes) index.sync(update);
   }
 
-  /** The whole list from a reload: `updates` newest first, the page before `before` or the newest. */
-  renderAll(updates, before) {
+  /**
+   * The whole list from a reload: `updates` newest first, the page before `before` or the newest;
+   * `last`: the API has nothing older.
+   */
+  renderAll(updates, before, last) {
     const shown = updates.filter(valid);
     const articles = shown.map(renderArticle);
     if (this.oldestFirst) articles.reverse();
     this.list.replaceChildren(...articles);
-    for (const index of this.indexes) index.resync(shown, before);
+    for (const index of this.indexes) index.resync(shown, before, last);
     this.renderEmpty();
   }
 
