@@ -71,18 +71,20 @@ async def test_an_update_inserted_live_has_the_markup_the_server_renders_for_it(
     full = await publish(
         api, blog, "Mr Guterres will visit **Kyiv**", title="Visit", key_event=True, pinned=True, image=image
     )
-    plain = await publish(api, blog, "No title, no flags, no picture")
-    response = await api.patch(
-        f"/api/v1/blogs/{blog}/updates/{full['id']}", json={"body": "He lands in *Kyiv* on April 28"}
+    # No title, no picture: its key-event entry shows its first words, cut as the server cuts them.
+    untitled = await publish(api, blog, "The talks *went on* into the night, " * 5, key_event=True)
+    response = await api.patch(  # an excerpt to cut, and "Updated HH:MM"
+        f"/api/v1/blogs/{blog}/updates/{full['id']}", json={"body": "He lands in *Kyiv* on April 28. " * 8}
     )
     assert response.status_code == 200, response.text
     await expect(page.locator(f"#update-{full['id']} .update-edited")).to_be_visible(timeout=5000)
-    await expect(page.locator(f"#update-{plain['id']}")).to_be_visible()
+    await expect(page.locator(f"#update-{untitled['id']}")).to_be_visible()
     selectors = [
         f"#update-{full['id']}",
-        f"#update-{plain['id']}",
+        f"#update-{untitled['id']}",
         f'#pinned [data-update-id="{full["id"]}"]',
         f'#key-events [data-update-id="{full["id"]}"]',
+        f'#key-events [data-update-id="{untitled["id"]}"]',
     ]
     live = [await page.evaluate(MARKUP, selector) for selector in selectors]
 
@@ -90,6 +92,7 @@ async def test_an_update_inserted_live_has_the_markup_the_server_renders_for_it(
     await expect(page.locator("#live-status")).to_have_text("live")
     rendered = [await page.evaluate(MARKUP, selector) for selector in selectors]
     assert None not in rendered
+    assert rendered[4].count("…") == 1 and rendered[2].count("…") == 1  # both cut at a word boundary
     for selector, live_markup, rendered_markup in zip(selectors, live, rendered, strict=True):
         assert live_markup == rendered_markup, selector
     assert errors == []

@@ -7,13 +7,13 @@ import { isAfter, parseId } from './stream.js';
 import { refreshTimes } from './times.js';
 
 const ID = '__ID__'; // the placeholder update's ID in the templates
-const TITLE_WORDS = 90; // _update.html: the text standing in for a missing title
-const EXCERPT_WORDS = 160; // _update.html: a pinned update's excerpt
 const FLASH_MS = 2500;
 
-/** A copy of <template id="NAME-template">'s element, with the update's ID in its attributes. */
-function clone(name, id) {
-  const node = document.getElementById(`${name}-template`).content.firstElementChild.cloneNode(true);
+const template = (name) => document.getElementById(`${name}-template`);
+
+/** A copy of `template`'s element, with the update's ID in its attributes. */
+function clone(template, id) {
+  const node = template.content.firstElementChild.cloneNode(true);
   for (const element of [node, ...node.querySelectorAll('*')]) {
     for (const attribute of element.attributes) {
       if (attribute.value.includes(ID)) attribute.value = attribute.value.replaceAll(ID, id);
@@ -52,7 +52,7 @@ function firstWords(html, length) {
 
 /** _update.html's render_update(update, blog). */
 function renderArticle(update) {
-  const article = clone('update', String(update.id));
+  const article = clone(template('update'), String(update.id));
   article.classList.toggle('key-event', Boolean(update.key_event));
   article.classList.toggle('pinned', Boolean(update.pinned));
   if (!update.pinned) drop(article.querySelector('.badge-pinned'));
@@ -91,11 +91,13 @@ function renderArticle(update) {
 
 /** _update.html's render_pinned or render_key_event (kind 'pinned' or 'key-event'). */
 function renderEntry(kind, update) {
-  const item = clone(kind, String(update.id));
+  const source = template(kind);
+  const { titleChars, excerptChars } = source.dataset; // _update.html's lengths
+  const item = clone(source, String(update.id));
   item.querySelector('time').setAttribute('datetime', update.published_at ?? '');
-  item.querySelector(`.${kind}-title`).textContent = update.title || firstWords(update.html, TITLE_WORDS);
+  item.querySelector(`.${kind}-title`).textContent = update.title || firstWords(update.html, Number(titleChars));
   const excerpt = item.querySelector('.pinned-excerpt');
-  if (excerpt && update.title) excerpt.textContent = firstWords(update.html, EXCERPT_WORDS);
+  if (excerpt && update.title) excerpt.textContent = firstWords(update.html, Number(excerptChars));
   else if (excerpt) drop(excerpt);
   refreshTimes(item);
   return item;
