@@ -9,11 +9,11 @@ import { refreshTimes } from './times.js';
 const ID = '__ID__'; // the placeholder update's ID in the templates
 const FLASH_MS = 2500;
 
-const template = (name) => document.getElementById(`${name}-template`);
+const templateOf = (name) => document.getElementById(`${name}-template`);
 
-/** A copy of `template`'s element, with the update's ID in its attributes. */
-function clone(template, id) {
-  const node = template.content.firstElementChild.cloneNode(true);
+/** A copy of the element in <template> `source`, with the update's ID in its attributes. */
+function clone(source, id) {
+  const node = source.content.firstElementChild.cloneNode(true);
   for (const element of [node, ...node.querySelectorAll('*')]) {
     for (const attribute of element.attributes) {
       if (attribute.value.includes(ID)) attribute.value = attribute.value.replaceAll(ID, id);
@@ -52,7 +52,7 @@ function firstWords(html, length) {
 
 /** _update.html's render_update(update, blog). */
 function renderArticle(update) {
-  const article = clone(template('update'), String(update.id));
+  const article = clone(templateOf('update'), String(update.id));
   article.classList.toggle('key-event', Boolean(update.key_event));
   article.classList.toggle('pinned', Boolean(update.pinned));
   if (!update.pinned) drop(article.querySelector('.badge-pinned'));
@@ -91,7 +91,7 @@ function renderArticle(update) {
 
 /** _update.html's render_pinned or render_key_event (kind 'pinned' or 'key-event'). */
 function renderEntry(kind, update) {
-  const source = template(kind);
+  const source = templateOf(kind);
   const { titleChars, excerptChars } = source.dataset; // _update.html's lengths
   const item = clone(source, String(update.id));
   item.querySelector('time').setAttribute('datetime', update.published_at ?? '');
