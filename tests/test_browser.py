@@ -59,11 +59,15 @@ PIXEL = bytes.fromhex(  # a 1x1 transparent GIF
 )
 
 
-async def test_an_update_inserted_live_has_the_markup_the_server_renders_for_it(browser, server, api, blog):
+@pytest.mark.parametrize("path", ["", "/embed"])
+async def test_an_update_inserted_live_has_the_markup_the_server_renders_for_it(
+    browser, server, api, blog, path
+):
     """Issue 14: the live copy is a clone of the server's `_update.html` (its <template>), not a
     hand-made look-alike. Each live article, pinned entry and key-event entry must be, to the
-    byte, what the same page shows for the same update after a reload."""
-    page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}")
+    byte, what the same page shows for the same update after a reload; in the embed too, whose
+    entries' links stay in the frame."""
+    page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}{path}")
     await page.route(
         "https://images.example/**", lambda route: route.fulfill(body=PIXEL, content_type="image/gif")
     )
