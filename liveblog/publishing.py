@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from . import metrics, updates
@@ -50,9 +51,9 @@ async def publish(
     return result
 
 
-async def publish_due(store: Store, slug: str) -> list[str]:
-    """Publish the blog's scheduled updates that are due; returns their IDs."""
-    published = await store.publish_due(slug)
+async def publish_due(store: Store, slug: str, now: datetime | None = None) -> list[str]:
+    """Publish the blog's scheduled updates that are due (by `now`); returns their IDs."""
+    published = await store.publish_due(slug, now)
     if published:
         metrics.PUBLISHED.labels("scheduler").inc(len(published))
     return published
