@@ -16,9 +16,6 @@ from typing import Any
 from . import metrics, updates
 from .store import Published, Store
 
-# How an update came, the `via` label of `liveblog_publishes_total`: "bot" or "editor" (the kind of
-# who wrote it, through the API or the desk), "feed", "demo" or "scheduler".
-
 
 def _idempotency(key: str | None, request: bytes) -> tuple[str, str] | None:
     """What the store keeps of an Idempotency-Key: its hash, and the hash of the request that
@@ -40,7 +37,10 @@ async def publish(
 ) -> Published:
     """Publish the request `obj` (a bot's JSON object) to blog `slug`, or schedule it when its
     `scheduled_at` is ahead: 422 or 413 when it is no valid update, 404 without the blog, 409 when
-    the blog has ended or `key` was used with another `request` (the bytes that identify it)."""
+    the blog has ended or `key` was used with another `request` (the bytes that identify it).
+
+    `via` is how it came, the label it is counted by in `liveblog_publishes_total`: "bot" or
+    "editor" (who wrote it, through the API or the desk), "feed" or "demo"."""
     # Rendering 64 KiB of hostile Markdown takes up to a second: off the event loop, so the
     # readers this process serves do not stall meanwhile.
     fields = await asyncio.to_thread(updates.new_update, slug, obj, author)

@@ -320,9 +320,10 @@ async def test_the_desk_publishes_through_the_api_and_a_retry_after_a_lost_answe
     browser, server, editor, blog, api
 ):
     """Issue 14: the desk's script posted to the form's URL for a JSON answer, with no
-    Idempotency-Key, so sending again after a lost answer published twice. It now publishes through
-    `POST /api/v1/blogs/{slug}/updates` with the session, its X-CSRF-Token and a key kept until the
-    publish succeeds."""
+    Idempotency-Key, so sending again after a lost answer published twice, and a session that had
+    ended got the login page as a success (the form was cleared, the text lost). It now publishes
+    through `POST /api/v1/blogs/{slug}/updates` with the session, its X-CSRF-Token and a key kept
+    until the publish succeeds."""
     context = await browser.new_context()
     try:
         page = await context.new_page()
@@ -361,7 +362,15 @@ async def test_the_desk_publishes_through_the_api_and_a_retry_after_a_lost_answe
         sent = [await p.all_headers() for p in posts]
         assert all(h["content-type"] == "application/json" and h["x-csrf-token"] for h in sent)
         assert sent[0]["idempotency-key"] == sent[1]["idempotency-key"]
-        assert [e for e in errors if "ERR_FAILED" not in e] == []
+
+        # a session that ended meanwhile: the API's 401 says so on the form, and the text stays
+        await context.clear_cookies()
+        await form.locator("[name=body]").fill("After the session")
+        await form.locator("button[type=submit]").click()
+        await expect(page.locator("#form-error")).to_contain_text("Your session has ended")
+        await expect(form.locator("[name=body]")).to_have_value("After the session")
+        assert len((await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"]) == 1
+        assert [e for e in errors if "ERR_FAILED" not in e and "status of 401" not in e] == []
     finally:
         await context.close()
 

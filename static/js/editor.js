@@ -107,6 +107,8 @@ function setupPublish(form) {
         window.location.reload(); // scheduled: the desk's #scheduled list shows it
       } else if (response.ok) {
         form.reset();
+      } else if (response.status === 401) { // the API asks for a bot's token: say what it means here
+        showError('Your session has ended: log in again in another tab, then publish. Your text is kept.');
       } else {
         showError(await problemText(response));
       }
