@@ -1,8 +1,9 @@
 """Pages for editors: login, the blog list (blogs, status, bot tokens) and the per-blog editor,
 with its webhooks and feeds for admins.
 
-Thin adapters over the same validation (`updates`) and store calls as the bots' API. Every
-form works without JavaScript (POST, then 303 back); static/js/editor.js enhances them.
+Thin adapters over the same publish path (`publishing`), validation (`updates`) and store calls
+as the bots' API. Every form works without JavaScript (POST, then 303 back); static/js/editor.js
+enhances them, and publishes through the API.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import auth, metrics, updates
+from . import auth, publishing, updates
 from .errors import Conflict, Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
 from .feedbot import DEFAULT_EVERY, Feeds
 from .sessions import (
@@ -325,22 +326,13 @@ async def _blog_page(
     return _page(request, "editor_blog.html", context, status)
 
 
-def _wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "")
-
-
-def _problem(exc: LiveblogError) -> Response:
-    body = {"type": exc.type, "title": exc.title, "status": exc.status, "detail": exc.detail}
-    if isinstance(exc, Invalid):
-        body["field"] = exc.field
-    return JSONResponse(body, exc.status, headers=exc.headers, media_type="application/problem+json")
-
-
 async def editor_blog(request: Request) -> Response:
     return await _blog_page(request, await require_editor(request), request.path_params["slug"])
 
 
 async def publish(request: Request) -> Response:
+    """The form's publish without JavaScript (303 back, or the form again with the error);
+    editor.js publishes through the API instead, with the session and its CSRF token."""
     slug = request.path_params["slug"]
     editor = await require_editor(request)
     state = state_of(request)
@@ -351,25 +343,9 @@ async def publish(request: Request) -> Response:
         await state.store.require_blog(slug)
         values = _update_values(form)
         payload = _update_payload(values, new=True)
-        fields = await run_in_threadpool(updates.new_update, slug, payload, editor.author)
-        at = updates.scheduled_time(payload)
+        await publishing.publish(state.store, slug, payload, editor.author, via="editor")
     except (Invalid, PayloadTooLarge) as exc:
-        if _wants_json(request):
-            return _problem(exc)
         return await _blog_page(request, editor, slug, status=exc.status, form=values, error=exc.detail)
-    except LiveblogError as exc:
-        if _wants_json(request):
-            return _problem(exc)
-        raise
-    result = await state.store.publish(slug, fields, url_prefix=f"/blogs/{slug}/updates/", at=at)
-    if result.scheduled:
-        if _wants_json(request):
-            return JSONResponse({"scheduled": result.update}, 202, headers=NO_STORE)
-        return RedirectResponse(f"/editor/{slug}", 303)
-    metrics.PUBLISHED.labels("editor").inc()
-    if _wants_json(request):
-        location = f"/api/v1/blogs/{slug}/updates/{result.update['id']}"
-        return JSONResponse({"update": result.update}, 201, headers={"Location": location, **NO_STORE})
     return RedirectResponse(f"/editor/{slug}", 303)
 
 

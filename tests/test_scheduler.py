@@ -22,7 +22,16 @@ def soon(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
 
+async def scheduler_publishes(api: httpx.AsyncClient) -> float:
+    """The server's `liveblog_publishes_total{via="scheduler"}` (issue 14: scheduled updates were
+    not counted when published)."""
+    text = (await api.get("/metrics")).text
+    found = re.search(r'(?m)^liveblog_publishes_total\{via="scheduler"\} (\S+)$', text)
+    return float(found.group(1)) if found else 0.0
+
+
 async def test_a_scheduled_update_is_published_when_due_and_reaches_readers(server: Server, api, blog):
+    counted = await scheduler_publishes(api)
     reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
     await asyncio.sleep(0.2)
     request = {"body": "Embargoed until **now**", "title": "Embargo", "scheduled_at": soon(1.5)}
@@ -47,6 +56,7 @@ async def test_a_scheduled_update_is_published_when_due_and_reaches_readers(serv
     await asyncio.sleep(1.5)  # the scheduler ran again meanwhile: still exactly one
     assert len(reader.events) == 1
     assert server.redis().zcard(Keys.of(blog).scheduled) == 0
+    assert await scheduler_publishes(api) >= counted + 1
     await reader.close()
 
 
