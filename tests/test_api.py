@@ -308,20 +308,19 @@ async def test_markdown_that_renders_to_megabytes_is_413(api, blog):
 
 
 async def test_rendering_a_huge_body_does_not_stall_the_server(server, api, blog):
-    """Rendering runs off the event loop: other requests are answered while it works."""
-    slowest = 0.0
+    """Rendering runs off the event loop: other requests are answered while it works. The bomb
+    takes seconds to render; on the loop, no /healthz could be answered until it ended."""
+    answered = 0
     posting = asyncio.ensure_future(
         api.post(f"/api/v1/blogs/{blog}/updates", json={"body": _reference_bomb()})
     )
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as probe:
-        await asyncio.sleep(0.05)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as probe:
         while not posting.done():
-            started = time.monotonic()
             assert (await probe.get("/healthz")).status_code == 200
-            slowest = max(slowest, time.monotonic() - started)
+            answered += not posting.done()
             await asyncio.sleep(0.01)
     assert (await posting).status_code == 413
-    assert slowest < 0.4, f"/healthz waited {slowest:.2f}s behind a render"
+    assert answered >= 5, f"only {answered} /healthz answered while the update rendered"
 
 
 async def test_request_over_256_kib_is_413(api, blog):
