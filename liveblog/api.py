@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -11,13 +10,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import metrics, sessions, updates
+from . import publishing, sessions, updates
 from .auth import Principal, bearer
 from .bodies import read_body
 from .caching import cacheable
 from .errors import BadRequest, Invalid, NotFound, UnsupportedMediaType
 from .events import BadEventId, parse_id
-from .models import MAX_IDEMPOTENCY_KEY, MAX_REQUEST_BYTES, NewUpdate, NewWebhook, validate
+from .models import MAX_IDEMPOTENCY_KEY, MAX_REQUEST_BYTES, NewWebhook, validate
 from .state import state_of
 from .urls import location
 from .webhooks import Webhooks, public
@@ -158,26 +157,18 @@ async def publish(request: Request) -> Response:
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     obj, raw = await read_json(request)
-    new = validate(NewUpdate, obj)
-    # Rendering 64 KiB of hostile Markdown takes up to a second: off the event loop, so
-    # the readers this process serves do not stall meanwhile.
-    fields = await run_in_threadpool(updates.draft, slug, new, principal.author)
-    idempotency = None
-    if key is not None:
-        fingerprint = hashlib.sha256(principal.name.encode() + b"\0" + raw).hexdigest()
-        idempotency = (hashlib.sha256(key.encode()).hexdigest(), fingerprint)
-    result = await state_of(request).store.publish(
+    result = await publishing.publish(
+        state_of(request).store,
         slug,
-        fields,
-        url_prefix=f"/blogs/{slug}/updates/",
-        idempotency=idempotency,
-        at=new.scheduled_at,
+        obj,
+        principal.author,
+        via=principal.kind,
+        key=key,
+        request=principal.name.encode() + b"\0" + raw,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     if result.scheduled:  # 202: accepted now, published (with its stream ID) when it falls due
         return Response(result.json, 202, headers=headers, media_type="application/json")
-    if not result.replayed:
-        metrics.PUBLISHED.labels(principal.kind).inc()
     headers["Location"] = location(request, f"/api/v1/blogs/{slug}/updates/{result.update['id']}")
     return Response(result.json, 201, headers=headers, media_type="application/json")
 

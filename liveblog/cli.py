@@ -24,7 +24,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import __version__, auth, logs, updates
+from . import __version__, auth, logs, publishing, updates
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError
 from .feedbot import Feeds
@@ -98,8 +98,7 @@ async def seed_demo(store: Store) -> str | None:
     await store.create_blog(demo.DEMO_SLUG, demo.DEMO_TITLE, demo.DEMO_DESCRIPTION)
     author: Author = {"name": "Newsdesk", "kind": "editor"}
     for item in demo.DEMO_UPDATES:
-        fields = updates.new_update(demo.DEMO_SLUG, item, author)
-        await store.publish(demo.DEMO_SLUG, fields, url_prefix=f"/blogs/{demo.DEMO_SLUG}/updates/")
+        await publishing.publish(store, demo.DEMO_SLUG, item, author, via="demo")
     if await store.count_users():
         return None
     password = secrets.token_urlsafe(12)

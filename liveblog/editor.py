@@ -1,12 +1,15 @@
-"""Pages for editors: login, the blog list (blogs, status, bot tokens) and the per-blog editor.
+"""Pages for editors: login, the blog list (blogs, status, bot tokens) and the per-blog editor,
+with its webhooks and feeds for admins.
 
-Thin adapters over the same validation (`updates`) and store calls as the bots' API. Every
-form works without JavaScript (POST, then 303 back); static/js/editor.js enhances them.
+Thin adapters over the same publish path (`publishing`), validation (`updates`) and store calls
+as the bots' API. Every form works without JavaScript (POST, then 303 back); static/js/editor.js
+enhances them, and publishes through the API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -14,11 +17,12 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import auth, metrics, updates
+from . import auth, publishing, updates
 from .errors import Conflict, Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
+from .feedbot import DEFAULT_EVERY, Feeds
 from .models import markdown_fits
 from .sessions import (
     MAX_FORM_BYTES,
@@ -33,6 +37,7 @@ from .sessions import (
     log_out,
 )
 from .state import state_of
+from .webhooks import EVENT_TYPES, Webhooks, public
 
 UPDATES_SHOWN = 50
 NO_STORE = {"Cache-Control": "no-store"}
@@ -61,16 +66,31 @@ async def require_editor(request: Request) -> Editor:
 
 
 def _to_login(request: Request) -> Response:
+    """To /login, then back to the page asked for; after a form's POST, to the page it is on."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":
-        target = (
-            request.url.path.split("/updates/")[0] if request.url.path.startswith("/editor/") else "/editor/"
-        )
+        slug = request.path_params.get("slug")
+        target = f"/editor/{slug}" if slug else "/editor/"
     return RedirectResponse(f"/login?next={quote(target, safe='/')}", 303)
 
 
+async def require_admin(request: Request, what: str) -> Editor:
+    """The logged-in editor when an admin, else 403 naming `what` only admins manage."""
+    editor = await require_editor(request)
+    if not editor.admin:
+        raise Forbidden(f"only admins manage {what}")
+    return editor
+
+
+def _back(request: Request, to: str, message: str) -> Response:
+    """303 back to `to`, a desk page and its section, which shows `message` once: the result of
+    the form posted."""
+    request.session["flash"] = [to, message]
+    return RedirectResponse(to, 303)
+
+
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    context = {"csrf": csrf_token(request), **context}
+    context = {"csrf": csrf_token(request), "flash": request.session.pop("flash", None), **context}
     return state_of(request).templates.TemplateResponse(
         request, name, context, status_code=status, headers=NO_STORE
     )
@@ -123,10 +143,13 @@ async def logout(request: Request) -> Response:
     return RedirectResponse("/", 303)
 
 
-async def _write_form(request: Request, limit: int = MAX_FORM_BYTES) -> tuple[Editor, FormData]:
+async def _write_form(
+    request: Request, limit: int = MAX_FORM_BYTES, *, admins_manage: str = ""
+) -> tuple[Editor, FormData]:
     """The editor and their checked form, for a write that spends the editor's rate limit (the
-    same budget as their writes through the API)."""
-    editor = await require_editor(request)
+    same budget as their writes through the API). With `admins_manage` ("webhooks"), the write is
+    an admin's: an editor gets 403 naming it."""
+    editor = await (require_admin(request, admins_manage) if admins_manage else require_editor(request))
     form = await checked_form(request, limit)
     await state_of(request).rate_limiter.check(editor.principal().rate_key)
     return editor, form
@@ -176,9 +199,7 @@ async def blog_status(request: Request) -> Response:
 
 
 async def create_token(request: Request) -> Response:
-    editor = await require_editor(request)
-    if not editor.admin:
-        raise Forbidden("only admins manage bot tokens")
+    editor = await require_admin(request, "bot tokens")
     form = await checked_form(request)
     name = str(form.get("name") or "")
     blog = str(form.get("blog") or "").strip()
@@ -199,9 +220,7 @@ async def create_token(request: Request) -> Response:
 
 
 async def revoke_token(request: Request) -> Response:
-    editor = await require_editor(request)
-    if not editor.admin:
-        raise Forbidden("only admins manage bot tokens")
+    await require_admin(request, "bot tokens")
     name = str((await checked_form(request)).get("name") or "")
     if not await state_of(request).store.revoke_token(name):
         raise NotFound(f"no token named {name!r}")
@@ -209,9 +228,7 @@ async def revoke_token(request: Request) -> Response:
 
 
 async def _manage_user(request: Request, action: str) -> Response:
-    editor = await require_editor(request)
-    if not editor.admin:
-        raise Forbidden("only admins manage users")
+    editor = await require_admin(request, "users")
     name = str((await checked_form(request)).get("name") or "")
     if name == editor.name:
         raise Conflict(f"you may not {action} your own account")
@@ -298,19 +315,17 @@ async def _blog_page(
         "form": _empty_update(),
         "error": None,
     }
+    if editor.admin:
+        feeds = Feeds(store)
+        context |= {
+            "webhooks": [_listed_webhook(r) for r in await Webhooks(store).registered(slug)],
+            "feeds": [{**r, "state": await feeds.state(r)} for r in await feeds.registered(slug)],
+            "event_types": EVENT_TYPES,
+            "webhook_form": {"url": "", "events": []},
+            "feed_form": {"url": "", "every": str(DEFAULT_EVERY), "backfill": "0", "key_events": False},
+        }
     context.update(extra)
     return _page(request, "editor_blog.html", context, status)
-
-
-def _wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "")
-
-
-def _problem(exc: LiveblogError) -> Response:
-    body = {"type": exc.type, "title": exc.title, "status": exc.status, "detail": exc.detail}
-    if isinstance(exc, Invalid):
-        body["field"] = exc.field
-    return JSONResponse(body, exc.status, headers=exc.headers, media_type="application/problem+json")
 
 
 async def editor_blog(request: Request) -> Response:
@@ -318,6 +333,8 @@ async def editor_blog(request: Request) -> Response:
 
 
 async def publish(request: Request) -> Response:
+    """The form's publish without JavaScript (303 back, or the form again with the error);
+    editor.js publishes through the API instead, with the session and its CSRF token."""
     slug = request.path_params["slug"]
     editor = await require_editor(request)
     state = state_of(request)
@@ -328,25 +345,9 @@ async def publish(request: Request) -> Response:
         await state.store.require_blog(slug)
         values = _update_values(form)
         payload = _update_payload(values, new=True)
-        fields = await run_in_threadpool(updates.new_update, slug, payload, editor.author)
-        at = updates.scheduled_time(payload)
+        await publishing.publish(state.store, slug, payload, editor.author, via="editor")
     except (Invalid, PayloadTooLarge) as exc:
-        if _wants_json(request):
-            return _problem(exc)
         return await _blog_page(request, editor, slug, status=exc.status, form=values, error=exc.detail)
-    except LiveblogError as exc:
-        if _wants_json(request):
-            return _problem(exc)
-        raise
-    result = await state.store.publish(slug, fields, url_prefix=f"/blogs/{slug}/updates/", at=at)
-    if result.scheduled:
-        if _wants_json(request):
-            return JSONResponse({"scheduled": result.update}, 202, headers=NO_STORE)
-        return RedirectResponse(f"/editor/{slug}", 303)
-    metrics.PUBLISHED.labels("editor").inc()
-    if _wants_json(request):
-        location = f"/api/v1/blogs/{slug}/updates/{result.update['id']}"
-        return JSONResponse({"update": result.update}, 201, headers={"Location": location, **NO_STORE})
     return RedirectResponse(f"/editor/{slug}", 303)
 
 
@@ -433,6 +434,102 @@ async def cancel_scheduled(request: Request) -> Response:
     return RedirectResponse(f"/editor/{slug}#scheduled", 303)
 
 
+# -- one blog's webhooks and feeds (admins) ------------------------------------------------------
+# Thin adapters over the registries that the CLI and the API use, with their validation.
+
+
+def _listed_webhook(record: dict[str, Any]) -> dict[str, Any]:
+    """A webhook as the desk lists it: no secret, and its state (enabled, failing, disabled) and why."""
+    state, why = "enabled", ""
+    if record.get("disabled"):
+        state, why = "disabled", str(record["disabled"])
+    elif record.get("failing_since"):
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(record["failing_since"])))
+        state, why = "failing", f"retrying since {since}"
+    return {**public(record), "state": state, "why": why}
+
+
+def _number(text: str, default: int) -> Any:
+    """`text` as an int, `default` when empty; else the text itself, for the registry to refuse
+    with its own message."""
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+async def add_webhook(request: Request) -> Response:
+    """Register a webhook; the page answering shows its signing secret, the only time it is shown
+    (a 201 page, not a redirect: the secret goes in no URL and no cookie)."""
+    slug = request.path_params["slug"]
+    editor, form = await _write_form(request, admins_manage="webhooks")
+    values: dict[str, Any] = {
+        "url": str(form.get("url") or "").strip(),
+        "events": [str(e) for e in form.getlist("events")],
+    }
+    state = state_of(request)
+    allow = state.settings.allow_private_urls
+    try:
+        record = await Webhooks(state.store).add(slug, values["url"], values["events"], allow_private=allow)
+    except Invalid as exc:
+        return await _blog_page(
+            request, editor, slug, status=exc.status, webhook_form=values, webhook_error=exc.detail
+        )
+    return await _blog_page(request, editor, slug, status=201, new_webhook=record)
+
+
+async def webhook_log(request: Request) -> Response:
+    """A webhook of this blog and its latest deliveries, newest first."""
+    slug, hook_id = request.path_params["slug"], request.path_params["webhook_id"]
+    editor = await require_admin(request, "webhooks")
+    store = state_of(request).store
+    blog = await store.require_blog(slug)
+    hooks = Webhooks(store)
+    record = _listed_webhook(await hooks.get(hook_id, slug))
+    context = {"editor": editor, "blog": blog, "webhook": record, "log": await hooks.log(hook_id)}
+    return _page(request, "editor_webhook.html", context)
+
+
+async def remove_webhook(request: Request) -> Response:
+    slug, hook_id = request.path_params["slug"], request.path_params["webhook_id"]
+    await _write_form(request, admins_manage="webhooks")
+    record = await Webhooks(state_of(request).store).remove(hook_id, slug)
+    return _back(request, f"/editor/{slug}#webhooks", f"Webhook {record['id']} to {record['url']} removed")
+
+
+async def add_feed(request: Request) -> Response:
+    slug = request.path_params["slug"]
+    editor, form = await _write_form(request, admins_manage="feeds")
+    values: dict[str, Any] = {
+        name: str(form.get(name) or "").strip() for name in ("url", "every", "backfill")
+    }
+    values["key_events"] = _checked(form, "key_events")
+    state = state_of(request)
+    try:
+        record = await Feeds(state.store).add(
+            slug,
+            values["url"],
+            every=_number(values["every"], DEFAULT_EVERY),
+            backfill=_number(values["backfill"], 0),
+            key_events=values["key_events"],
+            allow_private=state.settings.allow_private_urls,
+        )
+    except Invalid as exc:
+        return await _blog_page(
+            request, editor, slug, status=exc.status, feed_form=values, feed_error=exc.detail
+        )
+    return _back(request, f"/editor/{slug}#feeds", f"Feed {record['id']} added: {record['url']}")
+
+
+async def remove_feed(request: Request) -> Response:
+    slug, feed_id = request.path_params["slug"], request.path_params["feed_id"]
+    await _write_form(request, admins_manage="feeds")
+    record = await Feeds(state_of(request).store).remove(feed_id, slug)
+    return _back(request, f"/editor/{slug}#feeds", f"Feed {record['id']} removed: {record['url']}")
+
+
 def _guarded(endpoint: Any) -> Any:
     """Send anyone not logged in to /login?next=..., the page they wanted."""
 
@@ -450,6 +547,7 @@ def _guarded(endpoint: Any) -> Any:
 
 def routes() -> list[BaseRoute]:
     update = "/editor/{slug}/updates/{update_id}"
+    webhook = "/editor/{slug}/webhooks/{webhook_id}"
     return [
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
@@ -470,4 +568,9 @@ def routes() -> list[BaseRoute]:
         Route(f"{update}/key-event", _guarded(key_event_update), methods=["POST"]),
         Route(f"{update}/delete", _guarded(delete_update), methods=["POST"]),
         Route("/editor/{slug}/scheduled/{scheduled_id}/cancel", _guarded(cancel_scheduled), methods=["POST"]),
+        Route("/editor/{slug}/webhooks", _guarded(add_webhook), methods=["POST"]),
+        Route(f"{webhook}/log", _guarded(webhook_log), methods=["GET"]),
+        Route(f"{webhook}/remove", _guarded(remove_webhook), methods=["POST"]),
+        Route("/editor/{slug}/feeds", _guarded(add_feed), methods=["POST"]),
+        Route("/editor/{slug}/feeds/{feed_id}/remove", _guarded(remove_feed), methods=["POST"]),
     ]

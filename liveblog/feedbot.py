@@ -99,19 +99,19 @@ class Feeds:
             records += [json.loads(v) for v in await self.redis.hvals(FeedKeys.of(one).feeds)]
         return sorted(records, key=lambda r: (r["created_at"], r["id"]))
 
-    async def get(self, feed_id: str) -> dict[str, Any]:
-        found = await self.redis.hget(INDEX, feed_id)
+    async def get(self, feed_id: str, slug: str | None = None) -> dict[str, Any]:
+        found = slug or await self.redis.hget(INDEX, feed_id)
         raw = await self.redis.hget(FeedKeys.of(_text(found)).feeds, feed_id) if found else None
         if raw is None:
-            raise NotFound(f"no feed {feed_id!r}")
+            raise NotFound(f"no feed {feed_id!r}" + (f" on blog {slug!r}" if slug else ""))
         record: dict[str, Any] = json.loads(raw)
         return record
 
     async def exists(self, record: dict[str, Any]) -> bool:
         return bool(await self.redis.hexists(FeedKeys.of(record["blog"]).feeds, record["id"]))
 
-    async def remove(self, feed_id: str) -> dict[str, Any]:
-        record = await self.get(feed_id)
+    async def remove(self, feed_id: str, slug: str | None = None) -> dict[str, Any]:
+        record = await self.get(feed_id, slug)
         keys = FeedKeys.of(record["blog"])
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hdel(keys.feeds, feed_id)

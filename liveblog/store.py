@@ -56,6 +56,12 @@ def now_iso() -> str:
     return iso(datetime.now(UTC))
 
 
+def updates_path(slug: str) -> str:
+    """Where a blog's updates live: an update's permalink, its `url`, is this plus its ID, which the
+    publishing scripts append (the ID is the event's stream ID). The one place it is built."""
+    return f"/blogs/{slug}/updates/"
+
+
 def _load_scripts() -> dict[str, str]:
     text = resources.files("liveblog").joinpath("scripts.lua").read_text()
     sections: dict[str, str] = {}
@@ -338,14 +344,13 @@ class Store:
         slug: str,
         fields: Draft,
         *,
-        url_prefix: str,
         idempotency: tuple[str, str] | None = None,
         at: datetime | None = None,
     ) -> Published:
         """Append `update.published` and store the update in one step, or schedule it for `at`.
 
         `fields` is the update without `id` and `url` (the script adds both: the
-        id is the stream ID of the event). `idempotency` is (key, fingerprint).
+        id is the stream ID of the event, the url `updates_path`). `idempotency` is (key, fingerprint).
         """
         keys = Keys.of(slug)
         idem_key, fingerprint = idempotency or ("", "")
@@ -382,7 +387,7 @@ class Store:
                     keys.pinned,
                     keys.key_events,
                 ],
-                [url_prefix, rest_json, self.stream_maxlen, fingerprint, IDEMPOTENCY_TTL, now_iso()],
+                [updates_path(slug), rest_json, self.stream_maxlen, fingerprint, IDEMPOTENCY_TTL, now_iso()],
             )
         status = _text(result[0])
         if status == "missing":
@@ -408,7 +413,7 @@ class Store:
                 keys.pinned,
                 keys.key_events,
             ],
-            [int(now.timestamp() * 1000), iso(now), self.stream_maxlen, f"/blogs/{slug}/updates/"],
+            [int(now.timestamp() * 1000), iso(now), self.stream_maxlen, updates_path(slug)],
         )
         if not remaining:
             await self.redis.srem(SCHEDULED_BLOGS, slug)

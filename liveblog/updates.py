@@ -7,7 +7,6 @@ The bots' API, the editor form, the CLI and the feed bot all call these, then th
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
 from typing import Any
 
 from .errors import Invalid, PayloadTooLarge
@@ -23,9 +22,7 @@ from .models import (
     NewUpdate,
     Update,
     UpdatePatch,
-    parse_time,
     validate,
-    within_a_year,
 )
 from .render import markdown_to_html
 from .store import now_iso
@@ -62,17 +59,6 @@ def _image(image: ImageInput | None) -> Image | None:
     return None if image is None else {"url": image.url, "alt": image.alt, "caption": image.caption}
 
 
-def scheduled_time(obj: Any) -> datetime | None:
-    """When a publish request asks to be published (None: now; a past time also means now)."""
-    value = obj.get("scheduled_at") if isinstance(obj, dict) else None
-    if value is None:
-        return None
-    try:
-        return within_a_year(parse_time(value))
-    except ValueError as exc:
-        raise Invalid("scheduled_at", str(exc)) from None
-
-
 def draft(blog: str, request: NewUpdate, author: Author) -> Draft:
     """The update document of a validated publish request, without `id` and `url`; renders its body
     (up to a second for hostile Markdown: call it off the event loop)."""
@@ -89,11 +75,6 @@ def draft(blog: str, request: NewUpdate, author: Author) -> Draft:
         "published_at": now,
         "updated_at": now,
     }
-
-
-def new_update(blog: str, obj: Any, author: Author) -> Draft:
-    """Validate a publish request; returns the update document without `id` and `url`."""
-    return draft(blog, validate(NewUpdate, obj), author)
 
 
 def edited_update(current: Update, obj: Any) -> Update:

@@ -39,6 +39,7 @@ class SSEReader:
     headers: dict[str, str] = field(default_factory=dict)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _retried: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _writer: asyncio.StreamWriter | None = None
 
@@ -107,12 +108,20 @@ class SSEReader:
             fields[name] = value[1:] if value.startswith(" ") else value
         if "retry" in fields:
             self.retry = int(fields["retry"])
+            self._retried.set()
         if "data" in fields:
             event = Received(fields.get("id"), fields.get("event", "message"), json.loads(fields["data"]))
             self.events.append(event)
             if event.id:
                 self.last_event_id = event.id
             self._arrived.set()
+
+    async def live(self, timeout: float = 10.0) -> SSEReader:
+        """Wait for the stream's first line, the `retry:` hint: the server sends it once the
+        hub holds the subscription, so whatever is published from now on reaches this reader."""
+        async with asyncio.timeout(timeout):
+            await self._retried.wait()
+        return self
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         """Wait until `count` events arrived (or fail after `timeout`)."""

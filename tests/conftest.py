@@ -3,15 +3,18 @@ own Redis 7, or its own Redis Cluster: see TEST_REDIS_SERVER and TEST_CLUSTER)."
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import os
+import re
 import resource
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from liveblog.redis_client import AsyncClient, SyncClient, connect, connect_sync
 
 from .browsing import CHROMIUM, FLAGS
 from .cluster import Cluster
+from .endpoints import FeedServer, Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 # `make stress` (LIVEBLOG_STRESS=1) runs the load scenarios at full size.
@@ -44,6 +48,13 @@ def open_files() -> Iterator[None]:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     yield
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
+    """Return once `check()` is true (asked every 0.1 s), or fail after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.1)
 
 
 def free_port() -> int:
@@ -312,6 +323,79 @@ async def publish(api: httpx.AsyncClient, slug: str, body: str, **fields: Any) -
     assert response.status_code == 201, response.text
     update: dict[str, Any] = response.json()
     return update
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver on loopback (reachable by servers with `allow_private_urls=1`)."""
+    got = await Receiver().start()
+    yield got
+    await got.close()
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[FeedServer]:
+    """A feed server on loopback (reachable by servers with `allow_private_urls=1`)."""
+    got = await FeedServer().start()
+    yield got
+    await got.close()
+
+
+# -- the editor desk: users and logging in --------------------------------------------------------
+
+PASSWORD = "secret-pass"
+
+
+def add_user(server: Server, name: str, role: str = "editor") -> str:
+    server.cli("user", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
+    return name
+
+
+@pytest.fixture(scope="session")
+def editor(server: Server) -> str:
+    return add_user(server, "ed")
+
+
+@pytest.fixture(scope="session")
+def admin(server: Server) -> str:
+    return add_user(server, "boss", "admin")
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF field in the page"
+    return match.group(1)
+
+
+async def log_in(client: httpx.AsyncClient, name: str, password: str = PASSWORD) -> httpx.Response:
+    page = await client.get("/login")
+    assert page.status_code == 200
+    form = {"csrf": csrf_of(page.text), "username": name, "password": password}
+    return await client.post("/login", data=form)
+
+
+@contextlib.asynccontextmanager
+async def logged_in(server: Server, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `server` with `name` logged in on the desk."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        assert (await log_in(http, name)).status_code == 303
+        yield http
+
+
+@pytest.fixture(scope="module")
+async def desk(server: Server, admin: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A logged-in admin for setting up, so the tests spend no writes of the shared admin token."""
+    async with logged_in(server, admin) as http:
+        yield http
+
+
+async def desk_blog(desk: httpx.AsyncClient, prefix: str) -> str:
+    """A new, empty blog, created through a logged-in admin's own form."""
+    slug = f"{prefix}-{os.getpid()}-{next(_slugs)}"
+    csrf = csrf_of((await desk.get("/editor/")).text)
+    response = await desk.post("/editor/", data={"csrf": csrf, "slug": slug, "title": f"Blog {slug}"})
+    assert response.status_code == 303, response.text
+    return slug
 
 
 @pytest.fixture(scope="session")

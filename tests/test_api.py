@@ -308,20 +308,19 @@ async def test_markdown_that_renders_to_megabytes_is_413(api, blog):
 
 
 async def test_rendering_a_huge_body_does_not_stall_the_server(server, api, blog):
-    """Rendering runs off the event loop: other requests are answered while it works."""
-    slowest = 0.0
+    """Rendering runs off the event loop: other requests are answered while it works. The bomb
+    takes seconds to render; on the loop, no /healthz could be answered until it ended."""
+    answered = 0
     posting = asyncio.ensure_future(
         api.post(f"/api/v1/blogs/{blog}/updates", json={"body": _reference_bomb()})
     )
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as probe:
-        await asyncio.sleep(0.05)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as probe:
         while not posting.done():
-            started = time.monotonic()
             assert (await probe.get("/healthz")).status_code == 200
-            slowest = max(slowest, time.monotonic() - started)
+            answered += not posting.done()
             await asyncio.sleep(0.01)
     assert (await posting).status_code == 413
-    assert slowest < 0.4, f"/healthz waited {slowest:.2f}s behind a render"
+    assert answered >= 5, f"only {answered} /healthz answered while the update rendered"
 
 
 async def test_request_over_256_kib_is_413(api, blog):
@@ -527,7 +526,7 @@ async def test_publish_is_201_with_a_location_that_gets_the_update(api, api_name
 async def test_same_idempotency_key_and_body_publishes_once(server, api, blog):
     reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
     try:
-        await asyncio.sleep(0.2)  # the subscription is live
+        await reader.live()
         key = {"Idempotency-Key": unique("retry")}
         payload = json.dumps({"body": "Sent twice, published once", "title": "Retry"}).encode()
         path = f"/api/v1/blogs/{blog}/updates"
@@ -656,7 +655,7 @@ def test_the_markup_check_itself_catches_each_hostile_form():
 async def test_hostile_markdown_never_reaches_readers_as_markup(server, api, blog):
     reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
     try:
-        await asyncio.sleep(0.2)
+        await reader.live()
         published = []
         for i, body in enumerate(HOSTILE):
             update = await publish(api, blog, body, title=f'<script>alert("t{i}")</script>')

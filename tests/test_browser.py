@@ -45,6 +45,64 @@ async def test_reader_page_shows_published_edited_and_deleted_updates_live(
     await page.close()
 
 
+# An element's markup as the reader's browser holds it, less what only time changes: the brief
+# "is-new"/"is-edited" highlight and the relative time's text (its data-since stays compared).
+MARKUP = """(selector) => {
+  const node = document.querySelector(selector)?.cloneNode(true);
+  if (!node) return null;
+  node.classList.remove('is-new', 'is-edited');
+  for (const ago of node.querySelectorAll('.update-ago')) ago.textContent = '';
+  return node.outerHTML;
+}"""
+PIXEL = bytes.fromhex(  # a 1x1 transparent GIF
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+
+
+@pytest.mark.parametrize("path", ["", "/embed"])
+async def test_an_update_inserted_live_has_the_markup_the_server_renders_for_it(
+    browser, server, api, blog, path
+):
+    """Issue 14: the live copy is a clone of the server's `_update.html` (its <template>), not a
+    hand-made look-alike. Each live article, pinned entry and key-event entry must be, to the
+    byte, what the same page shows for the same update after a reload; in the embed too, whose
+    entries' links stay in the frame."""
+    page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}{path}")
+    await page.route(
+        "https://images.example/**", lambda route: route.fulfill(body=PIXEL, content_type="image/gif")
+    )
+    image = {"url": "https://images.example/kyiv.gif", "alt": "Kyiv", "caption": "Kyiv & <Lviv>"}
+    full = await publish(
+        api, blog, "Mr Guterres will visit **Kyiv**", title="Visit", key_event=True, pinned=True, image=image
+    )
+    # No title, no picture: its key-event entry shows its first words, cut as the server cuts them.
+    untitled = await publish(api, blog, "The talks *went on* into the night, " * 5, key_event=True)
+    response = await api.patch(  # an excerpt to cut, and "Updated HH:MM"
+        f"/api/v1/blogs/{blog}/updates/{full['id']}", json={"body": "He lands in *Kyiv* on April 28. " * 8}
+    )
+    assert response.status_code == 200, response.text
+    await expect(page.locator(f"#update-{full['id']} .update-edited")).to_be_visible(timeout=5000)
+    await expect(page.locator(f"#update-{untitled['id']}")).to_be_visible()
+    selectors = [
+        f"#update-{full['id']}",
+        f"#update-{untitled['id']}",
+        f'#pinned [data-update-id="{full["id"]}"]',
+        f'#key-events [data-update-id="{full["id"]}"]',
+        f'#key-events [data-update-id="{untitled["id"]}"]',
+    ]
+    live = [await page.evaluate(MARKUP, selector) for selector in selectors]
+
+    await page.reload()
+    await expect(page.locator("#live-status")).to_have_text("live")
+    rendered = [await page.evaluate(MARKUP, selector) for selector in selectors]
+    assert None not in rendered
+    assert rendered[4].count("…") == 1 and rendered[2].count("…") == 1  # both cut at a word boundary
+    for selector, live_markup, rendered_markup in zip(selectors, live, rendered, strict=True):
+        assert live_markup == rendered_markup, selector
+    assert errors == []
+    await page.close()
+
+
 async def test_scrolled_down_reader_sees_the_new_updates_pill_not_a_jump(browser, server, api, blog):
     for i in range(12):
         await publish(api, blog, f"Earlier update {i}\n\n" + "A paragraph of background. " * 40)

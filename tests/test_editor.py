@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import time
@@ -10,57 +9,18 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Request, Route, expect
 
 from .browsing import needs_chromium, watch
-from .conftest import Server, publish
+from .conftest import PASSWORD, Server, csrf_of, desk_blog, log_in, publish
 
-PASSWORD = "secret-pass"
 pytestmark = pytest.mark.timeout(90)
-_slugs = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def editor(server: Server) -> str:
-    server.cli("user", "add", "ed", "--role", "editor", "--password-stdin", stdin=PASSWORD + "\n")
-    return "ed"
-
-
-@pytest.fixture(scope="module")
-def admin(server: Server) -> str:
-    server.cli("user", "add", "boss", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
-    return "boss"
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "no CSRF field in the page"
-    return match.group(1)
-
-
-async def log_in(client: httpx.AsyncClient, name: str, password: str = PASSWORD) -> httpx.Response:
-    page = await client.get("/login")
-    assert page.status_code == 200
-    form = {"csrf": csrf_of(page.text), "username": name, "password": password}
-    return await client.post("/login", data=form)
-
-
-@pytest.fixture(scope="module")
-async def desk(server: Server, admin: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A logged-in admin for setting up, so the tests spend no writes of the shared admin token."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        assert (await log_in(http, admin)).status_code == 303
-        yield http
 
 
 @pytest.fixture
 async def blog(desk: httpx.AsyncClient) -> str:
     """A new, empty blog, created through the admin's own form."""
-    slug = f"editor-{os.getpid()}-{next(_slugs)}"
-    csrf = csrf_of((await desk.get("/editor/")).text)
-    response = await desk.post("/editor/", data={"csrf": csrf, "slug": slug, "title": f"Blog {slug}"})
-    assert response.status_code == 303, response.text
-    return slug
+    return await desk_blog(desk, "editor")
 
 
 @pytest.fixture
@@ -194,14 +154,18 @@ async def test_invalid_form_is_shown_again_with_the_text_kept(session, blog, api
     assert (await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"] == []
 
 
-async def test_json_publish_answers_201_or_a_problem(session, blog):
+async def test_the_form_url_answers_as_a_form_only(session, blog, api):
+    """Issue 14: `/editor/{slug}/updates` also answered JSON (201, or a problem) to editor.js, a second
+    publish endpoint beside the API's. It is now the form's path without JavaScript alone: 303 back,
+    or the form again with its error, whatever the client accepts; the desk's script uses the API."""
     csrf = csrf_of((await session.get(f"/editor/{blog}")).text)
     headers = {"Accept": "application/json"}
     ok = await session.post(f"/editor/{blog}/updates", data={"csrf": csrf, "body": "Hi"}, headers=headers)
-    assert ok.status_code == 201 and ok.json()["update"]["body"] == "Hi"
+    assert ok.status_code == 303 and ok.headers["location"] == f"/editor/{blog}"
     bad = await session.post(f"/editor/{blog}/updates", data={"csrf": csrf, "body": ""}, headers=headers)
-    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
-    assert bad.json()["status"] == 422 and bad.json()["field"] == "body"
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
+    assert "body: must not be empty" in bad.text
+    assert [u["body"] for u in (await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"]] == ["Hi"]
 
 
 async def test_edit_pin_key_event_and_delete_without_javascript(session, blog, api):
@@ -348,6 +312,67 @@ async def test_editor_posts_edits_and_deletes_and_the_reader_sees_it_live(browse
     finally:
         await editor_context.close()
         await reader_context.close()
+
+
+@pytest.mark.browser
+@needs_chromium
+async def test_the_desk_publishes_through_the_api_and_a_retry_after_a_lost_answer_publishes_once(
+    browser, server, editor, blog, api
+):
+    """Issue 14: the desk's script posted to the form's URL for a JSON answer, with no
+    Idempotency-Key, so sending again after a lost answer published twice, and a session that had
+    ended got the login page as a success (the form was cleared, the text lost). It now publishes
+    through `POST /api/v1/blogs/{slug}/updates` with the session, its X-CSRF-Token and a key kept
+    until the publish succeeds."""
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        errors = watch(page)
+        await page.goto(f"{server.url}/editor/{blog}")
+        await page.fill("form#login [name=username]", editor)
+        await page.fill("form#login [name=password]", PASSWORD)
+        await page.click("form#login button[type=submit]")
+        await expect(page).to_have_url(f"{server.url}/editor/{blog}")
+        await expect(page.locator("#live-status")).to_have_text("live")
+        posts: list[Request] = []  # publishes, to the form's URL or the API's (not the previews)
+        page.on(
+            "request",
+            lambda r: posts.append(r) if r.method == "POST" and r.url.endswith("/updates") else None,
+        )
+
+        async def lose_the_answer(route: Route) -> None:
+            await route.fetch()  # the server gets the request and publishes...
+            await route.abort()  # ...but its answer never reaches the page
+
+        await page.route(f"{server.url}/api/v1/blogs/{blog}/updates", lose_the_answer, times=1)
+        form = page.locator("form#new-update")
+        await form.locator("[name=title]").fill("Once")
+        await form.locator("[name=body]").fill("Sent *once*")
+        await form.locator("button[type=submit]").click()
+        await expect(page.locator("#form-error")).to_contain_text("Not sent")
+        await expect(form.locator("[name=body]")).to_have_value("Sent *once*")
+        await form.locator("button[type=submit]").click()
+        await expect(form.locator("[name=body]")).to_have_value("")  # cleared: it succeeded
+        await expect(page.locator("#form-error")).to_be_hidden()
+        await expect(page.locator("#updates article.update .update-title")).to_have_text(["Once"])
+
+        [update] = (await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"]
+        assert update["body"] == "Sent *once*" and update["author"] == {"name": editor, "kind": "editor"}
+        assert [p.url for p in posts] == [f"{server.url}/api/v1/blogs/{blog}/updates"] * 2
+        sent = [await p.all_headers() for p in posts]
+        assert all(h["content-type"] == "application/json" and h["x-csrf-token"] for h in sent)
+        assert sent[0]["idempotency-key"] == sent[1]["idempotency-key"]
+
+        # a session that ended meanwhile: the API's 401 says so on the form, and the text stays
+        await context.clear_cookies()
+        await form.locator("[name=body]").fill("After the session")
+        await form.locator("button[type=submit]").click()
+        await expect(page.locator("#form-error")).to_contain_text("Your session has ended")
+        await expect(form.locator("[name=body]")).to_have_value("After the session")
+        assert len((await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"]) == 1
+        assert [e for e in errors if "ERR_FAILED" not in e and "status of 401" not in e] == []
+    finally:
+        await context.close()
 
 
 async def test_the_api_accepts_an_editor_session_with_its_csrf_token(session, blog):

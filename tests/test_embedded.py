@@ -117,6 +117,9 @@ async def test_serve_demo_creates_the_demo_blog_once(tmp_path):
             page = await client.get("/blogs/russia-ukraine")
             assert page.status_code == 200
             assert page.text.count('class="update') >= len(updates)
+            # published by the one publish path, so counted as every other publish (issue 14)
+            metrics = (await client.get("/metrics")).text
+            assert f'liveblog_publishes_total{{via="demo"}} {float(len(updates))}' in metrics
         log = srv.log.read_text()
         assert "admin / " in log
         srv.stop()

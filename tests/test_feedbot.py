@@ -4,14 +4,11 @@ ETag and 304), published to a real `liveblog serve`: each item once, across work
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -20,94 +17,10 @@ import pytest
 from liveblog.feedbot import FeedKeys
 from liveblog.redis_client import connect
 
-from .conftest import Server, Worker
+from .conftest import Server, Worker, until
+from .endpoints import FeedServer, rss
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@dataclass
-class FeedServer:
-    """HTTP/1.1 on loopback: `files` maps a path to (content type, body), served with an ETag and
-    answered 304 when `If-None-Match` matches; `/huge` streams 6 MB, `/loop` redirects to itself."""
-
-    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    hits: list[tuple[str, int]] = field(default_factory=list)
-    server: asyncio.Server | None = None
-
-    async def start(self) -> FeedServer:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    def count(self, path: str, status: int) -> int:
-        return sum(1 for p, s in self.hits if (p, s) == (path, status))
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await reader.readline()
-            if not line:
-                return
-            _, path, _ = line.decode().split(" ", 2)
-            headers = {}
-            while (header := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = header.decode().partition(":")
-                headers[name.strip().lower()] = value.strip()
-            if path == "/huge":
-                self.hits.append((path, 200))
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml\r\nconnection: close\r\n\r\n"
-                )
-                writer.write(b"<rss version='2.0'><channel><title>")
-                for _ in range(6 * 16):
-                    writer.write(b"x" * 65536)
-                    await writer.drain()
-                return
-            if path == "/loop":
-                self.hits.append((path, 302))
-                writer.write(
-                    b"HTTP/1.1 302 Found\r\nlocation: /loop\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                )
-                return
-            if path not in self.files:
-                self.hits.append((path, 404))
-                writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                return
-            kind, body = self.files[path]
-            etag = '"' + hashlib.sha1(body).hexdigest() + '"'
-            if headers.get("if-none-match") == etag:
-                self.hits.append((path, 304))
-                writer.write(
-                    f"HTTP/1.1 304 Not Modified\r\netag: {etag}\r\nconnection: close\r\n\r\n".encode()
-                )
-                return
-            self.hits.append((path, 200))
-            head = f"HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\netag: {etag}\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
-            writer.write(head.encode() + body)
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-
-
-def rss(title: str, *items: int) -> tuple[str, bytes]:
-    """An RSS 2.0 feed of the numbered items, the newest (highest) first."""
-    entries = "".join(
-        f"<item><guid isPermaLink='false'>item-{n}</guid><title>Item {n}</title>"
-        f"<link>https://example.org/{n}</link>"
-        f"<description>&lt;p&gt;Text of &lt;b&gt;item {n}&lt;/b&gt;&lt;/p&gt;&lt;script&gt;x()&lt;/script&gt;</description></item>"
-        for n in sorted(items, reverse=True)
-    )
-    doc = f"<?xml version='1.0'?><rss version='2.0'><channel><title>{title}</title><link>https://example.org/</link>{entries}</channel></rss>"
-    return "application/rss+xml", doc.encode()
 
 
 def atom(*items: int) -> tuple[str, bytes]:
@@ -153,13 +66,6 @@ def feeds_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-@pytest.fixture
-async def origin() -> AsyncIterator[FeedServer]:
-    got = await FeedServer().start()
-    yield got
-    await got.close()
-
-
 @pytest.fixture(scope="module")
 def admin(feeds_server: Server) -> str:
     return feeds_server.token("feeds-admin")
@@ -197,12 +103,6 @@ async def posted(api: httpx.AsyncClient, slug: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["updates"]
     return items
-
-
-async def until(check: Any, timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.1)
 
 
 async def titles(api: httpx.AsyncClient, slug: str) -> list[str]:

@@ -4,6 +4,7 @@ sharing, "Updated HH:MM", and #updates[data-hold="off"]."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -131,19 +132,25 @@ async def test_key_events_are_a_sidebar_on_wide_screens_and_above_the_list_on_ph
     await page.close()
 
 
-async def test_each_update_shows_a_relative_time_that_keeps_up(browser: Browser, server, api, blog):
+@pytest.mark.parametrize(
+    ("locale", "texts"),
+    [("en-GB", ("now", "5 min ago", "2 hr ago")), ("de-DE", ("jetzt", "vor 5 Min.", "vor 2 Std."))],
+)
+async def test_each_update_shows_a_relative_time_that_keeps_up_in_the_readers_language(
+    browser: Browser, server, api, blog, locale, texts
+):
     await publish(api, blog, "Published a moment ago")
-    context = await browser.new_context()
+    context = await browser.new_context(locale=locale)
     await context.clock.install()
     page, errors = await open_reader(context, f"{server.url}/blogs/{blog}")
     ago = page.locator("#updates .update-ago")
-    await expect(ago).to_have_text("just now")
+    await expect(ago).to_have_text(texts[0])
     await expect(ago).to_have_attribute("aria-hidden", "true")  # the <time> says it; no chatter
 
     await context.clock.fast_forward("05:10")  # past the 30 s refresh
-    await expect(ago).to_have_text("5 min ago")
+    await expect(ago).to_have_text(texts[1])
     await context.clock.fast_forward("02:00:00")
-    await expect(ago).to_have_text("2 h ago")
+    await expect(ago).to_have_text(texts[2])
 
     assert errors == []
     await context.close()
@@ -155,7 +162,7 @@ async def test_an_update_arriving_live_has_its_relative_time_and_share_button(
     page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}")
     live = await publish(api, blog, "Just in")
     article = page.locator(f"#update-{live['id']}")
-    await expect(article.locator(".update-ago")).to_have_text("just now", timeout=5000)
+    await expect(article.locator(".update-ago")).to_have_text("now", timeout=5000)  # en-US
     await expect(article.locator("button.update-share")).to_be_visible()
     assert errors == []
     await page.close()
@@ -290,5 +297,91 @@ async def test_an_update_edited_before_the_page_saw_it_is_inserted_at_its_place(
     await expect(articles.first.locator(".update-title")).to_have_text("Fixed")
     await expect(articles.nth(1)).to_have_attribute("data-update-id", older["id"])
     assert "CONFIDENTIAL" not in await page.content()
+    assert errors == []
+    await page.close()
+
+
+async def test_load_more_pages_back_in_place_and_the_readers_preferences_are_remembered(
+    browser: Browser, server, api, blog
+):
+    ids = [(await publish(api, blog, f"Update {i}", key_event=i % 5 == 0))["id"] for i in range(25)]
+    page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}")
+    articles = page.locator("#updates article.update")
+    shown = page.locator("#updates article.update:visible")
+    await expect(articles).to_have_count(20)
+
+    await page.locator("#load-more").click()
+    await expect(articles).to_have_count(25)
+    await expect(page.locator("#load-more")).to_have_count(0)  # nothing older
+    assert page.url == f"{server.url}/blogs/{blog}"  # added in place, not the ?before= page
+    assert [await a.get_attribute("data-update-id") for a in await articles.all()] == ids[::-1]
+
+    await page.locator("#order-toggle").click()
+    await expect(page.locator("#order-toggle")).to_have_attribute("aria-pressed", "true")
+    assert [await a.get_attribute("data-update-id") for a in await articles.all()] == ids
+    await page.locator("#key-events-toggle").click()
+    await expect(shown).to_have_count(5)
+    late = await publish(api, blog, "A late key event", key_event=True)
+    await expect(shown).to_have_count(6, timeout=5000)
+    await expect(articles.last).to_have_attribute("data-update-id", late["id"])  # oldest first: below
+
+    await page.reload()  # the newest 20 of 26, as the reader left them: oldest first, key events only
+    await expect(page.locator("#live-status")).to_have_text("live")
+    await expect(page.locator("#order-toggle")).to_have_attribute("aria-pressed", "true")
+    await expect(page.locator("#key-events-toggle")).to_have_attribute("aria-pressed", "true")
+    await expect(articles.first).to_have_attribute("data-update-id", ids[6])
+    await expect(articles.last).to_have_attribute("data-update-id", late["id"])
+    await expect(shown).to_have_count(4)  # updates 10, 15, 20 and the late one
+    assert errors == []
+    await page.close()
+
+
+async def test_a_reset_reloads_the_page_state_then_it_follows_the_stream_again(
+    browser: Browser, server, api, blog
+):
+    """`reset` comes instead of a replay when the server does not know the page's position (here
+    the first stream request carries an ID from the future): the page reloads its updates from
+    the API, so a deletion it never got an event for still takes the update away, and its pinned
+    entry too (regression: an entry older than every update on the page was kept even when the
+    reload reached the first update)."""
+    gone = await publish(api, blog, "Deleted while the page was away", pinned=True)
+    kept = await publish(api, blog, "Kept")
+    page = await browser.new_page()
+    errors = watch(page)
+    released = asyncio.Event()
+    requests = 0
+
+    async def unknown_position(route: Route) -> None:
+        nonlocal requests
+        requests += 1
+        if requests > 1:
+            await route.continue_()
+            return
+        await released.wait()
+        url = re.sub(r"last_event_id=[^&]*", "last_event_id=99999999999999-0", route.request.url)
+        await route.continue_(url=url)
+
+    await page.route("**/api/v1/blogs/*/events*", unknown_position)
+    await page.goto(f"{server.url}/blogs/{blog}")
+    await expect(page.locator(f'#pinned [data-update-id="{gone["id"]}"]')).to_have_count(1)
+    assert (await api.delete(f"/api/v1/blogs/{blog}/updates/{gone['id']}")).status_code == 204
+    added = await publish(api, blog, "Published while the page was away")
+    released.set()
+
+    articles = page.locator("#updates article.update")
+    await expect(page.locator(f"#update-{gone['id']}")).to_have_count(0, timeout=5000)
+    await expect(page.locator("#pinned")).to_be_hidden()
+    await expect(articles).to_have_count(2)
+    assert [await a.get_attribute("data-update-id") for a in await articles.all()] == [
+        added["id"],
+        kept["id"],
+    ]
+    after = await publish(api, blog, "Published after the reset")
+    await expect(articles).to_have_count(3, timeout=5000)
+    assert [await a.get_attribute("data-update-id") for a in await articles.all()] == [
+        after["id"],
+        added["id"],
+        kept["id"],
+    ]
     assert errors == []
     await page.close()

@@ -245,7 +245,7 @@ async def test_edited_and_deleted_text_is_on_no_public_path(server, api, blog, w
     first = await publish(api, blog, "The visit was announced.")
     live = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect() if warm else None
     if live is not None:
-        await asyncio.sleep(0.2)  # the hub follows the blog: its ring holds what follows
+        await live.live()  # the hub follows the blog: its ring holds what follows
     kept = await publish(api, blog, f"Named by {SECRET_A}.", title=SECRET_A)
     gone = await publish(api, blog, f"{SECRET_B} was reported.")
     edited = await api.patch(f"/api/v1/blogs/{blog}/updates/{kept['id']}", json={"body": SECRET_EDIT})

@@ -84,7 +84,7 @@ async def test_resume_older_than_the_ring_reads_redis(tmp_path):
                 await api.post("/api/v1/blogs", json={"slug": "ring", "title": "Ring"})
             ).status_code == 201
             live = await SSEReader(srv.url, "/api/v1/blogs/ring/events").connect()  # warms the hub
-            await asyncio.sleep(0.2)
+            await live.live()
             published = [await publish(api, "ring", f"n{i}") for i in range(12)]
             await live.wait_for(12)
             reader = await SSEReader(
@@ -186,8 +186,7 @@ async def test_paging_newest_first_with_before(api, blog):
 
 
 async def test_blog_patch_reaches_readers_as_blog_updated(server, api, blog):
-    reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
-    await asyncio.sleep(0.2)
+    reader = await (await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()).live()
     response = await api.patch(f"/api/v1/blogs/{blog}", json={"status": "ended", "title": "Over"})
     assert response.status_code == 200
     assert response.json()["status"] == "ended"

@@ -9,8 +9,6 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
@@ -20,82 +18,9 @@ from liveblog.errors import Invalid
 from liveblog.webhooks import PrivateAddress, check_resolved, check_url
 
 from .conftest import Server, Worker, publish
+from .endpoints import Receiver, verified
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """An HTTP/1.1 server on loopback that records every request: `/fail-once/...` answers 500 to
-    its first request, `/slow/...` answers after `delay` seconds, anything else 204 at once."""
-
-    requests: list[Received] = field(default_factory=list)
-    delay: float = 0.5
-    server: asyncio.Server | None = None
-    _failed: set[str] = field(default_factory=set)
-    _open: set[asyncio.StreamWriter] = field(default_factory=set)
-
-    async def start(self) -> Receiver:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._open.add(writer)
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    return
-                _, path, _ = line.decode().split(" ", 2)
-                headers = {}
-                while (header := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = header.decode().partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", 0)))
-                self.requests.append(Received(path, headers, body))
-                status = "204 No Content"
-                if path.startswith("/fail-once") and path not in self._failed:
-                    self._failed.add(path)
-                    status = "500 Internal Server Error"
-                if path.startswith("/slow"):
-                    await asyncio.sleep(self.delay)
-                writer.write(f"HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n".encode())
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._open.discard(writer)
-            writer.close()
-
-    def at(self, path: str) -> list[Received]:
-        return [r for r in self.requests if r.path == path]
-
-    async def wait_for(self, path: str, check: Any, timeout: float = 30.0) -> list[Received]:
-        async with asyncio.timeout(timeout):
-            while not check(self.at(path)):
-                await asyncio.sleep(0.05)
-        return self.at(path)
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        for writer in list(self._open):  # the worker's kept-alive connections: their readers end
-            writer.close()
-        async with asyncio.timeout(5):
-            while self._open:
-                await asyncio.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +35,6 @@ def hooks_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.start()
     yield srv
     srv.stop()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    got = await Receiver().start()
-    yield got
-    await got.close()
 
 
 @pytest.fixture(scope="module")
@@ -150,12 +68,6 @@ def add_hook(server: Server, slug: str, url: str, *events: str) -> tuple[str, st
     lines = server.cli(*args).strip().splitlines()
     assert lines[-1].startswith("whsec_"), lines
     return lines[0].split()[1], lines[-1]
-
-
-def verified(secret: str, request: Received) -> dict[str, Any]:
-    """The body, verified as a receiver would with the standardwebhooks library."""
-    data: dict[str, Any] = Webhook(secret).verify(request.body, request.headers)
-    return data
 
 
 async def test_every_event_is_delivered_signed_in_order_and_a_failure_is_retried_with_the_same_id(

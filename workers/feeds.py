@@ -8,7 +8,7 @@ items as updates of the blog, by the bot author named after the feed.
   `MAX_REDIRECTS` redirects, each target checked by the webhooks' address rule; at most
   `MAX_BYTES` read. RSS 0.9x-2.0, Atom and JSON Feed 1.1 are read by `liveblog.feeditems`.
 - **Each item once**: an item is known by its guid/id, else its link. A new one is published
-  through `Store.publish` with an idempotency key derived from feed and item, then recorded; a
+  through `publishing.publish` with an idempotency key derived from feed and item, then recorded; a
   worker that dies between the two publishes it again on the next poll, and the store replays
   the first. The validators (`ETag`, `Last-Modified`) are saved only after every item of the
   response is recorded, so the next poll after a crash gets the body again, not a 304.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import secrets
 import socket
@@ -32,7 +31,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from liveblog import updates
+from liveblog import publishing
 from liveblog.errors import LiveblogError
 from liveblog.feedbot import FeedKeys, Feeds
 from liveblog.feeditems import FeedError, item_markdown, item_title, parse
@@ -187,11 +186,9 @@ async def publish(ctx: Context, record: dict[str, Any], item: dict[str, Any], au
     obj: dict[str, Any] = {"body": body, "key_event": bool(record.get("key_events"))}
     if title := item_title(item, MAX_TITLE):
         obj["title"] = title
-    fields = await asyncio.to_thread(updates.new_update, record["blog"], obj, author)
-    seed = f"feedbot\0{record['id']}\0{item['id']}".encode()
-    idempotency = (hashlib.sha256(seed).hexdigest(), hashlib.sha256(b"feedbot\0" + seed).hexdigest())
-    result = await ctx.store.publish(
-        record["blog"], fields, url_prefix=f"/blogs/{record['blog']}/updates/", idempotency=idempotency
+    key = f"feedbot\0{record['id']}\0{item['id']}"
+    result = await publishing.publish(
+        ctx.store, record["blog"], obj, author, via="feed", key=key, request=b"feedbot\0" + key.encode()
     )
     return not result.replayed
 

@@ -1,12 +1,13 @@
 """The scheduler: publishes scheduled updates when they fall due.
 
-Each due update is taken off the schedule and published by one Lua script (`Store.publish_due`),
+Each due update is taken off the schedule and published by one Lua script (`publishing.publish_due`),
 so it is published once however many schedulers run (in every server process, in `liveblog
 worker` processes, or both). It claims nothing between two rounds: stopping hands back nothing.
 """
 
 from __future__ import annotations
 
+from liveblog import publishing
 from liveblog.redis_client import UNAVAILABLE
 
 from . import Context
@@ -28,7 +29,7 @@ async def publish_due(ctx: Context) -> int:
         for slug in await ctx.store.scheduled_blogs():
             if ctx.stop.is_set():
                 break
-            published = await ctx.store.publish_due(slug)
+            published = await publishing.publish_due(ctx.store, slug)
             if published:
                 ctx.log.info("published %d scheduled update(s) in %s", len(published), slug)
             total += len(published)

@@ -1,10 +1,13 @@
 // liveblog editor helpers (progressive enhancement: every form also works without JS).
-// - form#new-update is posted with fetch (Accept: application/json); on success the form is
-//   cleared and the update arrives through the page's live stream (static/js/liveblog.js);
-//   on failure #form-error shows the problem and the typed text stays.
+// - form#new-update publishes through the bots' API (its data-api URL) as JSON, with the session
+//   cookie and the X-CSRF-Token header, and an Idempotency-Key kept until it succeeds, so sending
+//   the same text again after a lost answer publishes it once; on success the form is cleared and
+//   the update arrives through the page's live stream (static/js/liveblog.js); on failure
+//   #form-error shows the problem and the typed text stays.
 // - a debounced live preview of the Markdown body, rendered by the server's sanitizer.
-// - confirm() before a delete or a cancel; edit/pin/key-event/delete controls for updates that
-//   arrive live; a scheduled update (202) reloads the page, so #scheduled lists it.
+// - confirm() before a delete, a cancel or a removal (CONFIRMS); edit/pin/key-event/delete
+//   controls for updates that arrive live; a scheduled update (202) reloads the page, so
+//   #scheduled lists it.
 
 const PREVIEW_DELAY_MS = 250;
 
@@ -55,24 +58,57 @@ function setupPreview(form) {
   });
 }
 
+/** The JSON object a bot would send, from the form: the one editor.py's `_update_payload`
+ *  builds from the same fields when the form is posted without JavaScript. */
+function updatePayload(form) {
+  const field = (name) => form.elements.namedItem(name);
+  const text = (name) => field(name).value;
+  const payload = {
+    title: text('title').trim() || null,
+    body: text('body'),
+    key_event: field('key_event').checked,
+    pinned: field('pinned').checked,
+  };
+  const imageUrl = text('image_url').trim();
+  if (imageUrl) payload.image = { url: imageUrl, alt: text('image_alt'), caption: text('image_caption') };
+  const at = text('scheduled_at').trim(); // datetime-local carries no zone: the desk's times are UTC
+  if (at) payload.scheduled_at = at.length === 16 ? `${at}:00Z` : `${at}Z`;
+  return payload;
+}
+
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID() needs a secure context
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 function setupPublish(form) {
+  let pending = null; // {key, body}: the last request not known to have succeeded
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const button = form.querySelector('button[type="submit"]');
     if (button) button.disabled = true;
     showError('');
+    const body = JSON.stringify(updatePayload(form));
+    if (!pending || pending.body !== body) pending = { key: newKey(), body };
     try {
-      const response = await fetch(form.action, {
+      const response = await fetch(form.dataset.api, {
         method: 'POST',
-        body: new FormData(form),
-        headers: { Accept: 'application/json' },
+        body,
+        headers: {
+          'Content-Type': 'application/json',
+          'X-CSRF-Token': form.elements.namedItem('csrf').value,
+          'Idempotency-Key': pending.key,
+        },
         credentials: 'same-origin',
       });
+      if (response.ok) pending = null;
       if (response.status === 202) {
         form.reset();
         window.location.reload(); // scheduled: the desk's #scheduled list shows it
       } else if (response.ok) {
         form.reset();
+      } else if (response.status === 401) { // the API asks for a bot's token: say what it means here
+        showError('Your session has ended: log in again in another tab, then publish. Your text is kept.');
       } else {
         showError(await problemText(response));
       }
@@ -84,22 +120,22 @@ function setupPublish(form) {
   });
 }
 
+// Forms that ask first, by class: dismissing the question keeps the thing.
+const CONFIRMS = {
+  'control-delete': 'Delete this update?',
+  'control-cancel': 'Cancel this scheduled update?',
+  'control-revoke': 'Revoke this token?',
+  'control-remove': 'Remove this user?',
+  'control-remove-webhook': 'Remove this webhook?',
+  'control-remove-feed': 'Stop following this feed?',
+};
+
 function setupConfirm() {
   document.addEventListener('submit', (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
-    if (form.classList.contains('control-delete') && !window.confirm('Delete this update?')) {
-      event.preventDefault();
-    }
-    if (form.classList.contains('control-cancel') && !window.confirm('Cancel this scheduled update?')) {
-      event.preventDefault();
-    }
-    if (form.classList.contains('control-revoke') && !window.confirm('Revoke this token?')) {
-      event.preventDefault();
-    }
-    if (form.classList.contains('control-remove') && !window.confirm('Remove this user?')) {
-      event.preventDefault();
-    }
+    const control = Object.keys(CONFIRMS).find((name) => form.classList.contains(name));
+    if (control && !window.confirm(CONFIRMS[control])) event.preventDefault();
   }, true);
 }
 

@@ -1,0 +1,60 @@
+"""The one publish path: the bots' API (and the desk's JavaScript through it), the editor's form,
+the demo seed and the feed bot publish with `publish`; the scheduler with `publish_due`.
+
+Each validates with models.py's `NewUpdate`, renders Markdown off the event loop, applies the Idempotency-Key,
+writes through the store's Lua scripts and counts what it published in `metrics.PUBLISHED`, by
+the way it came (`via`). Plain asyncio: the adapters that call it hold the web framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from . import metrics, updates
+from .models import Author, NewUpdate, validate
+from .store import Published, Store
+
+
+def _idempotency(key: str | None, request: bytes) -> tuple[str, str] | None:
+    """What the store keeps of an Idempotency-Key: its hash, and the hash of the request that
+    first used it (the same key with another request is 409)."""
+    if key is None:
+        return None
+    return hashlib.sha256(key.encode()).hexdigest(), hashlib.sha256(request).hexdigest()
+
+
+async def publish(
+    store: Store,
+    slug: str,
+    obj: Any,
+    author: Author,
+    *,
+    via: str,
+    key: str | None = None,
+    request: bytes = b"",
+) -> Published:
+    """Publish the request `obj` (a bot's JSON object) to blog `slug`, or schedule it when its
+    `scheduled_at` is ahead: 422 or 413 when it is no valid update, 404 without the blog, 409 when
+    the blog has ended or `key` was used with another `request` (the bytes that identify it).
+
+    `via` is how it came, the label it is counted by in `liveblog_publishes_total`: "bot" or
+    "editor" (who wrote it, through the API or the desk), "feed" or "demo"."""
+    # Rendering 64 KiB of hostile Markdown takes up to a second: off the event loop, so the
+    # readers this process serves do not stall meanwhile.
+    new = validate(NewUpdate, obj)
+    fields = await asyncio.to_thread(updates.draft, slug, new, author)
+    result = await store.publish(slug, fields, idempotency=_idempotency(key, request), at=new.scheduled_at)
+    if not (result.replayed or result.scheduled):  # a scheduled one counts when it falls due
+        metrics.PUBLISHED.labels(via).inc()
+    return result
+
+
+async def publish_due(store: Store, slug: str, now: datetime | None = None) -> list[str]:
+    """Publish the blog's scheduled updates that are due (by `now`); returns their IDs."""
+    published = await store.publish_due(slug, now)
+    if published:
+        metrics.PUBLISHED.labels("scheduler").inc(len(published))
+    return published
