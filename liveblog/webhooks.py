@@ -9,7 +9,8 @@ store so that one module holds one concern:
 - `lb:{slug}:webhook:ID:queue`: sorted set, the stream IDs still to deliver, in stream order;
 - `lb:{slug}:webhook:ID:tries`: hash, stream ID -> {attempt, first, due} of a failed delivery;
 - `lb:{slug}:webhook:ID:log`: list, its latest deliveries (newest first, at most `LOG_LENGTH`);
-- `lb:{slug}:webhook:ID:lease`: which worker delivers to it now (expires: a dead one's lapses).
+- `lb:{slug}:webhook:ID:lease`: which worker delivers to it now (expires: a dead one's lapses);
+- `lb:{slug}:webhooks:fanout`: which worker queues the blog's events now (expires likewise).
 
 The blog stream's consumer group `webhooks` is created at the first registration (`$`, MKSTREAM):
 events before it are never sent. A webhook added later skips the events before its `since`.
@@ -130,6 +131,10 @@ class WebhookKeys:
 
     def lease(self, hook_id: str) -> str:
         return f"{self.prefix}{hook_id}:lease"
+
+    @property
+    def fanout(self) -> str:
+        return f"{self.hooks}:fanout"
 
 
 def score(event_id: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -139,6 +140,43 @@ async def test_a_worker_sigkilled_mid_delivery_loses_nothing(
         assert seen == published + more  # at least once, in order of first arrival
     finally:
         second.stop()
+
+
+async def test_two_worker_processes_deliver_every_event_in_stream_order(
+    hooks_server: Server, api: httpx.AsyncClient, blog: str, receiver: Receiver
+):
+    """Issue 13: with two workers reading the consumer group, worker A could take event 1 and
+    worker B event 2, and B queue (and deliver) 2 before A queued 1. Each round stops one worker
+    (SIGSTOP: a stall between reading and queueing, as a slow host has) while six events are
+    published, until the endpoints get something new, then lets it go on (SIGCONT)."""
+    hooks = {f"/pair-{n}": add_hook(hooks_server, blog, receiver.url + f"/pair-{n}") for n in range(3)}
+    workers = [Worker(hooks_server, "webhooks", f"pair-{n}") for n in range(2)]
+    try:
+        warm = (await publish(api, blog, "Warm-up"))["id"]
+        for path in hooks:
+            await receiver.wait_for(path, lambda got: len(got) >= 1)
+        for round_ in range(6):
+            stalled = workers[round_ % 2].process
+            arrived = {path: len(receiver.at(path)) for path in hooks}
+            os.kill(stalled.pid, signal.SIGSTOP)
+            try:
+                for i in range(6):
+                    await publish(api, blog, f"Update {round_}-{i}")
+                for path, before in arrived.items():
+                    await receiver.wait_for(path, lambda got, n=before: len(got) > n)
+            finally:
+                os.kill(stalled.pid, signal.SIGCONT)
+        ids = [i.decode() for i, _ in hooks_server.redis().xrange(f"lb:{{{blog}}}:events", f"({warm}")]
+        assert len(ids) == 36
+        for path, (hook_id, secret) in hooks.items():
+            got = await receiver.wait_for(path, lambda got: len({r.headers["webhook-id"] for r in got}) >= 37)
+            bodies = [verified(secret, r) for r in got]
+            assert list(dict.fromkeys(b["id"] for b in bodies)) == [warm, *ids], path  # first arrivals
+            for request, body in zip(got, bodies, strict=True):  # a duplicate keeps its webhook-id
+                assert request.headers["webhook-id"] == f"{body['id']}:{hook_id}"
+    finally:
+        for worker in workers:
+            worker.stop()
 
 
 def test_private_addresses_are_refused_unless_allowed():
