@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from liveblog.errors import Invalid
-from liveblog.webhooks import PrivateAddress, check_resolved, check_url
+from liveblog.webhooks import check_url
 
 from .conftest import Server, Worker, publish
 from .endpoints import Receiver, verified
@@ -199,10 +200,23 @@ def test_private_addresses_are_refused_unless_allowed():
     assert check_url("https://hooks.example.com/x", allow_private=False)  # names: checked at delivery
 
 
-async def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery():
-    with pytest.raises(PrivateAddress, match="127.0.0.1|::1"):
-        await check_resolved("http://localhost/hook", allow_private=False)
-    await check_resolved("http://localhost/hook", allow_private=True)
+async def test_a_name_that_resolves_to_loopback_is_refused_at_delivery(
+    hooks_server: Server, api: httpx.AsyncClient, blog: str, receiver: Receiver
+):
+    """Registered while private URLs were allowed; delivered by a worker that does not allow them:
+    `localhost` passes no check at delivery (liveblog.outbound), and nothing reaches the receiver."""
+    port = receiver.url.rsplit(":", 1)[1]
+    hook_id, _ = add_hook(hooks_server, blog, f"http://localhost:{port}/private")
+    worker = Worker(hooks_server, "webhooks", "private", LIVEBLOG_ALLOW_PRIVATE_URLS="0")
+    try:
+        await publish(api, blog, "Private")
+        async with asyncio.timeout(30):
+            while not (log := hooks_server.cli("webhook", "log", hook_id)):
+                await asyncio.sleep(0.1)
+        assert re.search(r"\t0\tretry\tlocalhost resolves to (127\.0\.0\.1|::1), not a public", log), log
+        assert receiver.requests == []
+    finally:
+        worker.stop()
 
 
 def test_cli_refuses_a_private_url_without_the_setting(hooks_server: Server, blog: str):

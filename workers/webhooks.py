@@ -43,16 +43,11 @@ import httpx
 from redis.exceptions import ResponseError
 from standardwebhooks import Webhook
 
+from liveblog import outbound
 from liveblog.events import encode, parse_id
+from liveblog.outbound import PrivateAddress
 from liveblog.redis_client import UNAVAILABLE, AsyncClient
-from liveblog.webhooks import (
-    GROUP,
-    PrivateAddress,
-    WebhookKeys,
-    Webhooks,
-    check_resolved,
-    score,
-)
+from liveblog.webhooks import GROUP, WebhookKeys, Webhooks, score
 
 if TYPE_CHECKING:
     from workers import Context
@@ -136,7 +131,7 @@ async def run(ctx: Context) -> None:
     reader = ctx.connect(blocking=True)
     tasks: dict[str, asyncio.Task[None]] = {}
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as http:
+        async with outbound.client(allow_private=ctx.settings.allow_private_urls, timeout=TIMEOUT) as http:
             while not ctx.stop.is_set():
                 try:
                     records = await hooks.registered()
@@ -287,9 +282,7 @@ async def _attempt(
     _, event_type, data = entries[0]
     payload = encode(slug, event_id, event_type, data).payload
     attempt = int(tries.get("attempt", 0)) + 1
-    status, error = await post(
-        http, signer, record["url"], f"{event_id}:{hook_id}", payload, ctx.settings.allow_private_urls
-    )
+    status, error = await post(http, signer, record["url"], f"{event_id}:{hook_id}", payload)
     line: dict[str, Any] = {"event": event_id, "type": event_type, "attempt": attempt, "status": status}
     now = time.time()
     if 200 <= status < 300:
@@ -334,9 +327,10 @@ async def _attempt(
 
 
 async def post(
-    http: httpx.AsyncClient, signer: Webhook, url: str, msg_id: str, payload: str, allow_private: bool
+    http: httpx.AsyncClient, signer: Webhook, url: str, msg_id: str, payload: str
 ) -> tuple[int, str]:
-    """POST one signed event; (status, "") or (0, why) when there was no answer in time."""
+    """POST one signed event with `http` (an `outbound.client`); (status, "") or (0, why) when there
+    was no answer in time, or the address was refused."""
     moment = datetime.now(UTC)
     headers = {
         "content-type": "application/json",
@@ -346,7 +340,6 @@ async def post(
         "webhook-signature": signer.sign(msg_id, moment, payload),
     }
     try:
-        await check_resolved(url, allow_private=allow_private)
         async with asyncio.timeout(TIMEOUT):
             async with http.stream("POST", url, content=payload.encode(), headers=headers) as response:
                 read = 0
