@@ -12,7 +12,7 @@ webhooks' (so a blog's feeds live on its Cluster slot):
   `MAX_SEEN` kept;
 - `lb:{slug}:feedbot:ID:lease`: which worker polls it now (expires: a dead one's lapses).
 
-Feed URLs follow the webhooks' address rule (`webhooks.check_url`, `webhooks.check_resolved`).
+Feed URLs follow the webhooks' rule (`webhooks.check_url` at registration, `outbound` at each fetch).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Webhooks: who gets a blog's events, the address rule, and their keys in Redis.
+"""Webhooks: who gets a blog's events, the URLs that may be registered, and their keys in Redis.
 
 Plain asyncio and redis-py; the delivery itself is `workers/webhooks.py`. Keys, hash-tagged by blog
 like the store's (so a blog's webhooks live on its Cluster slot), kept here rather than in the
@@ -9,7 +9,8 @@ store so that one module holds one concern:
 - `lb:{slug}:webhook:ID:queue`: sorted set, the stream IDs still to deliver, in stream order;
 - `lb:{slug}:webhook:ID:tries`: hash, stream ID -> {attempt, first, due} of a failed delivery;
 - `lb:{slug}:webhook:ID:log`: list, its latest deliveries (newest first, at most `LOG_LENGTH`);
-- `lb:{slug}:webhook:ID:lease`: which worker delivers to it now (expires: a dead one's lapses).
+- `lb:{slug}:webhook:ID:lease`: which worker delivers to it now (expires: a dead one's lapses);
+- `lb:{slug}:webhooks:fanout`: which worker queues the blog's events now (expires likewise).
 
 The blog stream's consumer group `webhooks` is created at the first registration (`$`, MKSTREAM):
 events before it are never sent. A webhook added later skips the events before its `since`.
@@ -17,13 +18,10 @@ events before it are never sent. A webhook added later skips the events before i
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import ipaddress
 import json
 import re
 import secrets
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from redis.exceptions import ResponseError
 from .errors import Invalid, NotFound
 from .events import STORED_EVENT_TYPES as EVENT_TYPES
 from .models import MAX_TEXT as MAX_URL
+from .outbound import is_public
 from .store import Keys, Store, now_iso
 
 INDEX = "lb:webhooks"
@@ -43,20 +42,9 @@ LOG_LENGTH = 100
 SECRET_PREFIX = "whsec_"
 
 
-class PrivateAddress(ValueError):
-    """A URL whose host is (or resolves to) a loopback, link-local or private address."""
-
-
 def new_secret() -> str:
     """A signing secret by the Standard Webhooks conventions: `whsec_` + base64 of 32 random bytes."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 _URI = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986's characters
@@ -77,26 +65,12 @@ def check_url(url: str, *, allow_private: bool) -> str:
         raise Invalid("url", "no credentials in the URL")
     if not allow_private:
         try:
-            if not _public(parts.hostname):
+            if not is_public(parts.hostname):
                 raise Invalid("url", "loopback, link-local and private addresses are refused")
-        except ValueError:  # a name: it is checked again, resolved, at every delivery
+        except ValueError:  # a name: its addresses are checked at every delivery (outbound.py)
             if parts.hostname.lower() == "localhost" or parts.hostname.lower().endswith(".localhost"):
                 raise Invalid("url", "loopback, link-local and private addresses are refused") from None
     return url
-
-
-async def check_resolved(url: str, *, allow_private: bool) -> None:
-    """Resolve `url`'s host and refuse it (PrivateAddress) when any address is not public."""
-    if allow_private:
-        return
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    for info in infos:
-        address = str(info[4][0])
-        if not _public(address):
-            raise PrivateAddress(f"{host} resolves to {address}, not a public address")
 
 
 def check_events(events: Iterable[str] | None) -> list[str]:
@@ -130,6 +104,10 @@ class WebhookKeys:
 
     def lease(self, hook_id: str) -> str:
         return f"{self.prefix}{hook_id}:lease"
+
+    @property
+    def fanout(self) -> str:
+        return f"{self.hooks}:fanout"
 
 
 def score(event_id: str) -> int:

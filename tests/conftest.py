@@ -256,11 +256,12 @@ class Server:
 
 
 class Worker:
-    """`liveblog worker NAME` on a server's data, returned once its signal handlers are set."""
+    """`liveblog worker NAME` on a server's data, returned once its signal handlers are set;
+    `settings` (`LIVEBLOG_...` variables) override the server's."""
 
-    def __init__(self, server: Server, worker: str, name: str) -> None:
+    def __init__(self, server: Server, worker: str, name: str, **settings: str) -> None:
         self.log = server.data_dir.parent / f"{worker}-worker-{name}.log"
-        env = {**os.environ, "LIVEBLOG_LOG_LEVEL": "info", **server.settings}
+        env = {**os.environ, "LIVEBLOG_LOG_LEVEL": "info", **server.settings, **settings}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "liveblog", "worker", worker, "--data-dir", str(server.data_dir)],

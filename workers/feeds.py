@@ -5,7 +5,8 @@ items as updates of the blog, by the bot author named after the feed.
   The lease is renewed every third of `LEASE_MS` while the poll lasts, so a SIGKILLed worker's
   lapses within `LEASE_MS` (the webhooks' delivery lease works the same way).
 - **Conditional GET** (`If-None-Match`, `If-Modified-Since`); a 304 publishes nothing. At most
-  `MAX_REDIRECTS` redirects, each target checked by the webhooks' address rule; at most
+  `MAX_REDIRECTS` redirects, each target checked by the webhooks' URL rule and fetched through
+  `liveblog.outbound` (which connects only to the address it checked); at most
   `MAX_BYTES` read. RSS 0.9x-2.0, Atom and JSON Feed 1.1 are read by `liveblog.feeditems`.
 - **Each item once**: an item is known by its guid/id, else its link. A new one is published
   through `publishing.publish` with an idempotency key derived from feed and item, then recorded; a
@@ -31,13 +32,14 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from liveblog import publishing
+from liveblog import outbound, publishing
 from liveblog.errors import LiveblogError
 from liveblog.feedbot import FeedKeys, Feeds
 from liveblog.feeditems import FeedError, item_markdown, item_title, parse
 from liveblog.models import MAX_NAME, MAX_TITLE, Author
+from liveblog.outbound import PrivateAddress
 from liveblog.redis_client import UNAVAILABLE
-from liveblog.webhooks import PrivateAddress, check_resolved, check_url
+from liveblog.webhooks import check_url
 
 if TYPE_CHECKING:
     from workers import Context
@@ -68,10 +70,9 @@ async def run(ctx: Context) -> None:
     feeds = Feeds(ctx.store)
     scripts = ctx.redis.register_script(_RENEW), ctx.redis.register_script(_RELEASE)
     tasks: dict[str, asyncio.Task[None]] = {}
-    limits = httpx.Limits(max_connections=20)
     try:
-        async with httpx.AsyncClient(
-            timeout=TIMEOUT, follow_redirects=False, trust_env=False, limits=limits
+        async with outbound.client(
+            allow_private=ctx.settings.allow_private_urls, timeout=TIMEOUT, max_connections=20
         ) as http:
             while not ctx.stop.is_set():
                 for feed_id in [f for f, t in tasks.items() if t.done()]:
@@ -199,7 +200,9 @@ async def publish(ctx: Context, record: dict[str, Any], item: dict[str, Any], au
 async def fetch(
     http: httpx.AsyncClient, url: str, state: dict[str, str], allow_private: bool
 ) -> tuple[bytes, str, dict[str, str]] | None:
-    """The body, its content type and validators; None on 304; FeedError when it fails."""
+    """The body, its content type and validators; None on 304; FeedError when it fails.
+
+    `http` is an `outbound.client`: every request, each redirect's too, goes to a checked address."""
     headers = {"user-agent": USER_AGENT, "accept-encoding": "gzip, deflate"}
     if state.get("etag"):
         headers["if-none-match"] = state["etag"]
@@ -208,8 +211,7 @@ async def fetch(
     try:
         async with asyncio.timeout(TIMEOUT):
             for _ in range(MAX_REDIRECTS + 1):
-                check_url(url, allow_private=allow_private)
-                await check_resolved(url, allow_private=allow_private)
+                check_url(url, allow_private=allow_private)  # each address: `http`'s transport
                 async with http.stream("GET", url, headers=headers) as response:
                     if response.status_code in REDIRECTS and "location" in response.headers:
                         url = urljoin(url, response.headers["location"])

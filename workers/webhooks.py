@@ -3,11 +3,16 @@
 
 Two stages, so that no endpoint ever waits for another, nor the readers for any endpoint:
 
-1. **Fan-out** (one task per blog): `XREADGROUP` (consumer name per worker process), then in one
-   `MULTI` on the blog's slot: `ZADD` the event's ID to the queue of each endpoint that wants it
-   and `XACK` it. An event is acknowledged once every endpoint's queue holds it; a worker killed
-   before that leaves it pending, and the next worker's `XAUTOCLAIM` (after `CLAIM_IDLE_MS`)
-   takes it over.
+1. **Fan-out** (one owner per blog): of the worker processes running, the one holding the blog's
+   fan-out lease (`WebhookKeys.fanout`) `XREADGROUP`s new entries, then takes the group's whole
+   pending list with `XAUTOCLAIM` (idle 0, from `0-0`: in ID order, its own entries and any a
+   dead or stalled worker read), and in one script on the blog's slot, only while it still holds
+   the lease, `ZADD`s each event's ID to the queue of each endpoint that wants it and `XACK`s it.
+   Stream order is kept because an entry is queued only by the lease holder, together with every
+   older entry still pending: an older entry is pending (it was read before the newer one was)
+   or acknowledged, that is queued. A worker killed before its script leaves the entries pending
+   and its lease lapses after `LEASE_MS`: the next owner queues them, before any newer entry.
+   A stalled owner that wakes up after losing the lease is refused by the script.
 2. **Delivery** (one task per endpoint): the worker holding the endpoint's lease (a key that a
    dead worker's lets lapse after `LEASE_MS`) takes the queue's head, the oldest event, POSTs it
    (10 s to get a 2xx), and removes it only then; a failure records its next try (`webhook_retry_base`
@@ -16,7 +21,8 @@ Two stages, so that no endpoint ever waits for another, nor the readers for any 
    an endpoint failing for a day is disabled, the reason in its log.
 
 The body is the `data` object that SSE sends for the event (`liveblog.events.encode`), built at
-delivery time from the stream, so an update deleted meanwhile is not sent again.
+delivery time from the stream, so an update deleted meanwhile is not sent again. Requests go
+through `liveblog.outbound`, which connects only to the address it checked.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import random
 import secrets
 import socket
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,16 +43,11 @@ import httpx
 from redis.exceptions import ResponseError
 from standardwebhooks import Webhook
 
+from liveblog import outbound
 from liveblog.events import encode, parse_id
+from liveblog.outbound import PrivateAddress
 from liveblog.redis_client import UNAVAILABLE, AsyncClient
-from liveblog.webhooks import (
-    GROUP,
-    PrivateAddress,
-    WebhookKeys,
-    Webhooks,
-    check_resolved,
-    score,
-)
+from liveblog.webhooks import GROUP, WebhookKeys, Webhooks, score
 
 if TYPE_CHECKING:
     from workers import Context
@@ -53,8 +55,7 @@ if TYPE_CHECKING:
 TIMEOUT = 10.0  # seconds a receiver has to answer 2xx
 MAX_RESPONSE = 4096  # bytes of a receiver's answer read (the rest is dropped)
 RETRY_FOR = 24 * 3600.0  # seconds of retries before an event is failed, and an endpoint disabled
-CLAIM_IDLE_MS = 5_000  # a pending entry idle this long belongs to a dead worker
-LEASE_MS = 5_000  # an endpoint's delivery lease; renewed every third of it
+LEASE_MS = 5_000  # a blog's fan-out lease and an endpoint's delivery lease; renewed every third of it
 REFRESH = 1.0  # seconds between two looks at the registered webhooks
 IDLE_POLL = 0.1  # seconds between two looks at an empty queue
 BATCH = 100
@@ -72,20 +73,65 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Queue and acknowledge, only while the fan-out lease is ours: 1 when done, 0 when not ours.
+# KEYS: the lease, the stream, the queues; ARGV: the owner, the group, how many IDs to acknowledge,
+# those IDs, then (queue's index in KEYS, score, ID) triples.
+_QUEUE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local acks = tonumber(ARGV[3])
+for i = 4 + acks, #ARGV, 3 do
+  redis.call('ZADD', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+end
+if acks > 0 then redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, 4, 3 + acks)) end
+return 1
+"""
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class _Leases:
+    """This worker's leases (a blog's fan-out, an endpoint's delivery): a key holding its name,
+    taken when free, renewed every third of `LEASE_MS`, lapsed when the worker dies."""
+
+    def __init__(self, redis: AsyncClient, owner: str) -> None:
+        self.owner = owner
+        self._take, self._release = redis.register_script(_LEASE), redis.register_script(_RELEASE)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, key: str) -> AsyncIterator[asyncio.Event]:
+        """An event set while this worker holds `key`; the lease is handed back on exit."""
+        held = asyncio.Event()
+
+        async def keep() -> None:
+            while True:
+                try:
+                    ours = await self._take(keys=[key], args=[self.owner, LEASE_MS])
+                except UNAVAILABLE:
+                    ours = 0
+                held.set() if ours else held.clear()
+                await asyncio.sleep(LEASE_MS / 3000)
+
+        keeper = asyncio.create_task(keep(), name=f"webhooks lease {key}")
+        try:
+            yield held
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            with contextlib.suppress(*UNAVAILABLE):  # hand it over at once
+                await self._release(keys=[key], args=[self.owner])
+
+
 async def run(ctx: Context) -> None:
-    consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     hooks = Webhooks(ctx.store)
+    leases = _Leases(ctx.redis, f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
+    queue = ctx.redis.register_script(_QUEUE)
     reader = ctx.connect(blocking=True)
     tasks: dict[str, asyncio.Task[None]] = {}
-    lease, release = ctx.redis.register_script(_LEASE), ctx.redis.register_script(_RELEASE)
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as http:
+        async with outbound.client(allow_private=ctx.settings.allow_private_urls, timeout=TIMEOUT) as http:
             while not ctx.stop.is_set():
                 try:
                     records = await hooks.registered()
@@ -96,11 +142,11 @@ async def run(ctx: Context) -> None:
                     wanted: dict[str, Any] = {}
                     for record in records:
                         wanted["blog:" + record["blog"]] = lambda s=record["blog"]: _fan_out(
-                            ctx, hooks, reader, s, consumer
+                            ctx, hooks, reader, leases, queue, s
                         )
                         if not record.get("disabled"):
                             wanted["hook:" + record["id"]] = lambda r=record: _deliver(
-                                ctx, hooks, http, r, consumer, lease
+                                ctx, hooks, http, leases, r
                             )
                     for name in list(tasks):
                         task = tasks[name]
@@ -116,92 +162,82 @@ async def run(ctx: Context) -> None:
                             tasks[name] = asyncio.create_task(start(), name=f"webhooks {name}")
                 await ctx.sleep(REFRESH)
     finally:
-        for task in tasks.values():
+        for task in tasks.values():  # each hands its leases back
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
-        with contextlib.suppress(*UNAVAILABLE):  # hand the endpoints back at once
-            for record in await hooks.registered():
-                await release(keys=[WebhookKeys.of(record["blog"]).lease(record["id"])], args=[consumer])
         await reader.aclose()
 
 
 # -- fan-out ---------------------------------------------------------------------------------------
 
 
-async def _fan_out(ctx: Context, hooks: Webhooks, client: AsyncClient, slug: str, consumer: str) -> None:
-    stream = WebhookKeys.of(slug).blog.events
-    next_claim = 0.0
-    while True:
-        try:
-            if time.monotonic() >= next_claim:  # a dead worker's pending entries
+async def _fan_out(
+    ctx: Context, hooks: Webhooks, client: AsyncClient, leases: _Leases, queue: Any, slug: str
+) -> None:
+    keys = WebhookKeys.of(slug)
+    stream = keys.blog.events
+    async with leases.holding(keys.fanout) as held:
+        while True:
+            await held.wait()
+            try:  # new entries become pending; then every pending entry, in ID order, is queued
+                await client.xreadgroup(GROUP, leases.owner, {stream: ">"}, count=BATCH, block=1000)
                 cursor = "0-0"
                 while True:
-                    claim: Any = await client.xautoclaim(
-                        stream, GROUP, consumer, CLAIM_IDLE_MS, cursor, count=BATCH
-                    )
+                    claim: Any = await client.xautoclaim(stream, GROUP, leases.owner, 0, cursor, count=BATCH)
                     cursor, claimed = _text(claim[0]), claim[1]
-                    if claimed:
-                        ctx.log.info("webhooks: claimed %d pending event(s) of %s", len(claimed), slug)
-                        await _queue(hooks, slug, claimed)
+                    if claimed and not await _queue(hooks, queue, leases.owner, slug, claimed):
+                        ctx.log.info("webhooks: %s: another worker owns the fan-out now", slug)
+                        held.clear()
+                        break
                     if cursor == "0-0":
                         break
-                next_claim = time.monotonic() + CLAIM_IDLE_MS / 2000
-            read: Any = await client.xreadgroup(GROUP, consumer, {stream: ">"}, count=BATCH, block=1000)
-            for _, entries in read or ():
-                await _queue(hooks, slug, entries)
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            with contextlib.suppress(ResponseError):  # the stream was deleted and written again
-                await client.xgroup_create(stream, GROUP, id="$", mkstream=True)
-        except UNAVAILABLE as exc:
-            ctx.log.warning("webhooks: reading %s: %s; retrying", slug, exc)
-            await asyncio.sleep(1)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                with contextlib.suppress(ResponseError):  # the stream was deleted and written again
+                    await client.xgroup_create(stream, GROUP, id="$", mkstream=True)
+            except UNAVAILABLE as exc:
+                ctx.log.warning("webhooks: reading %s: %s; retrying", slug, exc)
+                await asyncio.sleep(1)
 
 
-async def _queue(hooks: Webhooks, slug: str, entries: list[Any]) -> None:
-    """Put each entry on the queue of every endpoint that wants it, and acknowledge it, at once."""
+async def _queue(hooks: Webhooks, queue: Any, owner: str, slug: str, entries: list[Any]) -> bool:
+    """Put each entry on the queue of every endpoint that wants it, and acknowledge it, at once and
+    only while `owner` holds the blog's fan-out lease; False when it does not."""
     keys = WebhookKeys.of(slug)
-    records = await hooks.registered(slug)
-    async with hooks.redis.pipeline(transaction=True) as pipe:
-        for raw_id, fields in entries:
-            event_id = _text(raw_id)
-            if not fields:  # an entry erased from the stream (Redis 6.2's XAUTOCLAIM still lists it)
+    records = [r for r in await hooks.registered(slug) if not r.get("disabled")]
+    ids: list[str] = []
+    triples: list[Any] = []
+    for raw_id, fields in entries:
+        event_id = _text(raw_id)
+        ids.append(event_id)
+        if not fields:  # an entry erased from the stream (Redis 6.2's XAUTOCLAIM still lists it)
+            continue
+        event_type = _text(fields[b"type"])
+        for index, record in enumerate(records, start=3):  # KEYS[3] is the first queue
+            if parse_id(event_id) < parse_id(record["since"]):
                 continue
-            event_type = _text(fields[b"type"])
-            for record in records:
-                if record.get("disabled") or parse_id(event_id) < parse_id(record["since"]):
-                    continue
-                if record["events"] and event_type not in record["events"]:
-                    continue
-                pipe.zadd(keys.queue(record["id"]), {event_id: score(event_id)})
-        pipe.xack(keys.blog.events, GROUP, *[_text(raw_id) for raw_id, _ in entries])
-        await pipe.execute()
+            if record["events"] and event_type not in record["events"]:
+                continue
+            triples += [index, score(event_id), event_id]
+    done = await queue(
+        keys=[keys.fanout, keys.blog.events, *(keys.queue(r["id"]) for r in records)],
+        args=[owner, GROUP, len(ids), *ids, *triples],
+    )
+    return bool(done)
 
 
 # -- delivery --------------------------------------------------------------------------------------
 
 
 async def _deliver(
-    ctx: Context, hooks: Webhooks, http: httpx.AsyncClient, record: dict[str, Any], consumer: str, lease: Any
+    ctx: Context, hooks: Webhooks, http: httpx.AsyncClient, leases: _Leases, record: dict[str, Any]
 ) -> None:
     slug, hook_id = record["blog"], record["id"]
     keys = WebhookKeys.of(slug)
     redis = hooks.redis
     signer = Webhook(record["secret"])
-    held = asyncio.Event()
-
-    async def keep_lease() -> None:
-        while True:
-            try:
-                ours = await lease(keys=[keys.lease(hook_id)], args=[consumer, LEASE_MS])
-            except UNAVAILABLE:
-                ours = 0
-            held.set() if ours else held.clear()
-            await asyncio.sleep(LEASE_MS / 3000)
-
-    keeper = asyncio.create_task(keep_lease(), name=f"webhooks lease {hook_id}")
-    try:
+    async with leases.holding(keys.lease(hook_id)) as held:
         while True:
             await held.wait()
             try:
@@ -221,10 +257,6 @@ async def _deliver(
             except UNAVAILABLE as exc:
                 ctx.log.warning("webhooks: %s: store unreachable (%s); retrying", hook_id, exc)
                 await asyncio.sleep(1)
-    finally:
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
 
 
 async def _attempt(
@@ -250,9 +282,7 @@ async def _attempt(
     _, event_type, data = entries[0]
     payload = encode(slug, event_id, event_type, data).payload
     attempt = int(tries.get("attempt", 0)) + 1
-    status, error = await post(
-        http, signer, record["url"], f"{event_id}:{hook_id}", payload, ctx.settings.allow_private_urls
-    )
+    status, error = await post(http, signer, record["url"], f"{event_id}:{hook_id}", payload)
     line: dict[str, Any] = {"event": event_id, "type": event_type, "attempt": attempt, "status": status}
     now = time.time()
     if 200 <= status < 300:
@@ -297,9 +327,10 @@ async def _attempt(
 
 
 async def post(
-    http: httpx.AsyncClient, signer: Webhook, url: str, msg_id: str, payload: str, allow_private: bool
+    http: httpx.AsyncClient, signer: Webhook, url: str, msg_id: str, payload: str
 ) -> tuple[int, str]:
-    """POST one signed event; (status, "") or (0, why) when there was no answer in time."""
+    """POST one signed event with `http` (an `outbound.client`); (status, "") or (0, why) when there
+    was no answer in time, or the address was refused."""
     moment = datetime.now(UTC)
     headers = {
         "content-type": "application/json",
@@ -309,7 +340,6 @@ async def post(
         "webhook-signature": signer.sign(msg_id, moment, payload),
     }
     try:
-        await check_resolved(url, allow_private=allow_private)
         async with asyncio.timeout(TIMEOUT):
             async with http.stream("POST", url, content=payload.encode(), headers=headers) as response:
                 read = 0
