@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ssl
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from standardwebhooks import Webhook
 
@@ -19,7 +20,33 @@ class Received:
 
 
 @dataclass
-class Receiver:
+class Loopback:
+    """An asyncio server on a loopback address (a free port unless `port`); subclasses `_serve`."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    tls: ssl.SSLContext | None = None
+    server: asyncio.Server | None = None
+
+    async def start(self) -> Self:
+        self.server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.tls)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@dataclass(kw_only=True)
+class Receiver(Loopback):
     """An HTTP/1.1 server on loopback that records every request: `/fail-once/...` answers 500 to
     its first request, `/slow/...` answers after `delay` seconds, anything else 204 at once."""
 
@@ -28,15 +55,6 @@ class Receiver:
     server: asyncio.Server | None = None
     _failed: set[str] = field(default_factory=set)
     _open: set[asyncio.StreamWriter] = field(default_factory=set)
-
-    async def start(self) -> Receiver:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._open.add(writer)
@@ -76,8 +94,7 @@ class Receiver:
         return self.at(path)
 
     async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
+        await super().close()
         for writer in list(self._open):  # the worker's kept-alive connections: their readers end
             writer.close()
         async with asyncio.timeout(5):
@@ -85,23 +102,13 @@ class Receiver:
                 await asyncio.sleep(0.01)
 
 
-@dataclass
-class FeedServer:
+@dataclass(kw_only=True)
+class FeedServer(Loopback):
     """HTTP/1.1 on loopback: `files` maps a path to (content type, body), served with an ETag and
     answered 304 when `If-None-Match` matches; `/huge` streams 6 MB, `/loop` redirects to itself."""
 
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     hits: list[tuple[str, int]] = field(default_factory=list)
-    server: asyncio.Server | None = None
-
-    async def start(self) -> FeedServer:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
     def count(self, path: str, status: int) -> int:
         return sum(1 for p, s in self.hits if (p, s) == (path, status))
@@ -152,10 +159,6 @@ class FeedServer:
             pass
         finally:
             writer.close()
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
 
 
 def rss(title: str, *items: int) -> tuple[str, bytes]:

@@ -19,25 +19,18 @@ from liveblog.feeditems import FeedError
 from liveblog.outbound import CheckedTransport, PrivateAddress
 from workers.feeds import fetch
 
+from .endpoints import Loopback
+
 pytestmark = pytest.mark.timeout(30)
 
 
 @dataclass
-class Origin:
+class Origin(Loopback):
     """HTTP/1.1 on one address: records (path, Host header) of each request; `/away` redirects to
     `redirect`, anything else answers 204."""
 
-    host: str
-    port: int = 0
-    tls: ssl.SSLContext | None = None
     redirect: str = ""
     seen: list[tuple[str, str]] = field(default_factory=list)
-    server: asyncio.Server | None = None
-
-    async def start(self) -> Origin:
-        self.server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.tls)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -57,10 +50,6 @@ class Origin:
             pass
         finally:
             writer.close()
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
 
 
 class Dns:
