@@ -46,3 +46,12 @@ async def open_reader(opener: Browser | BrowserContext, url: str) -> tuple[Page,
     await page.goto(url)
     await expect(page.locator("#live-status")).to_have_text("live")
     return page, errors
+
+
+async def log_in_at(page: Page, url: str, name: str, password: str) -> None:
+    """Open `url` (a desk page) in `page`, log in there as `name`, and wait to be back at `url`."""
+    await page.goto(url)
+    await page.fill("form#login [name=username]", name)
+    await page.fill("form#login [name=password]", password)
+    await page.click("form#login button[type=submit]")
+    await expect(page).to_have_url(url)

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, expect
 from liveblog.store import Store
 from liveblog.webhooks import Webhooks
 
-from .browsing import needs_chromium, watch
+from .browsing import log_in_at, needs_chromium, watch
 from .conftest import PASSWORD, Server, add_user, csrf_of, desk_blog, logged_in, until
 from .endpoints import FeedServer, Receiver, rss, verified
 from .markup import Elements
@@ -309,10 +309,7 @@ async def test_in_chromium_the_secret_shows_at_the_webhooks_section_and_removing
     try:
         page = await context.new_page()
         errors = watch(page)
-        await page.goto(f"{open_server.url}/editor/{open_blog}")
-        await page.fill("form#login [name=username]", OPEN_ADMIN)
-        await page.fill("form#login [name=password]", PASSWORD)
-        await page.click("form#login button[type=submit]")
+        await log_in_at(page, f"{open_server.url}/editor/{open_blog}", OPEN_ADMIN, PASSWORD)
         form = page.locator("form#new-webhook")
         await form.locator("[name=url]").fill(receiver.url + "/browser")
         await form.locator("[name=events][value='update.published']").check()

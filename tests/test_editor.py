@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.async_api import Request, Route, expect
 
-from .browsing import needs_chromium, watch
+from .browsing import log_in_at, needs_chromium, watch
 from .conftest import PASSWORD, Server, csrf_of, desk_blog, log_in, publish
 
 pytestmark = pytest.mark.timeout(90)
@@ -258,11 +258,7 @@ async def test_editor_posts_edits_and_deletes_and_the_reader_sees_it_live(browse
 
         page = await editor_context.new_page()
         errors = watch(page)
-        await page.goto(f"{server.url}/editor/{blog}")
-        await page.fill("form#login [name=username]", editor)
-        await page.fill("form#login [name=password]", PASSWORD)
-        await page.click("form#login button[type=submit]")
-        await expect(page).to_have_url(f"{server.url}/editor/{blog}")
+        await log_in_at(page, f"{server.url}/editor/{blog}", editor, PASSWORD)
         await expect(page.locator("#live-status")).to_have_text("live")
 
         form = page.locator("form#new-update")
@@ -327,11 +323,7 @@ async def test_the_desk_publishes_through_the_api_and_a_retry_after_a_lost_answe
     try:
         page = await context.new_page()
         errors = watch(page)
-        await page.goto(f"{server.url}/editor/{blog}")
-        await page.fill("form#login [name=username]", editor)
-        await page.fill("form#login [name=password]", PASSWORD)
-        await page.click("form#login button[type=submit]")
-        await expect(page).to_have_url(f"{server.url}/editor/{blog}")
+        await log_in_at(page, f"{server.url}/editor/{blog}", editor, PASSWORD)
         await expect(page.locator("#live-status")).to_have_text("live")
         posts: list[Request] = []  # publishes, to the form's URL or the API's (not the previews)
         page.on(
