@@ -531,7 +531,8 @@ def _key(event: Event) -> StreamKey:
 
 
 class Hub:
-    """All channels of this process. Created and closed by the app's lifespan."""
+    """All channels of this process. Created (in the running event loop: it starts the one task
+    that waits for `shutdown_event`) and closed by the app's lifespan."""
 
     def __init__(
         self,
@@ -565,8 +566,11 @@ class Hub:
         self._client_bytes: dict[str, int] = {}  # replay pages held per client address
         self._channels: dict[str, Channel] = {}
         self._starting: dict[str, asyncio.Future[Channel]] = {}
-        self._shutdown: anyio.Event | None = None
-        self._shutdown_task: asyncio.Task[None] | None = None
+        # Set by a transport told of the server's shutdown: every subscription then ends.
+        self._shutdown = anyio.Event()
+        self._shutdown_task = asyncio.get_running_loop().create_task(
+            self._end_on(self._shutdown), name="hub:shutdown"
+        )
 
     async def channel(self, slug: str) -> Channel:
         existing = self._channels.get(slug)
@@ -716,11 +720,6 @@ class Hub:
         """An event that ends every subscription with `SHUTDOWN` once it is set: for a transport
         told of the server's shutdown through an event (sse-starlette's `shutdown_event`). One
         per hub, whatever the number of connections, with one task waiting on it."""
-        if self._shutdown is None:
-            self._shutdown = anyio.Event()
-            self._shutdown_task = asyncio.get_running_loop().create_task(
-                self._end_on(self._shutdown), name="hub:shutdown"
-            )
         return self._shutdown
 
     async def _end_on(self, event: anyio.Event) -> None:
@@ -729,8 +728,9 @@ class Hub:
             channel.end_all(SHUTDOWN)
 
     async def close(self) -> None:
-        if self._shutdown_task is not None:
-            self._shutdown_task.cancel()
+        self._shutdown_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._shutdown_task
         for channel in list(self._channels.values()):
             channel.end_all(SHUTDOWN)
             channel.stop()
