@@ -16,6 +16,7 @@ import getpass
 import importlib.metadata
 import os
 import secrets
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -23,6 +24,8 @@ from typing import Any
 import uvicorn
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+import workers
 
 from . import __version__, auth, connections, demo, logs, metrics, protocol, publishing, updates
 from .embedded import EmbeddedRedis
@@ -157,10 +160,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the named workers (every installed one when none is named) until SIGTERM or SIGINT."""
-    # The CLI's one way into workers/ (with `app.in_process_workers`): workers import liveblog,
-    # and liveblog imports workers only inside these functions (DESIGN.md's layout).
-    import workers
-
     settings = _settings(args)
     try:
         chosen = list(workers.resolve(args.names))  # an unknown name fails before Redis starts
@@ -173,10 +172,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 async def _run_workers(names: list[str], settings: Settings) -> None:
-    import signal
-
-    import workers
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
