@@ -163,7 +163,7 @@ class Subscription:
         return True
 
     def end(self, reason: str) -> None:
-        """End the subscription: its batches stop after what is queued is not sent."""
+        """End the subscription: its batches end once the events already queued are taken."""
         if not self.closed:
             self.closed, self.reason = True, reason
             self._wake()
