@@ -252,8 +252,7 @@ async def cancel_scheduled(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from . import sse, ws  # the transports live beside the API but in their own modules
-
+    """The API's routes beneath `/api/v1`, except the readers' streams (`dispatch.STREAM_ROUTES`)."""
     return [
         Route("/blogs", list_blogs, methods=["GET"]),
         Route("/blogs", create_blog, methods=["POST"]),
@@ -269,6 +268,4 @@ def routes() -> list[BaseRoute]:
         Route("/blogs/{slug}/updates/{update_id}", delete_update, methods=["DELETE"]),
         Route("/blogs/{slug}/scheduled", list_scheduled, methods=["GET"]),
         Route("/blogs/{slug}/scheduled/{scheduled_id}", cancel_scheduled, methods=["DELETE"]),
-        Route("/blogs/{slug}/events", sse.stream, methods=["GET"]),
-        ws.route(),
     ]

@@ -8,7 +8,6 @@ import gc
 import hmac
 import ipaddress
 import logging
-import re
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -25,17 +24,20 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import api, editor, feeds, metrics, openapi, pages, sse, ws
+import workers
+
+from . import api, editor, feeds, metrics, openapi, pages
 from .auth import LoginGate, RateLimiter, SigningKey
-from .connections import SERVER_SEND
+from .dispatch import STREAM_ROUTES, Streams
 from .embedded import EmbeddedRedis
 from .errors import Forbidden, LiveblogError, Unavailable
 from .hub import Hub
+from .problems import problem
 from .redis_client import UNAVAILABLE, AsyncClient, connect
 from .render import markdown_to_html
+from .security import SecurityHeaders
 from .sessions import SESSION_LIFETIME, dummy_hash
 from .settings import Settings
 from .state import AppState, state_of
@@ -60,87 +62,6 @@ def static_dir() -> Path:
     raise RuntimeError(f"liveblog's static files are missing: neither {packaged} nor {checkout} exists")
 
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "connect-src 'self'; frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'"
-)
-SECURITY_HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-]
-
-
-def with_security_headers(send: Send) -> Send:
-    """`send`, adding the Content-Security-Policy and friends to the response's head."""
-
-    async def send_with_headers(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
-            present = {name.lower() for name, _ in headers}  # a response's own policy wins
-            headers += [header for header in SECURITY_HEADERS if header[0] not in present]
-            message["headers"] = headers
-        await send(message)
-
-    return send_with_headers
-
-
-class SecurityHeaders:
-    """Adds the Content-Security-Policy and friends to every HTTP response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            send = with_security_headers(send)
-        await self.app(scope, receive, send)
-
-
-# The readers' streams: the SSE endpoint (GET) and the WebSocket one (see `api.routes`).
-STREAM_PATH = re.compile(r"/api/v1/blogs/(?P<slug>[^/]+)/(?P<kind>events|ws)")
-
-
-class Liveblog(Starlette):
-    """Starlette with a short way in for the readers' streams.
-
-    A reader's connection lasts for hours and there are tens of thousands of them: every
-    layer of middleware and routing it passes through stays alive for each reader (memory)
-    and runs for each connection (CPU in a reconnect storm), and wraps each event's `send`.
-    The streams go to their endpoints at once, with the security headers and the error
-    handlers of the rest of the app (they need no session). Their routes stay in the router
-    for everything else: other methods get their 405 there, and the OpenAPI walk sees them.
-    The body of a stream goes to the server's own `send`, recorded in the scope.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[SERVER_SEND] = send
-        kind = scope["type"]
-        if kind != "lifespan" and (match := STREAM_PATH.fullmatch(scope["path"])) is not None:
-            scope["app"] = self
-            scope["path_params"] = {"slug": match["slug"]}
-            if kind == "websocket" and match["kind"] == "ws":
-                await ws.endpoint(WebSocket(scope, receive, send))
-                return
-            if kind == "http" and match["kind"] == "events" and scope["method"] in ("GET", "HEAD"):
-                await self._sse(scope, receive, with_security_headers(send))
-                return
-        await super().__call__(scope, receive, send)
-
-    async def _sse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive, send)
-        try:
-            response = await sse.stream(request)
-        except Exception as exc:
-            handler = next(
-                (self.exception_handlers[c] for c in type(exc).__mro__ if c in self.exception_handlers), None
-            )
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-        await response(scope, receive, send)
-
-
 # CPython's default collector (a young collection every 700 allocations; a full one whenever the
 # old generation grew by a quarter) scans every connection's objects over and over while readers
 # connect: in a reconnect storm of 10,000 readers, full collections took 3.7 s of its 7.5 s.
@@ -157,8 +78,7 @@ def tune_gc() -> None:
 def _problem(request: Request, exc: LiveblogError) -> Response:
     path = request.scope["path"]  # not `request.url`: that parses the Host, which may be junk
     if path.startswith("/api/") or path in ("/openapi.json", "/metrics"):
-        body = {"type": exc.type, "title": exc.title, "status": exc.status, "detail": exc.detail}
-        return JSONResponse(body, exc.status, headers=exc.headers, media_type="application/problem+json")
+        return problem(exc)
     templates: Jinja2Templates = request.app.state.templates
     context = {"status": exc.status, "title": exc.title, "detail": exc.detail}
     return templates.TemplateResponse(
@@ -265,10 +185,6 @@ async def in_process_workers(settings: Settings, client: AsyncClient, store: Sto
     if not settings.in_process_workers:
         yield
         return
-    # The server's one way into workers/ (with `cli.cmd_worker`): workers import liveblog, and
-    # liveblog imports workers only here, inside the function (DESIGN.md's layout).
-    import workers
-
     ctx = workers.Context(store, settings, client, asyncio.Event(), workers.log)
     task = asyncio.get_running_loop().create_task(
         workers.run_workers((), ctx, grace=WORKERS_GRACE), name="workers"
@@ -287,7 +203,7 @@ async def openapi_endpoint(request: Request) -> Response:
     return JSONResponse(openapi.spec())
 
 
-def create_app(settings: Settings | None = None) -> Liveblog:
+def create_app(settings: Settings | None = None) -> Streams:
     settings = settings or Settings.from_env()
     templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
 
@@ -354,13 +270,14 @@ def create_app(settings: Settings | None = None) -> Liveblog:
                 embedded.stop()
             metrics.process_exited()
 
-    app = Liveblog(
+    api_mount = Mount("/api/v1", routes=[*api.routes(), *STREAM_ROUTES])
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             Route("/openapi.json", openapi_endpoint),
-            Mount("/api/v1", routes=api.routes()),
+            api_mount,
             Mount("/static", StaticFiles(directory=static_dir()), name="static"),
             *feeds.routes(),
             *editor.routes(),
@@ -383,4 +300,4 @@ def create_app(settings: Settings | None = None) -> Liveblog:
         https_only=settings.secure_cookies or (settings.public_url or "").startswith("https://"),
     )
     app.add_middleware(SecurityHeaders)
-    return app
+    return Streams(app, api_mount, STREAM_ROUTES)

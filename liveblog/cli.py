@@ -16,15 +16,18 @@ import getpass
 import importlib.metadata
 import os
 import secrets
+import signal
 import sys
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import uvicorn
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import __version__, auth, logs, publishing, updates
+import workers
+
+from . import __version__, auth, connections, demo, logs, metrics, protocol, publishing, updates
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError
 from .feedbot import Feeds
@@ -35,7 +38,6 @@ from .store import Store
 from .webhooks import Webhooks
 
 WS_MAX_SIZE = 64 * 1024
-WS_DEPRECATION = "The `websockets` implementation is deprecated"
 
 
 class CommandError(Exception):
@@ -91,8 +93,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 async def seed_demo(store: Store) -> str | None:
     """On an empty store, create the demo blog and an admin; returns the admin's password."""
-    from . import demo
-
     if await store.list_blogs():
         return None
     await store.create_blog(demo.DEMO_SLUG, demo.DEMO_TITLE, demo.DEMO_DESCRIPTION)
@@ -109,11 +109,9 @@ async def seed_demo(store: Store) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from . import metrics, protocol
-
-    protocol.check()  # before anything starts: the limits hold, or the server does not run
+    # Before anything starts: what liveblog relies on in uvicorn holds, or the server does not run.
+    protocol.check()
+    connections.check()
     settings = _settings(args)
     log_config = logs.configure(settings)  # uvicorn applies it again in each worker process
     with redis_url(settings, supervise=True) as url, metrics.multiprocess_dir(settings.workers):
@@ -125,12 +123,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         child = settings.with_(redis_url=url)
         os.environ.update(child.to_env())
         logs.startup(settings, version=version(), redis_url=url)
-        # uvicorn's `websockets` implementation, not `websockets-sansio`: the sans-I/O one never
-        # answers an upgrade with an oversized header, and then fails an assert at shutdown.
-        # Its deprecation notice is for us, not for operators (workers inherit the filter).
-        quiet = f"ignore:{WS_DEPRECATION}"
-        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
-        warnings.filterwarnings("ignore", message=WS_DEPRECATION)
         uvicorn.run(
             "liveblog.app:create_app",
             factory=True,
@@ -145,10 +137,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # is trusted, whatever uvicorn's own FORWARDED_ALLOW_IPS says.
             proxy_headers=settings.forwarded_allow_ips is not None,
             forwarded_allow_ips=settings.forwarded_allow_ips or "",
-            ws="websockets",
+            # The implementation uvicorn 0.54 recommends (its `auto`); `connections` reaches its
+            # transport. Its keep-alive is a timer per connection, no task: a ping every interval,
+            # and a peer that has not answered it an interval later is dropped.
+            ws="websockets-sansio",
             ws_max_size=WS_MAX_SIZE,
-            # No keep-alive task per WebSocket: the hub's timer pings them all (see `ws._send`).
-            ws_ping_interval=None,
+            ws_ping_interval=settings.ping_interval,
+            ws_ping_timeout=settings.ping_interval,
             # Every event is encoded once for all readers; per-message deflate would compress
             # it again for each WebSocket reader, on the fan-out path.
             ws_per_message_deflate=False,
@@ -166,10 +161,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the named workers (every installed one when none is named) until SIGTERM or SIGINT."""
-    # The CLI's one way into workers/ (with `app.in_process_workers`): workers import liveblog,
-    # and liveblog imports workers only inside these functions (DESIGN.md's layout).
-    import workers
-
     settings = _settings(args)
     try:
         chosen = list(workers.resolve(args.names))  # an unknown name fails before Redis starts
@@ -182,10 +173,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 async def _run_workers(names: list[str], settings: Settings) -> None:
-    import signal
-
-    import workers
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,48 +1,50 @@
-"""Dropping a reader's connection at once.
+"""Dropping a reader's connection at once: the one private hook of uvicorn the transports use.
 
-When the hub drops a frozen reader, closing its connection the usual way waits for the
-peer to drain the send buffer, which a frozen peer never does: the socket, its file
-descriptor and megabytes of kernel buffer would stay. Aborting the transport frees them.
+When the hub drops a reader frozen in a send, closing its connection the ASGI way waits for the
+peer to drain the send buffer, which a frozen peer never does: the socket, its file descriptor
+and up to 4 MiB of kernel send buffer (`net.ipv4.tcp_wmem`'s maximum; tests/test_load.py's
+frozen readers measured ~4 MB each) stay for as long as the peer lives. ASGI has no abort, so
+`sink_of` takes the asyncio transport's `abort` from uvicorn's connection object.
+
+Checked on uvicorn 0.54 (pinned in pyproject.toml) with the two protocols `liveblog serve` runs:
+`protocol.LimitedHttpToolsProtocol` (HTTP: `receive` is a bound method of its
+`RequestResponseCycle`) and `WebSocketsSansIOProtocol` (`receive` is a bound method of the
+protocol); both hold the connection's `transport`. `check()` fails `liveblog serve` at its
+start if that is no longer so, tests/test_seams.py guards it, and `sink_of` raises rather
+than return nothing under any other server.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+import inspect
 from typing import Any
 
-from starlette.types import Scope, Send
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-SERVER_SEND = "liveblog.server_send"
+from .hub import Sink
 
-
-def aborter(receive: Any) -> Callable[[], None] | None:
-    """The abort of the connection behind an ASGI `receive`, or None if it cannot be found.
-
-    Under uvicorn, `receive` is a bound method of the connection's request cycle (HTTP) or
-    protocol (WebSocket), and both hold the asyncio transport.
-    """
-    transport = getattr(getattr(receive, "__self__", None), "transport", None)
-    abort = getattr(transport, "abort", None)
-    return abort if callable(abort) else None
+# Where uvicorn keeps the connection's transport: the classes whose bound `receive` we are given.
+HOLDERS = (RequestResponseCycle, WebSocketsSansIOProtocol)
 
 
-def pinger(receive: Any) -> Callable[[], Awaitable[asyncio.Future[Any]]] | None:
-    """The protocol-level ping of the WebSocket connection behind an ASGI `receive`, or None.
-
-    Under uvicorn's `websockets` implementation, `receive` is a bound method of the protocol,
-    whose `ping()` sends a ping frame and returns the future of its pong. The hub's timer
-    drives these pings, so no connection needs a keep-alive task of its own.
-    """
-    ping = getattr(getattr(receive, "__self__", None), "ping", None)
-    return ping if callable(ping) else None
+class NoAbort(RuntimeError):
+    """The server behind this connection is not one whose transport `sink_of` can reach."""
 
 
-def server_send(scope: Scope, send: Send) -> Send:
-    """The server's own `send` for this connection, beneath every middleware.
+def check() -> None:
+    """Fail loudly when uvicorn's connection objects no longer hold their transport."""
+    for holder in HOLDERS:
+        if "self.transport = " not in inspect.getsource(holder):
+            raise NoAbort(f"uvicorn's {holder.__name__} keeps no `transport`: see liveblog.connections")
+        if not callable(getattr(holder, "receive", None)):
+            raise NoAbort(f"uvicorn's {holder.__name__} has no `receive`: see liveblog.connections")
 
-    A stream's head goes out through the middleware (security headers, session cookie), but
-    its body, event after event, needs none of them: each wrapper is a coroutine call per
-    event per reader on the fan-out path. The app records the server's `send` in the scope.
-    """
-    return scope.get(SERVER_SEND, send)
+
+def sink_of(receive: Any) -> Sink:
+    """The asyncio transport behind an ASGI `receive` under uvicorn: the hub's `Sink` for it."""
+    transport: Any = getattr(getattr(receive, "__self__", None), "transport", None)
+    if not callable(getattr(transport, "abort", None)):
+        raise NoAbort(f"no asyncio transport behind {receive!r}: liveblog's streams run under uvicorn")
+    sink: Sink = transport
+    return sink

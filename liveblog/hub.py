@@ -1,7 +1,8 @@
 """The fan-out hub: one Redis reader per blog per process, bytes encoded once, bounded queues.
 
-Plain asyncio and redis-py; no web framework. A transport subscribes, iterates
-the subscription, and closes it; the hub does the rest:
+Plain asyncio and redis-py; no web framework. A transport enters
+`async with hub.subscribe(slug, last_event_id, sink=...) as subscription:`, iterates
+`subscription.batches()` and sends each batch; the hub does the rest:
 
 - one `XREAD BLOCK` loop per blog that has subscribers, on its own connection,
   stopped shortly after the last subscriber leaves;
@@ -14,7 +15,13 @@ the subscription, and closes it; the hub does the rest:
   unknown positions, and those further behind than the replay window, get a `reset`;
 - subscribe first, then replay, then go live, dropping IDs already sent;
 - an edit or a delete erases the update's earlier events from the ring and from every
-  queue they wait in (the store erases them from the stream in the same step).
+  queue they wait in (the store erases them from the stream in the same step);
+- keep-alives (a `ping` event in the batches of readers that got nothing for a while) and a
+  stall watchdog from one timer per blog: the hub times each batch it hands out, and cuts
+  off a reader stuck in one send through the `Sink` its transport gave it;
+- the reader task is supervised: a failover error is retried with the readers kept; any other
+  failure is logged with the blog, its readers are ended (`READER_FAILED`: they resume by
+  themselves) and the loop restarts after a backoff.
 """
 
 from __future__ import annotations
@@ -25,13 +32,24 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import anyio
+from redis.exceptions import (
+    AskError,
+    ClusterError,
+    ConnectionError,
+    ReadOnlyError,
+    RedisClusterException,
+    TimeoutError,
+    TryAgainError,
+)
 
 from . import events, metrics
 from .errors import TooManyRequests
 from .events import Event, StreamKey
-from .redis_client import BLOCK_MS, UNAVAILABLE, AsyncClient
+from .redis_client import BLOCK_MS, AsyncClient
 from .store import Keys, Store
 
 log = logging.getLogger("liveblog.hub")
@@ -42,6 +60,24 @@ BATCH_BYTES = 256 * 1024  # a batch (one send) grows past this by one event at m
 PAGE_COUNT = 4  # entries of the first page read from the stream for a replay (then sized by bytes)
 PING_CHECKS = 4  # looks per ping interval for readers that need a keep-alive
 ZERO: StreamKey = (0, 0)
+RETRY_FIRST, RETRY_MAX = 0.05, 2.0  # the reader's backoff after a failure, doubled each time
+
+# Why a subscription ended (`Subscription.reason`), besides its reader leaving.
+SHUTDOWN = "shutdown"  # the server is going away
+READER_FAILED = "reader failed"  # the blog's reader task failed; it restarts
+
+# What Redis answers while it is away or failing over (on a cluster: a master dying, a
+# redirection to follow): the reader retries from its last event and its readers stay.
+FAILOVER: tuple[type[Exception], ...] = (
+    ConnectionError,
+    TimeoutError,
+    ClusterError,
+    TryAgainError,
+    ReadOnlyError,
+    AskError,
+    RedisClusterException,
+    OSError,
+)
 
 
 class TooManyStreams(TooManyRequests):
@@ -50,6 +86,17 @@ class TooManyStreams(TooManyRequests):
 
 class ReaderTooSlow(Exception):
     """The subscriber's queue overflowed; the transport closes the connection."""
+
+
+class MalformedEntry(Exception):
+    """A stream entry the store did not write (no `type` or `data`, not UTF-8): skipped."""
+
+
+class Sink(Protocol):
+    """What the hub needs of a transport's connection, beside iterating `batches()`."""
+
+    def abort(self) -> None:
+        """Drop the connection at once, unsent data and all: its peer stopped reading."""
 
 
 class Subscription:
@@ -67,7 +114,9 @@ class Subscription:
         "dropped",
         "busy_since",
         "pinged_at",
-        "aborter",
+        "keepalive",
+        "sink",
+        "reason",
         "_backlog",
         "_replay_to",
         "_page_count",
@@ -77,15 +126,24 @@ class Subscription:
         "_waiter",
     )
 
-    def __init__(self, channel: Channel, limit: int, client: str | None = None) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        limit: int,
+        client: str | None = None,
+        sink: Sink | None = None,
+        keepalive: bool = True,
+    ) -> None:
         self.channel = channel
         self.client = client
         self.last_key: StreamKey = ZERO
         self.closed = False
         self.dropped = False  # the queue overflowed, or a send stalled: the reader was too slow
-        self.busy_since = 0.0  # loop time when the transport began its current send (0: idle)
+        self.busy_since = 0.0  # loop time when the transport took its current batch (0: idle)
         self.pinged_at = asyncio.get_running_loop().time()  # its latest keep-alive (or subscribing)
-        self.aborter: Callable[[], None] | None = None  # drops the connection at once
+        self.keepalive = keepalive  # False: the transport keeps the connection alive itself
+        self.sink = sink
+        self.reason: str | None = None  # why the hub ended it (SHUTDOWN, READER_FAILED)
         self._backlog: list[Event] | None = None  # a `reset`, sent before anything else
         self._replay_to: StreamKey | None = None  # while replaying: the head when it subscribed
         self._page_count = PAGE_COUNT
@@ -103,6 +161,12 @@ class Subscription:
         self._queue.append(event)
         self._wake()
         return True
+
+    def end(self, reason: str) -> None:
+        """End the subscription: its batches end once the events already queued are taken."""
+        if not self.closed:
+            self.closed, self.reason = True, reason
+            self._wake()
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -157,19 +221,28 @@ class Subscription:
                 return batch
 
     async def batches(self) -> AsyncIterator[list[Event]]:
-        """Yield lists of events as they become available; raises ReaderTooSlow when dropped."""
+        """Yield lists of events as they become available; raises ReaderTooSlow when dropped.
+
+        The transport sends each batch before it asks for the next: the hub times that send
+        (`busy_since`), and its watchdog aborts the sink of one stuck too long."""
+        clock = asyncio.get_running_loop().time
         while True:
             if self._backlog:
-                yield self.pending()
-                continue
-            if self._replay_to is not None and not self.closed:
-                replayed = await self._replayed()
-                if replayed:
-                    yield replayed
-                continue
-            ready = self.pending() if self._queue else None
-            if ready:
-                yield ready
+                batch = self.pending()
+            elif self._replay_to is not None and not self.closed:
+                batch = await self._replayed()
+                if not batch:
+                    continue
+            elif self._queue:
+                batch = self.pending()
+                if not batch:
+                    continue
+            else:
+                batch = None
+            if batch is not None:
+                self.busy_since = clock()
+                yield batch
+                self.busy_since = 0.0
                 continue
             if self.dropped:
                 raise ReaderTooSlow()
@@ -210,6 +283,7 @@ class Channel:
         self._watcher: asyncio.TimerHandle | None = None
         self._fanouts: deque[tuple[list[Event], tuple[Subscription, ...], bool]] = deque()
         self.sent_at = 0.0  # loop time of the latest event's fan-out (to every reader then present)
+        self._backoff = RETRY_FIRST  # the reader's wait after its next failure
 
     async def start(self) -> None:
         """Load the recent events into the ring (newest first, a page at a time, while they fit
@@ -260,42 +334,69 @@ class Channel:
                     event.erase()
 
     async def _read(self) -> None:
-        """Read the blog's stream after the last event delivered (`head_id`), for good: any
-        Redis error (the connection lost; on a cluster, a master dying: `ClusterDownError`,
-        `TryAgainError`, `MasterDownError`, `ReadOnlyError`, a redirection to follow) is logged
-        and retried from there after a backoff, so readers stay connected through a failover
-        and get every later event once."""
-        backoff = 0.05
+        """Follow the blog's stream after the last event delivered (`head_id`), for good.
+
+        A `FAILOVER` error (the connection lost; on a cluster, a master dying: `ClusterDownError`,
+        `TryAgainError`, `MasterDownError`, `ReadOnlyError`, a redirection to follow) is retried
+        from there after a backoff, so readers stay connected through a failover and get every
+        later event once. Any other failure (a `ResponseError` such as WRONGTYPE, an entry the
+        store did not write, a bug) is logged with the blog and ends its readers with
+        `READER_FAILED`, as this reader can no longer vouch for what they have; they resume by
+        themselves from their last event. Then the loop restarts after the same backoff."""
         while True:
             try:
-                reply: Any = await self.hub.reader.xread(
-                    {self.keys.events: self.head_id}, READ_COUNT, BLOCK_MS
-                )
-                backoff = 0.05
-            except UNAVAILABLE as exc:
+                await self._follow()
+            except FAILOVER as exc:
                 log.warning(
                     "reader for %s: %s: %s; retrying from %s in %.2fs",
                     self.slug,
                     type(exc).__name__,
                     exc,
                     self.head_id,
-                    backoff,
+                    self._backoff,
                 )
-                metrics.READER_ERRORS.inc()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
+            except Exception:
+                log.exception(
+                    "reader for %s failed at %s; ending its %d readers, restarting in %.2fs",
+                    self.slug,
+                    self.head_id,
+                    len(self.subscribers),
+                    self._backoff,
+                )
+                self.end_all(READER_FAILED)
+            metrics.READER_ERRORS.inc()
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, RETRY_MAX)
+
+    async def _follow(self) -> None:
+        """Read, encode and fan out the stream's new entries until something fails."""
+        while True:
+            reply: Any = await self.hub.reader.xread({self.keys.events: self.head_id}, READ_COUNT, BLOCK_MS)
+            self._backoff = RETRY_FIRST
             for _stream, entries in reply or ():
-                batch = []
+                batch: list[Event] = []
                 for event_id, fields in entries:
-                    data = fields[b"data"].decode()
-                    event = events.encode(self.slug, event_id.decode(), fields[b"type"].decode(), data)
+                    try:
+                        event = events.encode(
+                            self.slug, event_id.decode(), fields[b"type"].decode(), fields[b"data"].decode()
+                        )
+                    except (KeyError, UnicodeDecodeError) as exc:
+                        if batch:
+                            self._deliver(batch)
+                        skipped = event_id.decode()  # read on past it
+                        self.head, self.head_id = events.parse_id(skipped), skipped
+                        raise MalformedEntry(f"entry {event_id!r}: {type(exc).__name__}: {exc}") from exc
                     self._append(event)
                     if event.type in ("update.edited", "update.deleted"):
                         self._erase(event)
                     batch.append(event)
                 self._deliver(batch)
                 metrics.READER_LAG.set(max(0.0, time.time() - self.head[0] / 1000))
+
+    def end_all(self, reason: str) -> None:
+        """End every subscription of this blog with `reason`."""
+        for sub in tuple(self.subscribers):
+            sub.end(reason)
 
     def _deliver(
         self, batch: list[Event], *, count: bool = True, targets: tuple[Subscription, ...] | None = None
@@ -348,7 +449,7 @@ class Channel:
         now = loop.time()
         due = now - interval * (1 - 1 / PING_CHECKS)
         if self.sent_at <= due:  # else every reader got the latest event since
-            idle = tuple(sub for sub in self.subscribers if sub.pinged_at <= due)
+            idle = tuple(sub for sub in self.subscribers if sub.keepalive and sub.pinged_at <= due)
             for sub in idle:
                 sub.pinged_at = now
             if idle:
@@ -371,8 +472,8 @@ class Channel:
         see the drop before that send returns, which for a frozen peer is never."""
         self.subscribers.discard(sub)
         metrics.READERS_DROPPED.inc()
-        if sub.busy_since and sub.aborter is not None:
-            sub.aborter()
+        if sub.busy_since and sub.sink is not None:
+            sub.sink.abort()
 
     def add(self, sub: Subscription) -> None:
         if self._linger is not None:
@@ -430,7 +531,8 @@ def _key(event: Event) -> StreamKey:
 
 
 class Hub:
-    """All channels of this process. Created and closed by the app's lifespan."""
+    """All channels of this process. Created (in the running event loop: it starts the one task
+    that waits for `shutdown_event`) and closed by the app's lifespan."""
 
     def __init__(
         self,
@@ -464,6 +566,11 @@ class Hub:
         self._client_bytes: dict[str, int] = {}  # replay pages held per client address
         self._channels: dict[str, Channel] = {}
         self._starting: dict[str, asyncio.Future[Channel]] = {}
+        # Set by a transport told of the server's shutdown: every subscription then ends.
+        self._shutdown = anyio.Event()
+        self._shutdown_task = asyncio.get_running_loop().create_task(
+            self._end_on(self._shutdown), name="hub:shutdown"
+        )
 
     async def channel(self, slug: str) -> Channel:
         existing = self._channels.get(slug)
@@ -492,15 +599,36 @@ class Hub:
         """The blog's channel when this process is following it, else None."""
         return self._channels.get(slug)
 
+    @contextlib.asynccontextmanager
     async def subscribe(
-        self, slug: str, last_event_id: str | None = None, *, client: str | None = None
-    ) -> Subscription:
-        """Subscribe, replay after `last_event_id` (or send `reset`), then live events.
+        self,
+        slug: str,
+        last_event_id: str | None = None,
+        *,
+        client: str | None = None,
+        sink: Sink | None = None,
+        keepalive: bool = True,
+    ) -> AsyncIterator[Subscription]:
+        """Subscribe, replay after `last_event_id` (or send `reset`), then live events; the
+        subscription is closed on the way out, whatever happens.
+
+        `sink`: how the watchdog cuts off the connection when a send stalls (None: it is only
+        ended). `keepalive`: whether the batches carry `ping` events when the reader got
+        nothing for a while (False: the transport keeps the connection alive itself).
 
         Raises events.BadEventId for a malformed ID, NotFound for an unknown blog, and
         TooManyStreams when `client` already holds `streams_per_client` subscriptions, or
         `replay_bytes_per_client` of replay pages.
         """
+        sub = await self._subscribe(slug, last_event_id, client, sink, keepalive)
+        try:
+            yield sub
+        finally:
+            sub.close()
+
+    async def _subscribe(
+        self, slug: str, last_event_id: str | None, client: str | None, sink: Sink | None, keepalive: bool
+    ) -> Subscription:
         position = events.parse_id(last_event_id) if last_event_id is not None else None
         if client is not None:
             held = self._clients.get(client, 0)
@@ -513,7 +641,7 @@ class Hub:
                     "your address's streams are still catching up", headers={"Retry-After": "10"}
                 )
         channel = await self.channel(slug)
-        sub = Subscription(channel, self.queue_size, client)
+        sub = Subscription(channel, self.queue_size, client, sink, keepalive)
         if client is not None:
             self._clients[client] = self._clients.get(client, 0) + 1
         channel.add(sub)  # live from here on: every event after channel.head reaches the queue
@@ -588,11 +716,23 @@ class Hub:
         sub.last_key = ZERO
         sub.reset(events.reset(sub.channel.slug, head))
 
+    def shutdown_event(self) -> anyio.Event:
+        """An event that ends every subscription with `SHUTDOWN` once it is set: for a transport
+        told of the server's shutdown through an event (sse-starlette's `shutdown_event`). One
+        per hub, whatever the number of connections, with one task waiting on it."""
+        return self._shutdown
+
+    async def _end_on(self, event: anyio.Event) -> None:
+        await event.wait()
+        for channel in tuple(self._channels.values()):
+            channel.end_all(SHUTDOWN)
+
     async def close(self) -> None:
+        self._shutdown_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._shutdown_task
         for channel in list(self._channels.values()):
-            for sub in tuple(channel.subscribers):
-                sub.closed = True
-                sub._wake()
+            channel.end_all(SHUTDOWN)
             channel.stop()
             if channel.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):

@@ -15,6 +15,7 @@ from .caching import Rendered, cacheable, etag_of, head_of, rendered
 from .errors import BadRequest
 from .events import BadEventId, parse_id
 from .models import Update
+from .security import CONTENT_SECURITY_POLICY, frame_ancestors_policy
 from .state import state_of
 from .urls import localize, request_origin, shared_origin, varies, vary_host
 
@@ -110,24 +111,10 @@ async def blog_page(request: Request) -> Response:
     return respond(request, await _render_blog(request, embed=False), "text/html")
 
 
-def frame_ancestors_policy(policy: str, ancestors: str) -> str:
-    """`policy` with its `frame-ancestors` directive replaced by (or given) `ancestors`."""
-    directives = [d.strip() for d in policy.split(";") if d.strip()]
-    kept = [d for d in directives if d.split()[0].lower() != "frame-ancestors"]
-    return "; ".join([*kept, f"frame-ancestors {ancestors}"])
-
-
-def _site_policy() -> str:
-    # Imported here: app.py imports this module while it is being built.
-    from .app import CONTENT_SECURITY_POLICY
-
-    return CONTENT_SECURITY_POLICY
-
-
 async def embed_page(request: Request) -> Response:
     """The live list alone, for an iframe on another site: framing allowed by LIVEBLOG_FRAME_ANCESTORS."""
     ancestors = state_of(request).settings.frame_ancestors
-    headers = {"content-security-policy": frame_ancestors_policy(_site_policy(), ancestors)}
+    headers = {"content-security-policy": frame_ancestors_policy(CONTENT_SECURITY_POLICY, ancestors)}
     return respond(request, await _render_blog(request, embed=True), "text/html", headers)
 
 

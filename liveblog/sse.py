@@ -1,8 +1,16 @@
-"""Server-Sent Events transport: a thin adapter over a hub subscription, with sse-starlette."""
+"""Server-Sent Events transport: a thin adapter over a hub subscription, with sse-starlette.
+
+Where it diverges from a plain `EventSourceResponse`: in one method, `_send_with_timeout`, a
+private hook of sse-starlette (checked on 3.7.0, pinned in pyproject.toml, guarded by
+tests/test_seams.py). sse-starlette sends every event through it, and without a `send_timeout`
+it still opens an anyio cancel scope per send: 22-25 µs a send against 0.3-0.7 µs without
+(uvloop, the shared 2-core development machine), per event and per reader, on the fan-out path.
+No timeout is needed: the hub's watchdog cuts off a reader stuck in a send (one timer per blog).
+"""
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator
 
@@ -10,95 +18,90 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from . import metrics
-from .connections import aborter, server_send
-from .errors import BadRequest
+from . import metrics, security
+from .connections import sink_of
+from .errors import BadRequest, LiveblogError, Unavailable
 from .events import BadEventId, sse_retry
-from .hub import ReaderTooSlow, Subscription
-from .state import state_of
+from .hub import SHUTDOWN, ReaderTooSlow, Subscription
+from .problems import problem
+from .redis_client import UNAVAILABLE
+from .state import AppState, state_of
+
+log = logging.getLogger("liveblog.sse")
 
 RETRY_MS = 2000
 SHUTDOWN_GRACE = 2.0  # seconds a stream has to end cleanly when the server shuts down
-
-
-class _EndOnShutdown:
-    """Handed to sse-starlette as its `shutdown_event`: when the server shuts down it calls
-    `set()`, which ends the subscription, so the body finishes cleanly with a retry hint
-    (no task per connection waits for it)."""
-
-    __slots__ = ("subscription", "is_set")
-
-    def __init__(self, subscription: Subscription) -> None:
-        self.subscription = subscription
-        self.is_set = False
-
-    def set(self) -> None:
-        self.is_set = True
-        self.subscription.close()
+HEADERS = {"Cache-Control": "no-cache", **security.HEADERS}
+# What refuses a stream before it starts (see `_refusal`).
+REFUSALS: tuple[type[Exception], ...] = (BadEventId, LiveblogError, *UNAVAILABLE)
 
 
 class SubscriptionResponse(EventSourceResponse):
     """sse-starlette, used in its leanest way: the hub sends the keep-alive pings (one timer
-    per blog), ends the stream when the reader falls behind and cuts off a reader frozen in
-    a send (so no per-send timeout); per connection there are only sse-starlette's stream,
-    disconnect and shutdown tasks."""
+    per blog), ends the stream when the reader falls behind or the server shuts down (through
+    the hub's one `shutdown_event`), and cuts off a reader frozen in a send; per connection
+    there are only sse-starlette's stream, disconnect and shutdown tasks."""
 
-    _server_send: Send
-
-    def __init__(self, subscription: Subscription) -> None:
+    def __init__(self, subscription: Subscription, state: AppState) -> None:
         self.subscription = subscription
-        self._shutdown = _EndOnShutdown(subscription)
         super().__init__(
             self._body(),
             ping=0,
             sep="\n",
-            headers={"Cache-Control": "no-cache"},
-            shutdown_event=self._shutdown,  # type: ignore[arg-type]
+            headers=HEADERS,
+            shutdown_event=state.hub.shutdown_event(),
             shutdown_grace_period=SHUTDOWN_GRACE,
         )
 
     async def _body(self) -> AsyncIterator[bytes]:
         yield sse_retry(RETRY_MS)
-        subscription, loop = self.subscription, asyncio.get_running_loop()
+        subscription = self.subscription
         try:
-            async for batch in subscription.batches():
-                # A burst of events goes out in one send; the hub sees how long it takes.
-                subscription.busy_since = loop.time()
+            async for batch in subscription.batches():  # a burst of events goes out in one send
                 yield batch[0].sse if len(batch) == 1 else b"".join(event.sse for event in batch)
-                subscription.busy_since = 0.0
         except ReaderTooSlow:
             return  # the stream ends; EventSource reconnects with Last-Event-ID
-        if self._shutdown.is_set:
+        if subscription.reason == SHUTDOWN:
             # The server is going away: reconnect soon, spread out, to the next process.
             yield sse_retry(random.randint(250, RETRY_MS))
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
-        """sse-starlette sends each event through here. Without a timeout it would still
-        open an anyio cancel scope per send, and the middleware would wrap each send in
-        turn: the body goes straight to the server (the head already went through `send`)."""
-        if message["type"] == "http.response.body":
-            await self._server_send(message)
-        else:
-            await send(message)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._server_send = server_send(scope, send)
-        metrics.READERS.labels("sse").inc()
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self.subscription.close()
-            metrics.READERS.labels("sse").dec()
+        await send(message)  # see the module's docstring
 
 
-async def stream(request: Request) -> SubscriptionResponse:
+async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+    """GET /api/v1/blogs/{slug}/events, called by `dispatch.Streams` with the server's own
+    `receive` and `send`: the body goes out beneath every middleware (each would wrap every
+    send, per event per reader), so the response carries the security headers itself.
+
+    A stream refused before it starts gets its problem+json answer here: a malformed
+    Last-Event-ID 400, an unknown blog 404, too many streams 429, the store away 503."""
+    request = Request(scope, receive)
     state = state_of(request)
     last_event_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    subscription = None
     try:
-        subscription = await state.hub.subscribe(
-            request.path_params["slug"], last_event_id, client=request.client.host if request.client else None
-        )
-    except BadEventId as exc:
-        raise BadRequest(f"Last-Event-ID: {exc}") from None
-    subscription.aborter = aborter(request.receive)
-    return SubscriptionResponse(subscription)
+        async with state.hub.subscribe(
+            request.path_params["slug"],
+            last_event_id,
+            client=request.client.host if request.client else None,
+            sink=sink_of(receive),
+        ) as subscription:
+            metrics.READERS.labels("sse").inc()
+            try:
+                await SubscriptionResponse(subscription, state)(scope, receive, send)
+            finally:
+                metrics.READERS.labels("sse").dec()
+    except REFUSALS as exc:
+        if subscription is not None:  # the stream had started: nothing to answer
+            raise
+        await problem(_refusal(exc), security.HEADERS)(scope, receive, send)
+
+
+def _refusal(exc: Exception) -> LiveblogError:
+    if isinstance(exc, BadEventId):
+        return BadRequest(f"Last-Event-ID: {exc}")
+    if isinstance(exc, LiveblogError):
+        return exc
+    log.warning("store unreachable: %s", exc)
+    return Unavailable("the store is unreachable; retry shortly")

@@ -1,18 +1,22 @@
-"""WebSocket transport: the same JSON events as SSE, one text frame each, over a hub subscription."""
+"""WebSocket transport: the same JSON events as SSE, one text frame each, over a hub subscription.
+
+Keep-alives and dead-peer detection are uvicorn's (`ws_ping_interval`, `ws_ping_timeout`: see
+`cli.cmd_serve`), so the hub sends these subscriptions no `ping` events.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import metrics
-from .connections import aborter, pinger, server_send
+from .connections import sink_of
 from .errors import NotFound
 from .events import BadEventId
-from .hub import ReaderTooSlow, Subscription, TooManyStreams
+from .hub import SHUTDOWN, ReaderTooSlow, Subscription, TooManyStreams
 from .redis_client import UNAVAILABLE
 from .state import state_of
 
@@ -21,64 +25,56 @@ CLOSE_TRY_AGAIN = 1013
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNKNOWN_BLOG = 4404
 CLOSE_UNAVAILABLE = 1011
+# What refuses a stream before it starts (see `_refusal`).
+REFUSALS: tuple[type[Exception], ...] = (BadEventId, NotFound, TooManyStreams, *UNAVAILABLE)
 
 
-async def endpoint(websocket: WebSocket) -> None:
+async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    """/api/v1/blogs/{slug}/ws, called by `dispatch.Streams` with the server's own `receive`
+    and `send`, beneath every middleware."""
+    websocket = WebSocket(scope, receive, send)
     state = state_of(websocket)
     await websocket.accept()
+    subscription = None
     try:
-        subscription = await state.hub.subscribe(
+        async with state.hub.subscribe(
             websocket.path_params["slug"],
             websocket.query_params.get("last_event_id"),
             client=websocket.client.host if websocket.client else None,
-        )
-    except BadEventId as exc:
-        await websocket.close(CLOSE_BAD_REQUEST, reason=str(exc)[:120])
-        return
-    except NotFound:
-        await websocket.close(CLOSE_UNKNOWN_BLOG, reason="unknown blog")
-        return
-    except TooManyStreams as exc:
-        await websocket.close(CLOSE_TRY_AGAIN, reason=exc.detail[:120])
-        return
-    except UNAVAILABLE:
-        await websocket.close(CLOSE_UNAVAILABLE, reason="store unavailable, retry")
-        return
-    subscription.aborter = aborter(websocket._receive)
-    metrics.READERS.labels("ws").inc()
-    try:
-        await _serve(websocket, subscription)
-    finally:
-        subscription.close()
-        metrics.READERS.labels("ws").dec()
+            sink=sink_of(receive),
+            keepalive=False,
+        ) as subscription:
+            metrics.READERS.labels("ws").inc()
+            try:
+                await _serve(websocket, subscription)
+            finally:
+                metrics.READERS.labels("ws").dec()
+    except REFUSALS as exc:
+        if subscription is not None:
+            raise
+        await websocket.close(*_refusal(exc))
 
 
-async def _send(websocket: WebSocket, subscription: Subscription) -> int | None:
-    """Send every event as a text frame; the close code when the hub dropped the reader.
+def _refusal(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, BadEventId):
+        return CLOSE_BAD_REQUEST, str(exc)[:120]
+    if isinstance(exc, NotFound):
+        return CLOSE_UNKNOWN_BLOG, "unknown blog"
+    if isinstance(exc, TooManyStreams):
+        return CLOSE_TRY_AGAIN, exc.detail[:120]
+    return CLOSE_UNAVAILABLE, "store unavailable, retry"
 
-    Frames go straight to the server, beneath the middleware's wrappers (see `server_send`).
-    The hub's keep-alive becomes a protocol ping; a peer that has not answered the previous
-    one by the next is gone, and its connection is dropped.
-    """
-    loop, send = asyncio.get_running_loop(), server_send(websocket.scope, websocket._send)
-    ping, pong = pinger(websocket._receive), None
+
+async def _send(websocket: WebSocket, subscription: Subscription) -> int:
+    """Send every event as a text frame; the close code once the hub ends the subscription."""
     try:
         async for batch in subscription.batches():
             for event in batch:
-                subscription.busy_since = loop.time()  # the hub drops a send stuck too long
-                if event.type != "ping":
-                    if not event.erased:  # erased meanwhile: its update was edited or deleted
-                        await send({"type": "websocket.send", "text": event.payload})
-                elif ping is not None:
-                    if pong is not None and not pong.done():
-                        if subscription.aborter is not None:
-                            subscription.aborter()
-                        return None
-                    pong = await ping()
-                subscription.busy_since = 0.0
+                if not event.erased:  # erased meanwhile: its update was edited or deleted
+                    await websocket.send_text(event.payload)
     except ReaderTooSlow:
         return CLOSE_TRY_AGAIN
-    return CLOSE_GOING_AWAY
+    return CLOSE_GOING_AWAY if subscription.reason in (SHUTDOWN, None) else CLOSE_UNAVAILABLE
 
 
 async def _receive(websocket: WebSocket) -> int | None:
@@ -96,7 +92,7 @@ async def _serve(websocket: WebSocket, subscription: Subscription) -> None:
     code: int | None = None
     try:
         code = await _send(websocket, subscription)
-    except Exception:  # the client went away mid-send
+    except (WebSocketDisconnect, OSError, RuntimeError):  # the client went away mid-send
         code = None
     finally:
         if not receiver.done():
@@ -107,7 +103,3 @@ async def _serve(websocket: WebSocket, subscription: Subscription) -> None:
     if code is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(websocket.close(code), 2.0)
-
-
-def route() -> WebSocketRoute:
-    return WebSocketRoute("/blogs/{slug}/ws", endpoint)

@@ -157,23 +157,22 @@ async def test_hub_reader_survives_errors_other_than_a_lost_connection(replicate
     try:
         await store.create_blog("masterdown", "M")
         await until(lambda: replica_client(replica).exists(Keys.of("masterdown").meta))
-        sub = await hub.subscribe("masterdown")
-        batches = sub.batches()
-        first = await store.publish("masterdown", {"body": "one"})
-        assert [e.id for e in await anext(batches)] == [first.update["id"]]
+        async with hub.subscribe("masterdown") as sub:
+            batches = sub.batches()
+            first = await store.publish("masterdown", {"body": "one"})
+            assert [e.id for e in await anext(batches)] == [first.update["id"]]
 
-        with replica_client(replica) as client:
-            client.replicaof("127.0.0.1", free_port())  # the link to its master is down
-            client.client_kill_filter(_type="normal", skipme=True)  # the hub's XREAD reconnects
-            with pytest.raises(redis.exceptions.MasterDownError):
-                client.xlen(Keys.of("masterdown").events)
-        second = await store.publish("masterdown", {"body": "two"})
-        await asyncio.sleep(0.5)  # the reader gets MASTERDOWN meanwhile
-        with replica_client(replica) as client:
-            client.replicaof("127.0.0.1", master.port)
-        async with asyncio.timeout(15):
-            assert [e.id for e in await anext(batches)] == [second.update["id"]]
-        sub.close()
+            with replica_client(replica) as client:
+                client.replicaof("127.0.0.1", free_port())  # the link to its master is down
+                client.client_kill_filter(_type="normal", skipme=True)  # the hub's XREAD reconnects
+                with pytest.raises(redis.exceptions.MasterDownError):
+                    client.xlen(Keys.of("masterdown").events)
+            second = await store.publish("masterdown", {"body": "two"})
+            await asyncio.sleep(0.5)  # the reader gets MASTERDOWN meanwhile
+            with replica_client(replica) as client:
+                client.replicaof("127.0.0.1", master.port)
+            async with asyncio.timeout(15):
+                assert [e.id for e in await anext(batches)] == [second.update["id"]]
     finally:
         await hub.close()
         await reader.aclose()

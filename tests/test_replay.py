@@ -145,14 +145,12 @@ async def test_the_ring_is_bounded_by_bytes_and_older_positions_are_read_from_th
         assert 0 < channel.ring_bytes <= 100_000
         assert 1 < len(channel.ring) < 20
         assert channel.ring[-1].id == published[-1]["id"]
-        sub = await hub.subscribe(blog, published[0]["id"])
         got: list[str] = []
-        async with asyncio.timeout(10):
+        async with hub.subscribe(blog, published[0]["id"]) as sub, asyncio.timeout(10):
             async for batch in sub.batches():
                 got += [e.id for e in batch]
                 if len(got) >= 19:
                     break
-        sub.close()
         assert got == [u["id"] for u in published[1:]]
     finally:
         await hub.close()

@@ -5,10 +5,11 @@ until `ctx.stop` is set, then hands back what it had claimed and returns, soon. 
 runs the named ones as tasks of one task group, restarting one that fails, and cancels one that
 does not return within its grace period after the stop.
 
-Workers import `liveblog` (the store, the publish path, the settings); `liveblog` never imports
-`workers` at module level: its `worker` command and `serve`'s in-process workers reach in here by
-an import inside the function. Modules are registered by name and imported when run, so a
-worker that is not there (yet) breaks only a command that names it.
+Workers import `liveblog`'s core (the store, the publish path, the settings); of `liveblog`, only
+the two places that run workers import this package: `cli` (the `worker` command) and `app`
+(`serve`'s in-process workers), so the modules' graph has no cycle (tests/test_seams.py).
+Modules are registered by name and imported when run, so a worker that is not there (yet)
+breaks only a command that names it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,154 @@
+"""The hub in this process, on a real embedded Redis: no server, no sockets but Redis's."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from liveblog.embedded import EmbeddedRedis
+from liveblog.events import Event
+from liveblog.hub import READER_FAILED, Hub, ReaderTooSlow, Subscription
+from liveblog.redis_client import AsyncClient, connect
+from liveblog.store import Keys, Store
+
+pytestmark = pytest.mark.timeout(60)
+_slugs = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    embedded = EmbeddedRedis(Path(tmp_path_factory.mktemp("core")))
+    yield embedded.start()
+    embedded.stop()
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[Store]:
+    client = connect(redis_url)
+    yield Store(client)
+    await client.aclose()
+
+
+@pytest.fixture
+async def reader(redis_url: str) -> AsyncIterator[AsyncClient]:
+    client = connect(redis_url, blocking=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def blog(store: Store) -> str:
+    slug = f"core-{next(_slugs)}"
+    await store.create_blog(slug, slug.title())
+    return slug
+
+
+async def publish(store: Store, slug: str, body: str) -> str:
+    result = await store.publish(slug, {"body": body})
+    update_id: str = result.update["id"]
+    return update_id
+
+
+async def received(sub: Subscription, count: int) -> list[str]:
+    """The IDs of the next `count` events of `sub`."""
+    got: list[str] = []
+    batches = sub.batches()
+    async with asyncio.timeout(10):
+        while len(got) < count:
+            got += [event.id for event in await anext(batches)]
+    return got
+
+
+async def ended(sub: Subscription) -> list[Event]:
+    """What `sub` yields until the hub ends it."""
+    async with asyncio.timeout(10):
+        return [event async for batch in sub.batches() for event in batch]
+
+
+@pytest.mark.parametrize("failure", ["malformed entry", "stream of the wrong type"])
+async def test_a_failing_reader_ends_its_subscribers_and_restarts(store, reader, blog, failure):
+    """Regression: `Channel._read` caught only connection errors; a `ResponseError` or an entry
+    it could not decode killed it silently while its readers stayed connected for nothing."""
+    hub = Hub(store, reader)
+    events_key = Keys.of(blog).events
+    try:
+        async with hub.subscribe(blog) as first, hub.subscribe(blog) as second:
+            before = await publish(store, blog, "before")
+            assert await received(first, 1) == await received(second, 1) == [before]
+            if failure == "malformed entry":
+                await store.redis.xadd(events_key, {"what": "not an entry the store writes"})
+            else:
+                await store.redis.delete(events_key)
+                await store.redis.set(events_key, "a string")  # XREAD: WRONGTYPE (ResponseError)
+                # Redis 6.2 leaves the blocked XREAD waiting out its BLOCK: its connection drops
+                # (a failover error, retried), and the next XREAD meets the string.
+                for client in await store.redis.client_list():
+                    if client["cmd"] == "xread":
+                        await store.redis.client_kill_filter(_id=client["id"])
+            assert await ended(first) == await ended(second) == []
+            assert first.reason == second.reason == READER_FAILED
+        if failure != "malformed entry":
+            await store.redis.delete(events_key)
+        async with hub.subscribe(blog) as later:
+            after = await publish(store, blog, "after")
+            assert await received(later, 1) == [after]
+    finally:
+        await hub.close()
+
+
+async def test_a_subscription_closes_whatever_ends_its_block(store, reader, blog):
+    hub = Hub(store, reader, streams_per_client=1)
+    try:
+        with pytest.raises(RuntimeError):
+            async with hub.subscribe(blog, client="10.0.0.1") as sub:
+                channel = sub.channel
+                assert sub in channel.subscribers
+                raise RuntimeError("the transport failed")
+        assert sub not in channel.subscribers
+        async with hub.subscribe(blog, client="10.0.0.1"):  # its place is free again
+            pass
+    finally:
+        await hub.close()
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.aborted = asyncio.Event()
+
+    def abort(self) -> None:
+        self.aborted.set()
+
+
+async def test_a_send_that_stalls_is_cut_off_through_the_sink(store, reader, blog):
+    """The hub times each batch it hands out; the transport only gives it a sink to abort."""
+    hub = Hub(store, reader, stall_timeout=0.2)
+    sink = RecordingSink()
+    try:
+        async with hub.subscribe(blog, sink=sink) as stuck, hub.subscribe(blog) as healthy:
+            first = await publish(store, blog, "one")
+            batches = stuck.batches()
+            assert [e.id for e in await anext(batches)] == [first]  # and its send never returns
+            await asyncio.wait_for(sink.aborted.wait(), 10)
+            with pytest.raises(ReaderTooSlow):
+                await anext(batches)
+            assert await received(healthy, 1) == [first]
+            second = await publish(store, blog, "two")
+            assert await received(healthy, 1) == [second]
+    finally:
+        await hub.close()
+
+
+async def test_keepalives_go_only_to_subscriptions_that_want_them(store, reader, blog):
+    hub = Hub(store, reader, ping_interval=0.2)
+    try:
+        async with hub.subscribe(blog) as pinged, hub.subscribe(blog, keepalive=False) as quiet:
+            async with asyncio.timeout(10):
+                assert [e.type for e in await anext(pinged.batches())] == ["ping"]
+            update = await publish(store, blog, "after the ping")
+            assert await received(quiet, 1) == [update]  # no ping before it
+    finally:
+        await hub.close()
