@@ -26,9 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-import workers
-
-from . import api, editor, feeds, metrics, openapi, pages
+from . import api, editor, feeds, metrics, openapi, pages, runner
 from .auth import LoginGate, RateLimiter, SigningKey
 from .dispatch import STREAM_ROUTES, Streams
 from .embedded import EmbeddedRedis
@@ -185,9 +183,9 @@ async def in_process_workers(settings: Settings, client: AsyncClient, store: Sto
     if not settings.in_process_workers:
         yield
         return
-    ctx = workers.Context(store, settings, client, asyncio.Event(), workers.log)
+    ctx = runner.Context(store, settings, client, asyncio.Event(), runner.log)
     task = asyncio.get_running_loop().create_task(
-        workers.run_workers((), ctx, grace=WORKERS_GRACE), name="workers"
+        runner.run_workers((), ctx, grace=WORKERS_GRACE), name="workers"
     )
     try:
         yield

@@ -25,9 +25,7 @@ import uvicorn
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-import workers
-
-from . import __version__, auth, connections, demo, logs, metrics, protocol, publishing, updates
+from . import __version__, auth, connections, demo, logs, metrics, protocol, publishing, runner, updates
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError
 from .feedbot import Feeds
@@ -163,8 +161,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run the named workers (every installed one when none is named) until SIGTERM or SIGINT."""
     settings = _settings(args)
     try:
-        chosen = list(workers.resolve(args.names))  # an unknown name fails before Redis starts
-    except workers.UnknownWorker as exc:
+        chosen = list(runner.resolve(args.names))  # an unknown name fails before Redis starts
+    except runner.UnknownWorker as exc:
         raise CommandError(str(exc)) from None
     logs.configure(settings)
     with redis_url(settings) as url:
@@ -178,9 +176,9 @@ async def _run_workers(names: list[str], settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with workers.context(settings, stop) as ctx:
+        async with runner.context(settings, stop) as ctx:
             await ctx.store.migrate()
-            await workers.run_workers(names, ctx)
+            await runner.run_workers(names, ctx)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -22,9 +22,10 @@ from .models import (
     SLUG_PATTERN,
     STREAM_ID_INPUT_PATTERN,
 )
+from .problems import MEDIA_TYPE
 
 JSON = "application/json"
-PROBLEM = "application/problem+json"
+PROBLEM = MEDIA_TYPE
 SSE_EXAMPLE = (
     "id: 1650769560000-0\nevent: update.deleted\n"
     'data: {"id":"1650769560000-0","type":"update.deleted","blog":"russia-ukraine",'

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sse_starlette import EventSourceResponse
 
-from liveblog import connections
+from liveblog import connections, runner
 from liveblog.sse import SubscriptionResponse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +88,19 @@ def test_the_modules_import_one_another_without_a_cycle():
     for name in graph:
         if not name.endswith("__main__"):  # that one runs the CLI
             importlib.import_module(name)
+
+
+def test_liveblog_never_imports_workers_and_finds_them_by_their_entry_points():
+    """DESIGN.md: workers/ imports liveblog, never the reverse (app and cli imported it)."""
+    graph = import_graph()
+    reverse = {name: sorted(t for t in targets if t.split(".")[0] == "workers")
+               for name, targets in graph.items() if name.startswith("liveblog")}  # fmt: skip
+    assert {name: t for name, t in reverse.items() if t} == {}
+    assert sorted(runner.registered()) == ["feeds", "scheduler", "webhooks"]
+    for name in runner.registered():
+        assert inspect.iscoroutinefunction(runner.load(name))
+    with pytest.raises(runner.UnknownWorker, match="no worker named 'mail'"):
+        runner.load("mail")
 
 
 def test_the_cycle_check_finds_a_cycle():

@@ -42,7 +42,7 @@ from liveblog.redis_client import UNAVAILABLE
 from liveblog.webhooks import check_url
 
 if TYPE_CHECKING:
-    from workers import Context
+    from liveblog.runner import Context
 
 TIMEOUT = 15.0  # seconds for one whole fetch, redirects included
 MAX_BYTES = 5 * 1024 * 1024

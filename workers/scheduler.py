@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from liveblog import publishing
 from liveblog.redis_client import UNAVAILABLE
-
-from . import Context
+from liveblog.runner import Context
 
 INTERVAL = 1.0  # seconds between two rounds: a scheduled update is published at most this late
 

@@ -50,7 +50,7 @@ from liveblog.redis_client import UNAVAILABLE, AsyncClient
 from liveblog.webhooks import GROUP, WebhookKeys, Webhooks, score
 
 if TYPE_CHECKING:
-    from workers import Context
+    from liveblog.runner import Context
 
 TIMEOUT = 10.0  # seconds a receiver has to answer 2xx
 MAX_RESPONSE = 4096  # bytes of a receiver's answer read (the rest is dropped)
