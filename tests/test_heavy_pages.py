@@ -274,7 +274,7 @@ async def test_junk_host_headers_do_not_evict_or_poison_the_real_hosts_page(
     Host headers evicted the real one; the Host flowed into canonical, og:url and JSON-LD."""
     reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()  # warms the hub
     try:
-        await asyncio.sleep(0.2)
+        await reader.live()
         update = await publish(api, blog, "Seen from every Host")
         await reader.wait_for(1)
         real = f"127.0.0.1:{server.port}"

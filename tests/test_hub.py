@@ -57,10 +57,9 @@ async def test_500_sse_readers_share_one_blocking_redis_reader(tmp_path):
 
 
 async def test_a_reader_that_stops_reading_is_dropped_and_the_others_keep_receiving(server, api, blog):
-    healthy = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
+    healthy = await (await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()).live()
     frozen = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect(read=False)
     dropped_before = await metric(server, "liveblog_readers_dropped_total")
-    await asyncio.sleep(0.2)
     body = "A long update. " * 4000  # about 60 KB of Markdown: the kernel buffers fill quickly
     count = 150
     published = []
@@ -87,8 +86,7 @@ async def test_a_reader_that_stops_reading_is_dropped_and_the_others_keep_receiv
 
 
 async def test_reader_task_survives_a_redis_connection_error_and_resumes_from_its_last_id(server, api, blog):
-    reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
-    await asyncio.sleep(0.2)
+    reader = await (await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()).live()
     first = await publish(api, blog, "before the error")
     await reader.wait_for(1)
     redis = server.redis()

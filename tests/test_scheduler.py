@@ -32,8 +32,7 @@ async def scheduler_publishes(api: httpx.AsyncClient) -> float:
 
 async def test_a_scheduled_update_is_published_when_due_and_reaches_readers(server: Server, api, blog):
     counted = await scheduler_publishes(api)
-    reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
-    await asyncio.sleep(0.2)
+    reader = await (await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()).live()
     request = {"body": "Embargoed until **now**", "title": "Embargo", "scheduled_at": soon(1.5)}
     key = {"Idempotency-Key": f"sched-{blog}"}
     response = await api.post(f"/api/v1/blogs/{blog}/updates", json=request, headers=key)
@@ -131,8 +130,7 @@ async def test_scheduled_updates_are_listed_for_the_blogs_writers_only(server: S
 
 
 async def test_a_cancelled_update_is_never_published(server: Server, api, blog):
-    reader = await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()
-    await asyncio.sleep(0.2)
+    reader = await (await SSEReader(server.url, f"/api/v1/blogs/{blog}/events").connect()).live()
     kept = await api.post(f"/api/v1/blogs/{blog}/updates", json={"body": "kept", "scheduled_at": soon(1.5)})
     dropped = await api.post(
         f"/api/v1/blogs/{blog}/updates", json={"body": "dropped", "scheduled_at": soon(1.5)}
