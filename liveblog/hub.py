@@ -734,7 +734,10 @@ class Hub:
         for channel in list(self._channels.values()):
             channel.end_all(SHUTDOWN)
             channel.stop()
-            if channel.task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await channel.task
+            task = channel.task
+            # redis-py 8.1 can swallow the cancel of a blocked XREAD and block again (until the
+            # channel's linger ended it, 5 s later): cancel until the task is done.
+            while task is not None and not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.05)
         self._channels.clear()
