@@ -42,6 +42,7 @@ from redis.exceptions import (
     ConnectionError,
     ReadOnlyError,
     RedisClusterException,
+    ResponseError,
     TimeoutError,
     TryAgainError,
 )
@@ -78,6 +79,18 @@ FAILOVER: tuple[type[Exception], ...] = (
     RedisClusterException,
     OSError,
 )
+
+
+class ClientFailed(Exception):
+    """The client's XREAD call itself failed in a way Redis did not answer (not a
+    `ResponseError`): it consumed nothing, so it is retried like a failover. redis-py 8.1's cluster
+    client once raised AttributeError there, from a connection another task was setting up."""
+
+
+# What the reader retries from its last event, its readers staying; and what its XREAD lets
+# through as it is (any other exception of that call is a ClientFailed).
+RETRIED: tuple[type[Exception], ...] = (*FAILOVER, ClientFailed)
+ANSWERED: tuple[type[Exception], ...] = (*FAILOVER, ResponseError)
 
 
 class TooManyStreams(TooManyRequests):
@@ -339,14 +352,14 @@ class Channel:
         A `FAILOVER` error (the connection lost; on a cluster, a master dying: `ClusterDownError`,
         `TryAgainError`, `MasterDownError`, `ReadOnlyError`, a redirection to follow) is retried
         from there after a backoff, so readers stay connected through a failover and get every
-        later event once. Any other failure (a `ResponseError` such as WRONGTYPE, an entry the
+        later event once; so is a `ClientFailed` XREAD. Any other failure (a `ResponseError` such as WRONGTYPE, an entry the
         store did not write, a bug) is logged with the blog and ends its readers with
         `READER_FAILED`, as this reader can no longer vouch for what they have; they resume by
         themselves from their last event. Then the loop restarts after the same backoff."""
         while True:
             try:
                 await self._follow()
-            except FAILOVER as exc:
+            except RETRIED as exc:
                 log.warning(
                     "reader for %s: %s: %s; retrying from %s in %.2fs",
                     self.slug,
@@ -371,7 +384,14 @@ class Channel:
     async def _follow(self) -> None:
         """Read, encode and fan out the stream's new entries until something fails."""
         while True:
-            reply: Any = await self.hub.reader.xread({self.keys.events: self.head_id}, READ_COUNT, BLOCK_MS)
+            try:
+                reply: Any = await self.hub.reader.xread(
+                    {self.keys.events: self.head_id}, READ_COUNT, BLOCK_MS
+                )
+            except ANSWERED:
+                raise
+            except Exception as exc:
+                raise ClientFailed(f"{type(exc).__name__}: {exc}") from exc
             self._backoff = RETRY_FIRST
             for _stream, entries in reply or ():
                 batch: list[Event] = []

@@ -128,7 +128,10 @@ class SSEReader:
         async with asyncio.timeout(timeout):
             while len(self.events) < count:
                 if self.closed.is_set():
-                    raise ConnectionError(f"stream closed after {len(self.events)} of {count} events")
+                    raise ConnectionError(
+                        f"stream closed after {len(self.events)} of {count} events "
+                        f"(status {self.status}, retry {self.retry}, {self.pings} pings)"
+                    )
                 self._arrived.clear()
                 await self._arrived.wait()
         return self.events[:count]
