@@ -19,6 +19,19 @@ class Received:
     body: bytes
 
 
+async def read_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, str]] | None:
+    """The path and the (lower-cased) headers of the next request's head; None at the end."""
+    line = await reader.readline()
+    if not line:
+        return None
+    _, path, _ = line.decode().split(" ", 2)
+    headers = {}
+    while (header := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = header.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return path, headers
+
+
 @dataclass
 class Loopback:
     """An asyncio server on a loopback address (a free port unless `port`); subclasses `_serve`."""
@@ -59,15 +72,8 @@ class Receiver(Loopback):
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._open.add(writer)
         try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    return
-                _, path, _ = line.decode().split(" ", 2)
-                headers = {}
-                while (header := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = header.decode().partition(":")
-                    headers[name.strip().lower()] = value.strip()
+            while head := await read_head(reader):
+                path, headers = head
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
                 self.requests.append(Received(path, headers, body))
                 status = "204 No Content"
@@ -115,14 +121,10 @@ class FeedServer(Loopback):
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            line = await reader.readline()
-            if not line:
+            head = await read_head(reader)
+            if head is None:
                 return
-            _, path, _ = line.decode().split(" ", 2)
-            headers = {}
-            while (header := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = header.decode().partition(":")
-                headers[name.strip().lower()] = value.strip()
+            path, headers = head
             if path == "/huge":
                 self.hits.append((path, 200))
                 writer.write(

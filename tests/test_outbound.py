@@ -19,7 +19,7 @@ from liveblog.feeditems import FeedError
 from liveblog.outbound import CheckedTransport, PrivateAddress
 from workers.feeds import fetch
 
-from .endpoints import Loopback
+from .endpoints import Loopback, read_head
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -34,11 +34,10 @@ class Origin(Loopback):
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            _, path, _ = (await reader.readline()).decode().split(" ", 2)
-            headers = {}
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode().partition(":")
-                headers[name.strip().lower()] = value.strip()
+            head = await read_head(reader)
+            if head is None:
+                return
+            path, headers = head
             self.seen.append((path, headers["host"]))
             if path == "/away":
                 writer.write(f"HTTP/1.1 302 Found\r\nlocation: {self.redirect}\r\n".encode())
