@@ -84,7 +84,8 @@ FAILOVER: tuple[type[Exception], ...] = (
 class ClientFailed(Exception):
     """The client's XREAD call itself failed in a way Redis did not answer (not a
     `ResponseError`): it consumed nothing, so it is retried like a failover. redis-py 8.1's cluster
-    client once raised AttributeError there, from a connection another task was setting up."""
+    client can raise AttributeError from a connection that another task is setting up (seen in
+    CI, in tests/test_scheduler.py's race)."""
 
 
 # What the reader retries from its last event, its readers staying; and what its XREAD lets

@@ -1,9 +1,10 @@
 """The one publish path: the bots' API (and the desk's JavaScript through it), the editor's form,
 the demo seed and the feed bot publish with `publish`; the scheduler with `publish_due`.
 
-Each validates with models.py's `NewUpdate`, renders Markdown off the event loop, applies the Idempotency-Key,
-writes through the store's Lua scripts and counts what it published in `metrics.PUBLISHED`, by
-the way it came (`via`). Plain asyncio: the adapters that call it hold the web framework.
+Each validates with models.py's `NewUpdate`, renders Markdown off the event loop, applies the
+Idempotency-Key, writes through the store's Lua scripts and counts what it published in
+`metrics.PUBLISHED`, by the way it came (`via`). Plain asyncio: the adapters that call it hold the
+web framework.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ async def publish(
 ) -> Published:
     """Publish the request `obj` (a bot's JSON object) to blog `slug`, or schedule it when its
     `scheduled_at` is ahead: 422 or 413 when it is no valid update, 404 without the blog, 409 when
-    the blog has ended or `key` was used with another `request` (the bytes that identify it).
+    `key` was used with another `request` (the bytes that identify it).
 
     `via` is how it came, the label it is counted by in `liveblog_publishes_total`: "bot" or
     "editor" (who wrote it, through the API or the desk), "feed" or "demo"."""
