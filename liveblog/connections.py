@@ -43,6 +43,8 @@ def check() -> None:
 
 def sink_of(receive: Any) -> Sink:
     """The asyncio transport behind an ASGI `receive` under uvicorn: the hub's `Sink` for it."""
+    # Private to uvicorn 0.54 (pinned; tests/test_seams.py): frees ~4 MiB of kernel send buffer
+    # per frozen reader at once (see the module's docstring).
     transport: Any = getattr(getattr(receive, "__self__", None), "transport", None)
     if not callable(getattr(transport, "abort", None)):
         raise NoAbort(f"no asyncio transport behind {receive!r}: liveblog's streams run under uvicorn")
