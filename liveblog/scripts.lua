@@ -343,34 +343,42 @@ return 0
 --! desk_updates
 -- KEYS: updates, order, meta
 -- ARGV: before (a score bound: '+inf' or '(N'), page size, the folded query ('' for every
--- update), most updates to read, most bytes of updates to read for a query, then the query's fold
+-- update), then for a query: most updates to read, most bytes of updates to read, and its fold
 -- table (character, its folding, ...: folding.py).
 -- The desk's page of a blog, newest first: the updates before `before`, or those of them whose
--- title or body holds the query (case-insensitively), reading at most that many updates and,
--- for a query, that many bytes (at least one update). Returns {last event ID, the page's JSON
--- documents, the last ID read or '', 1 when older updates remain, the newer page: the ID it
--- comes before, '+' for the newest page or '' for none, how many updates were read}.
+-- title or body holds the query (case-insensitively), reading at most that many updates and
+-- bytes (at least one update). Returns {last event ID, the page's JSON documents, the last ID
+-- read or '', 1 when older updates remain, the newer page: the ID it comes before, '+' for the
+-- newest page or '' for none, how many updates were read}.
 local size, needle = tonumber(ARGV[2]), ARGV[3]
 local most, most_bytes = tonumber(ARGV[4]), tonumber(ARGV[5])
-local fold = {}
-for i = 6, #ARGV, 2 do fold[ARGV[i]] = ARGV[i + 1] end
+-- The characters to fold: those that begin with a lead byte of the table's (so the others, say
+-- every Cyrillic letter for a Latin query, cost gsub no lookup).
+local fold, leads = {}, {}
+for i = 6, #ARGV, 2 do
+  fold[ARGV[i]] = ARGV[i + 1]
+  leads[string.sub(ARGV[i], 1, 1)] = true
+end
+local lead = ''
+for byte in pairs(leads) do lead = lead .. byte end
+local pattern = '[' .. lead .. '][\128-\191]*'
 local function holds(text)
   if type(text) ~= 'string' then return false end
   text = string.lower(text)
-  if next(fold) then text = string.gsub(text, '[\192-\247][\128-\191]*', fold) end
+  if lead ~= '' then text = string.gsub(text, pattern, fold) end
   return string.find(text, needle, 1, true) ~= nil
 end
 local found, read, bytes, first, last = {}, 0, 0, nil, nil
 local bound = ARGV[1]
-while #found < size and read < most and bytes < most_bytes do
+local searching = needle ~= ''
+while #found < size and (not searching or (read < most and bytes < most_bytes)) do
   local want = size - #found
-  if needle ~= '' then want = math.min(100, most - read) end
+  if searching then want = math.min(100, most - read) end
   local ids = redis.call('ZREVRANGEBYSCORE', KEYS[2], bound, '-inf', 'LIMIT', 0, want)
   if #ids == 0 then break end
-  local docs = redis.call('HMGET', KEYS[1], unpack(ids))
-  for i, id in ipairs(ids) do
-    local doc = docs[i]
-    if doc and needle == '' then
+  for _, id in ipairs(ids) do
+    local doc = redis.call('HGET', KEYS[1], id)  -- one by one: no document read beyond the bounds
+    if doc and not searching then
       table.insert(found, doc)
     elseif doc then
       bytes = bytes + #doc
@@ -378,7 +386,7 @@ while #found < size and read < most and bytes < most_bytes do
       if holds(update.title) or holds(update.body) then table.insert(found, doc) end
     end
     first, last, read = first or id, id, read + 1
-    if #found == size or bytes >= most_bytes then break end
+    if #found == size or (searching and bytes >= most_bytes) then break end
   end
   bound = '(' .. score(last)
 end
@@ -388,7 +396,7 @@ local newer = nil
 if ARGV[1] ~= '+inf' then
   local above = string.sub(ARGV[1], 2)  -- the updates at or after `before`, or after the first read
   if first then above = '(' .. score(first) end
-  if needle == '' then newer = redis.call('ZRANGEBYSCORE', KEYS[2], above, '+inf', 'LIMIT', size, 1)[1] end
+  if not searching then newer = redis.call('ZRANGEBYSCORE', KEYS[2], above, '+inf', 'LIMIT', size, 1)[1] end
   if not newer and redis.call('ZCOUNT', KEYS[2], above, '+inf') > 0 then newer = '+' end
 end
 return {redis.call('HGET', KEYS[3], 'last_event_id') or '', found, last or '', older, newer or '', read}

@@ -539,9 +539,9 @@ class Store:
     async def desk_updates(
         self, slug: str, *, limit: int, before: str | None, query: str, most: int, most_bytes: int
     ) -> DeskPage:
-        """Updates before `before`, newest first: `limit` of them, or with a `query` those whose
-        title or body holds it (Unicode case-insensitively), reading at most `most` updates and
-        `most_bytes` of their JSON in Redis, in one script."""
+        """Updates before `before`, newest first: `limit` of them, or with a `query` those of
+        them whose title or body holds it (Unicode case-insensitively), reading at most `most`
+        updates and `most_bytes` of their JSON (at least one update), in one script."""
         keys = Keys.of(slug)
         needle, table = await asyncio.to_thread(fold_table, query) if query else ("", [])
         last_event_id, docs, last, older, newer, read = await self._scripts["desk_updates"](
@@ -550,7 +550,7 @@ class Store:
                 _score_bound(before) if before else "+inf",
                 limit,
                 needle,
-                max(most, limit),
+                most,
                 most_bytes,
                 *table,
             ],

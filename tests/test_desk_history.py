@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
+from liveblog import desk_updates
 from liveblog.desk_updates import MAX_QUERY, PAGE_SIZE
 from liveblog.store import Store
 
@@ -160,21 +161,25 @@ async def test_search_results_are_paged_and_the_query_is_bounded(session, long_b
 
 async def test_a_search_reads_a_bounded_number_of_updates_then_goes_on_from_there(server, long_blog):
     slug, ids = long_blog
+    newest_first = ids[::-1]
     store = Store(server.aredis())
     try:
-        newest_first = ids[::-1]
+        # one script call reads at most `most` updates, or `most_bytes` (at least one update) ...
         first = await store.desk_updates(
             slug, limit=50, before=None, query="zaporizhzhia", most=60, most_bytes=10**9
         )
         assert (first.updates, first.read, first.older) == ([], 60, newest_first[59])
-        rest = await store.desk_updates(
-            slug, limit=50, before=first.older, query="zaporizhzhia", most=100, most_bytes=10**9
-        )
-        assert ([u["id"] for u in rest.updates], rest.read, rest.older) == ([ids[FAR]], UPDATES - 60, None)
         by_bytes = await store.desk_updates(
             slug, limit=50, before=None, query="zaporizhzhia", most=500, most_bytes=1
         )
-        assert (by_bytes.read, by_bytes.older) == (1, newest_first[0])  # at least one update is read
+        assert (by_bytes.read, by_bytes.older) == (1, newest_first[0])
+
+        # ... a request makes at most `slices` of them, and the next goes on where it stopped
+        short = await desk_updates.search(store, slug, None, "zaporizhzhia", slice_updates=40, slices=3)
+        assert (short.updates, short.read, short.older) == ([], 120, newest_first[119])
+        rest = await desk_updates.search(store, slug, short.older, "zaporizhzhia", slice_updates=40, slices=3)
+        assert ([u["id"] for u in rest.updates], rest.read, rest.older) == ([ids[FAR]], UPDATES - 120, None)
+        assert rest.newer == ""  # back to the newest results
     finally:
         await store.redis.aclose()
 
