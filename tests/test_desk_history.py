@@ -280,6 +280,16 @@ async def test_an_update_far_back_is_found_on_the_desk_edited_and_a_reader_sees_
         await expect(page.locator("#updates article.update")).to_have_count(PAGE_SIZE)
         await expect(page.locator(f"#update-{far}")).to_have_count(0)
 
+        # an edit of an update older than the page stays on its own page, not at the foot of this one
+        csrf = csrf_of((await desk.get(f"/editor/{slug}")).text)
+        for uid, body in ((ids[0], "The oldest, edited"), (ids[-1], "The newest, edited")):
+            edited = await desk.patch(
+                f"/api/v1/blogs/{slug}/updates/{uid}", json={"body": body}, headers={"X-CSRF-Token": csrf}
+            )
+            assert edited.status_code == 200, edited.text
+        await expect(page.locator(f"#update-{ids[-1]} .update-body")).to_have_text("The newest, edited")
+        await expect(page.locator(f"#update-{ids[0]}")).to_have_count(0)
+
         await page.fill("#search-q", "zaporizhzhia")
         await page.click("#search-updates button[type=submit]")
         found = page.locator("#updates article.update")
