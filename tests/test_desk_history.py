@@ -155,6 +155,9 @@ async def test_search_results_are_paged_and_the_query_is_bounded(session, long_b
     nothing = await session.get(f"/editor/{slug}", params={"q": "Kherson"})
     assert nothing.status_code == 200 and listed(nothing.text) == []
     assert "0 updates match “Kherson”" in nothing.text
+    for odd in ("%ED%A0%80", "%FF%00", "%5C%22%25", "*+%5B"):  # a lone surrogate, bad UTF-8, quotes, patterns
+        response = await session.get(f"/editor/{slug}?q={odd}")
+        assert response.status_code == 200 and listed(response.text) == [], odd
     too_long = await session.get(f"/editor/{slug}", params={"q": "x" * (MAX_QUERY + 1)})
     assert too_long.status_code == 400 and f"at most {MAX_QUERY} characters" in too_long.text
 
