@@ -377,20 +377,16 @@ async def edit_update(request: Request) -> Response:
     store = state_of(request).store
     blog = await store.require_blog(slug)
     current = await store.require_update(slug, update_id)
-    context: dict[str, Any] = {
-        "editor": editor,
-        "blog": blog,
-        "update": current,
-        "error": None,
-        "history": await desk_updates.history(store, slug, current),
-    }
+    context: dict[str, Any] = {"editor": editor, "blog": blog, "update": current, "error": None}
     if request.method == "GET":
+        context["history"] = await desk_updates.history(store, slug, current)
         return _page(request, "editor_edit.html", {**context, "form": _form_of(current)})
     _, form = await _write_form(request, MAX_UPDATE_FORM_BYTES)
     values = _update_values(form)
     try:
         update = await run_in_threadpool(updates.edited_update, current, _update_payload(values, new=False))
     except (Invalid, PayloadTooLarge) as exc:
+        context["history"] = await desk_updates.history(store, slug, current)
         return _page(
             request, "editor_edit.html", {**context, "form": values, "error": exc.detail}, exc.status
         )

@@ -235,6 +235,8 @@ async def test_two_edits_make_a_history_that_only_editors_see_and_a_delete_erase
     assert texts(page, "history-new") == ["The convoy reached Lviv", "Convoy, later", second]
     times = re.findall(r'class="history-time" datetime="([^"]+)"', page)
     assert len(times) == 2 and times[0] >= times[1] >= update["published_at"]
+    refused = await session.post(edit_url, data={"csrf": csrf_of(page), "body": ""})  # shown again, with it
+    assert refused.status_code == 422 and texts(refused.text, "history-old") == texts(page, "history-old")
 
     # no public path holds the earlier texts: the API's JSON, the pages, the feeds
     for path in (
