@@ -82,17 +82,21 @@ end
 -- ARGV: url prefix, update JSON without id, url and times, maxlen, fingerprint ('' = no key), ttl, now
 if redis.call('EXISTS', KEYS[4]) == 0 then return {'missing'} end
 if ARGV[4] ~= '' then
-  local prior = redis.call('HMGET', KEYS[5], 'fp', 'response')
+  local prior = redis.call('HMGET', KEYS[5], 'fp', 'id')
   if prior[1] then
     -- A write (of the same value), so that a WAIT after this retry covers the first attempt's
     -- write too: WAIT waits for the replication offset of its connection's latest write.
     redis.call('HSET', KEYS[5], 'fp', prior[1])
-    return {'duplicate', prior[1], prior[2]}
+    -- The update as it is now: the key keeps only its ID, so an edit's earlier text or a deleted
+    -- update's text is never answered again.
+    local current = redis.call('HGET', KEYS[2], prior[2])
+    if not current then return {'deleted', prior[1]} end
+    return {'duplicate', prior[1], current}
   end
 end
 local id, json = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], ARGV[1], ARGV[2], ARGV[3], ARGV[6])
 if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[5], 'fp', ARGV[4], 'response', json)
+  redis.call('HSET', KEYS[5], 'fp', ARGV[4], 'id', id)
   redis.call('EXPIRE', KEYS[5], ARGV[5])
 end
 return {'ok', id, json}

@@ -409,8 +409,10 @@ class Store:
         status = _text(result[0])
         if status == "missing":
             raise NotFound(f"no blog {slug!r}")
-        if status == "duplicate" and _text(result[1]) != fingerprint:
+        if status in ("duplicate", "deleted") and _text(result[1]) != fingerprint:
             raise Conflict("this Idempotency-Key was used with another request body")
+        if status == "deleted":
+            raise Conflict("this Idempotency-Key's update was published and has since been deleted")
         text = _text(result[2])
         return Published(json.loads(text), text, replayed=status == "duplicate")
 
