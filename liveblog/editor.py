@@ -21,7 +21,16 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import auth, publishing, updates
-from .errors import Conflict, Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
+from .errors import (
+    BlogEnded,
+    Conflict,
+    Forbidden,
+    Invalid,
+    LiveblogError,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+)
 from .feedbot import DEFAULT_EVERY, Feeds
 from .models import markdown_fits
 from .sessions import (
@@ -346,7 +355,7 @@ async def publish(request: Request) -> Response:
         values = _update_values(form)
         payload = _update_payload(values, new=True)
         await publishing.publish(state.store, slug, payload, editor.author, via="editor")
-    except (Invalid, PayloadTooLarge) as exc:
+    except (Invalid, PayloadTooLarge, BlogEnded) as exc:
         return await _blog_page(request, editor, slug, status=exc.status, form=values, error=exc.detail)
     return RedirectResponse(f"/editor/{slug}", 303)
 

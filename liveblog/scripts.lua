@@ -90,6 +90,9 @@ if ARGV[4] ~= '' then
     return {'duplicate', prior[1], prior[2]}
   end
 end
+-- An ended blog refuses, checked here so no publish slips in after the end; a retry of one
+-- published before it (above) still gets its first answer.
+if redis.call('HGET', KEYS[4], 'status') == 'ended' then return {'ended'} end
 local id, json = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], ARGV[1], ARGV[2], ARGV[3], ARGV[6])
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[5], 'fp', ARGV[4], 'response', json)
@@ -108,6 +111,7 @@ if ARGV[4] ~= '' then
     return {'duplicate', prior[1], prior[2]}
   end
 end
+if redis.call('HGET', KEYS[1], 'status') == 'ended' then return {'ended'} end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 if ARGV[4] ~= '' then
@@ -120,6 +124,8 @@ return {'ok'}
 -- KEYS: events, updates, order, meta, scheduled, pending, pinned, key events
 -- ARGV: now (ms), now (RFC 3339), maxlen, url prefix
 -- Each due update is taken off the schedule and published in the same step: once, whoever runs it.
+-- An ended blog keeps its due updates scheduled: they are published once it is reopened.
+if redis.call('HGET', KEYS[4], 'status') == 'ended' then return {redis.call('ZCARD', KEYS[5]), {}} end
 local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[1], 'LIMIT', 0, 100)
 local published = {}
 for _, sid in ipairs(due) do
@@ -190,8 +196,15 @@ return 1
 
 --! patch_blog
 -- KEYS: events, meta; ARGV: maxlen, now, field, value, ...
+-- `ended_at` is the time the blog was ended: set when it ends, kept while it stays ended.
 if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local was = redis.call('HGET', KEYS[2], 'status')
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if redis.call('HGET', KEYS[2], 'status') ~= 'ended' then
+  redis.call('HDEL', KEYS[2], 'ended_at')
+elseif was ~= 'ended' then
+  redis.call('HSET', KEYS[2], 'ended_at', ARGV[2])
+end
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[2])
 local flat = redis.call('HGETALL', KEYS[2])
 local meta = {}

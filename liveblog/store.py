@@ -30,7 +30,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.cluster import REPLICA
 from redis.exceptions import NoScriptError, ResponseError
 
-from .errors import Conflict, NotFound, NotReplicated, Unavailable
+from .errors import BlogEnded, Conflict, NotFound, NotReplicated, Unavailable
 from .models import Blog, Draft, Update
 from .redis_client import AsyncClient, is_cluster
 
@@ -317,6 +317,13 @@ class Store:
             raise NotFound(f"no blog {slug!r}")
         return blog
 
+    async def require_live(self, slug: str) -> Blog:
+        """The blog, when it is live: 404 without it, 409 once it has ended."""
+        blog = await self.require_blog(slug)
+        if blog["status"] == "ended":
+            raise BlogEnded(slug)
+        return blog
+
     async def list_blogs(self) -> list[Blog]:
         slugs = [_text(s) for s in await self.redis.zrevrange(BLOGS, 0, -1)]
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -347,7 +354,8 @@ class Store:
         idempotency: tuple[str, str] | None = None,
         at: datetime | None = None,
     ) -> Published:
-        """Append `update.published` and store the update in one step, or schedule it for `at`.
+        """Append `update.published` and store the update in one step, or schedule it for `at`;
+        BlogEnded (409) when the blog has ended, checked in the same step.
 
         `fields` is the update without `id` and `url` (the script adds both: the
         id is the stream ID of the event, the url `updates_path`). `idempotency` is (key, fingerprint).
@@ -392,13 +400,16 @@ class Store:
         status = _text(result[0])
         if status == "missing":
             raise NotFound(f"no blog {slug!r}")
+        if status == "ended":
+            raise BlogEnded(slug)
         if status == "duplicate" and _text(result[1]) != fingerprint:
             raise Conflict("this Idempotency-Key was used with another request body")
         text = _text(result[2])
         return Published(json.loads(text), text, replayed=status == "duplicate")
 
     async def publish_due(self, slug: str, now: datetime | None = None) -> list[str]:
-        """Publish the blog's scheduled updates that are due; returns their IDs."""
+        """Publish the blog's scheduled updates that are due; returns their IDs. None while the
+        blog has ended: they stay scheduled."""
         keys = Keys.of(slug)
         now = now or datetime.now(UTC)
         remaining, published = await self._write(
@@ -689,6 +700,7 @@ def _blog(meta: dict[str, Any]) -> Blog:
         "status": meta.get("status", "live"),
         "created_at": meta.get("created_at", ""),
         "updated_at": meta.get("updated_at", ""),
+        "ended_at": meta.get("ended_at") or None,
         "last_event_id": meta.get("last_event_id") or "0-0",
         "url": f"/blogs/{meta['slug']}",
     }
