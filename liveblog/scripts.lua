@@ -217,6 +217,35 @@ local eid = add_event(KEYS[1], KEYS[2], ARGV[1], '*', 'blog.updated', data)
 redis.call('HSET', KEYS[2], 'last_event_id', eid)
 return {eid, data}
 
+--! audience
+-- KEYS: the blog's audience (sorted set: process id -> when its count expires, in ms), its counts
+-- (hash: process id -> readers); ARGV: process id ('' to read only), its readers, lifetime (ms).
+-- Records a process's readers of the blog until they expire (0 readers: forgets them), drops the
+-- counts that expired (their process stopped reporting), and returns the sum; on Redis's clock.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[1] ~= '' then
+  if tonumber(ARGV[2]) > 0 then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  else
+    redis.call('ZREM', KEYS[1], ARGV[1])
+    redis.call('HDEL', KEYS[2], ARGV[1])
+  end
+end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, process in ipairs(expired) do redis.call('HDEL', KEYS[2], process) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local total = 0
+for _, readers in ipairs(redis.call('HVALS', KEYS[2])) do total = total + tonumber(readers) end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then  -- both keys go with the last count: a blog nobody reads leaves nothing behind
+  local ttl = math.max(1, tonumber(last[2]) - now)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return total
+
 --! list_updates
 -- KEYS: updates, order, meta, pinned, key events
 -- ARGV: before score ('+inf' or '(N'), limit, how many pinned updates and key events (0: none)

@@ -2,7 +2,8 @@
 
 Keys are hash-tagged by blog (`lb:{slug}:...`) so a blog lives on one Redis
 Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
-current JSON), `order` (sorted set for paging), `meta` (the blog's hash).
+current JSON), `order` (sorted set for paging), `meta` (the blog's hash), `audience` and
+`audience-counts` (reading now: see audience.py).
 Global keys: `lb:blogs` (sorted set of slugs), `lb:scheduled-blogs`, the accounts under one hash
 tag, as they change together (`lb:{auth}:users`, `lb:{auth}:tokens`, `lb:{auth}:token-names`,
 `lb:{auth}:sessions:NAME-HASH`, a user's open sessions), the login failure counters
@@ -102,6 +103,12 @@ class Keys:
     @property
     def key_events(self) -> str:
         return self.meta.removesuffix("meta") + "key-events"
+
+    @property
+    def audience(self) -> tuple[str, str]:
+        """Reading now: a sorted set (process -> when its count expires) and a hash (process -> readers)."""
+        tag = self.meta.removesuffix("meta")
+        return tag + "audience", tag + "audience-counts"
 
     @property
     def trail(self) -> str:
@@ -549,6 +556,18 @@ class Store:
             keys=[keys.events, keys.removed, keys.meta], args=[event_id or ""]
         )
         return Position(bool(known), int(behind_events), int(behind_bytes))
+
+    # -- reading now -------------------------------------------------------------------------
+
+    async def report_audience(self, slug: str, process: str, readers: int, lifetime: float) -> int:
+        """Record `process`'s `readers` of the blog for `lifetime` seconds (0 readers: forget them),
+        and return the blog's readers summed over every process whose count has not expired."""
+        args: list[str | int] = [process, readers, int(lifetime * 1000)]
+        return int(await self._scripts["audience"](keys=list(Keys.of(slug).audience), args=args))
+
+    async def audience(self, slug: str) -> int:
+        """The blog's readers now, over every process and node."""
+        return await self.report_audience(slug, "", 0, 0)
 
     # -- users and tokens --------------------------------------------------------------------
 
