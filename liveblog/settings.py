@@ -67,6 +67,13 @@ def _count(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"must be > 0, got {number}")
+    return number
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -236,7 +243,7 @@ SETTINGS: tuple[Setting, ...] = (
         5.0,
         "seconds between two reports of a process's readers to Redis, for the desk's \"reading now\" "
         "(a process that stops reporting leaves the count after three)",
-        float,
+        _positive_float,
     ),
     Setting(
         "frame_ancestors",
