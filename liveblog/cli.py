@@ -244,7 +244,8 @@ def cmd_blog_status(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    """Add a user, or reset one's password, role, blogs and display name: every session of theirs ends."""
+    """Add a user, or reset one's password, role, blogs, display name and avatar: every session of
+    theirs ends."""
     name = updates.name(args.name)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -253,7 +254,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
     async def action(store: Store) -> None:
         fields = await people.profile(
-            store, role=args.role, blogs=args.blog or (), display_name=args.display_name or ""
+            store,
+            role=args.role,
+            blogs=args.blog or (),
+            display_name=args.display_name or "",
+            avatar=args.avatar or "",
         )
         await store.put_user(name, await people.record(name, password, fields))
 
@@ -547,6 +552,7 @@ def parser() -> argparse.ArgumentParser:
         "--blog", action="append", help="limit the user to this blog (repeatable; none: every blog)"
     )
     add.add_argument("--display-name", help="the name their updates are signed with (default: NAME)")
+    add.add_argument("--avatar", help="their byline's picture: an https URL or a /media/... path")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     _common(add)
     add.set_defaults(func=cmd_user_add)

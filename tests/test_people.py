@@ -277,21 +277,31 @@ async def test_role_and_blog_changes_take_effect_on_the_next_request(
     assert missing.status_code == 404
 
 
-async def test_the_cli_adds_contributors_limited_to_blogs_with_a_display_name(
+async def test_the_cli_adds_contributors_limited_to_blogs_with_a_display_name_and_avatar(
     server: Server, two_blogs: tuple[str, str]
 ):
     mine, _ = two_blogs
-    name = new_user(server, "contributor", mine, display_name="Ann Contributor")
+    name = f"cli-person-{os.getpid()}-{next(_names)}"
+    server.cli(
+        "user", "add", name, "--role", "contributor", "--blog", mine, "--display-name", "Ann Contributor",
+        "--avatar", "https://images.example.org/ann.png", "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
     raw = server.redis().hget("lb:{auth}:users", name)
     assert raw is not None
     record = json.loads(raw)
-    assert (record["role"], record["blogs"], record["display_name"]) == (
-        "contributor",
-        [mine],
-        "Ann Contributor",
-    )
-    unknown = run_cli(server, "user", "add", name, "--blog", "no-such-blog", "--password-stdin")
-    assert_one_line_error(unknown, "blogs: no blog 'no-such-blog'")
+    assert {k: record[k] for k in ("role", "blogs", "display_name", "avatar")} == {
+        "role": "contributor",
+        "blogs": [mine],
+        "display_name": "Ann Contributor",
+        "avatar": "https://images.example.org/ann.png",
+    }
+    for args, message in (
+        (["--blog", "no-such-blog"], "blogs: no blog 'no-such-blog'"),
+        (["--avatar", "javascript:alert(1)"], "avatar: must be an https:// URL or a /media/... path"),
+    ):
+        refused = run_cli(server, "user", "add", name, *args, "--password-stdin")
+        assert_one_line_error(refused, message)
+    assert json.loads(server.redis().hget("lb:{auth}:users", name) or "") == record  # unchanged
 
 
 async def test_bylines_carry_the_display_name_and_avatar(
