@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import auth, people, publishing, updates
+from . import auth, desk_updates, people, publishing, updates
 from .errors import Conflict, Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
 from .feedbot import DEFAULT_EVERY, Feeds
 from .models import markdown_fits
@@ -39,7 +39,6 @@ from .sessions import (
 from .state import state_of
 from .webhooks import EVENT_TYPES, Webhooks, public
 
-UPDATES_SHOWN = 50
 NO_STORE = {"Cache-Control": "no-store"}
 LOGIN_FAILED = "Wrong username or password"
 ACCOUNT_DISABLED = "This account is disabled: ask an admin"
@@ -368,14 +367,11 @@ async def _blog_page(
 ) -> Response:
     store = state_of(request).store
     blog = await store.require_blog(slug)
-    page = await store.list_updates(slug, limit=UPDATES_SHOWN)
-    items, last_event_id = page.updates, page.last_event_id
     context: dict[str, Any] = {
         "editor": editor,
         "blog": blog,
-        "updates": items,
+        **await desk_updates.listing(request, store, slug),
         "scheduled": await store.list_scheduled(slug),
-        "last_event_id": last_event_id,
         "form": _empty_update(),
         "error": None,
     }
@@ -447,29 +443,31 @@ async def edit_update(request: Request) -> Response:
     current = await store.require_update(slug, update_id)
     context: dict[str, Any] = {"editor": editor, "blog": blog, "update": current, "error": None}
     if request.method == "GET":
+        context["history"] = await desk_updates.history(store, slug, current)
         return _page(request, "editor_edit.html", {**context, "form": _form_of(current)})
     _, form = await _write_form(request, MAX_UPDATE_FORM_BYTES)
     values = _update_values(form)
     try:
         update = await run_in_threadpool(updates.edited_update, current, _update_payload(values, new=False))
     except (Invalid, PayloadTooLarge) as exc:
+        context["history"] = await desk_updates.history(store, slug, current)
         return _page(
             request, "editor_edit.html", {**context, "form": values, "error": exc.detail}, exc.status
         )
-    await store.replace_update(slug, update)
-    return RedirectResponse(f"/editor/{slug}#update-{update_id}", 303)
+    await store.replace_update(slug, update, by=editor.author)
+    return RedirectResponse(await desk_updates.place(store, slug, update_id), 303)
 
 
 async def _set_flag(request: Request, flag: str) -> Response:
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
-    _, form = await _write_form(request)
+    editor, form = await _write_form(request)
     store = state_of(request).store
     current = await store.require_update(slug, update_id)
     wanted = form.get(flag)
     value = _checked(form, flag) if wanted is not None else not current.get(flag)
     if bool(current.get(flag)) != value:
-        await store.replace_update(slug, updates.edited_update(current, {flag: value}))
-    return RedirectResponse(f"/editor/{slug}#update-{update_id}", 303)
+        await store.replace_update(slug, updates.edited_update(current, {flag: value}), by=editor.author)
+    return RedirectResponse(await desk_updates.place(store, slug, update_id), 303)
 
 
 async def pin_update(request: Request) -> Response:
@@ -483,8 +481,10 @@ async def key_event_update(request: Request) -> Response:
 async def delete_update(request: Request) -> Response:
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
     await _write_form(request)
-    await state_of(request).store.delete_update(slug, update_id)
-    return RedirectResponse(f"/editor/{slug}", 303)
+    store = state_of(request).store
+    back = (await desk_updates.place(store, slug, update_id)).partition("#")[0]
+    await store.delete_update(slug, update_id)
+    return RedirectResponse(back, 303)
 
 
 async def cancel_scheduled(request: Request) -> Response:

@@ -551,6 +551,28 @@ def _key(event: Event) -> StreamKey:
     return event.key
 
 
+class Subscribing:
+    """What `Hub.subscribe` returns: subscribes on entry, closes the subscription on exit.
+
+    A class rather than `contextlib.asynccontextmanager`, whose generator and frame would stay
+    alive beside every connected reader (~450 bytes each: tens of thousands of readers).
+    """
+
+    __slots__ = ("_hub", "_args", "_subscription")
+
+    def __init__(self, hub: Hub, args: tuple[str, str | None, str | None, Sink | None, bool]) -> None:
+        self._hub, self._args = hub, args
+        self._subscription: Subscription | None = None
+
+    async def __aenter__(self) -> Subscription:
+        self._subscription = await self._hub._subscribe(*self._args)
+        return self._subscription
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+
+
 class Hub:
     """All channels of this process. Created (in the running event loop: it starts the one task
     that waits for `shutdown_event`) and closed by the app's lifespan."""
@@ -620,8 +642,7 @@ class Hub:
         """The blog's channel when this process is following it, else None."""
         return self._channels.get(slug)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(
+    def subscribe(
         self,
         slug: str,
         last_event_id: str | None = None,
@@ -629,7 +650,7 @@ class Hub:
         client: str | None = None,
         sink: Sink | None = None,
         keepalive: bool = True,
-    ) -> AsyncIterator[Subscription]:
+    ) -> Subscribing:
         """Subscribe, replay after `last_event_id` (or send `reset`), then live events; the
         subscription is closed on the way out, whatever happens.
 
@@ -641,11 +662,7 @@ class Hub:
         TooManyStreams when `client` already holds `streams_per_client` subscriptions, or
         `replay_bytes_per_client` of replay pages.
         """
-        sub = await self._subscribe(slug, last_event_id, client, sink, keepalive)
-        try:
-            yield sub
-        finally:
-            sub.close()
+        return Subscribing(self, (slug, last_event_id, client, sink, keepalive))
 
     async def _subscribe(
         self, slug: str, last_event_id: str | None, client: str | None, sink: Sink | None, keepalive: bool

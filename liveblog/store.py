@@ -31,7 +31,8 @@ from redis.cluster import REPLICA
 from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import Conflict, NotFound, NotReplicated, Unavailable
-from .models import Blog, Draft, Update
+from .folding import fold_table
+from .models import Author, Blog, Draft, Update
 from .redis_client import AsyncClient, is_cluster
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -46,6 +47,7 @@ LEGACY_SESSIONS = "lb:sessions:"
 SCHEDULED_BLOGS = "lb:scheduled-blogs"
 SECRET_KEY = "lb:secret-key"
 SCHEDULED_LIMIT = 1000  # scheduled updates listed per blog, soonest first
+HISTORY_KEPT = 50  # edits kept in an update's history, the newest
 
 
 def iso(moment: datetime) -> str:
@@ -113,6 +115,10 @@ class Keys:
         """Sorted set: IDs of events erased from the stream, still known positions for resumes."""
         return self.meta.removesuffix("meta") + "removed"
 
+    def history(self, update_id: str) -> str:
+        """List: an update's edits, newest first, with the texts they replaced (erased with it)."""
+        return self.meta.removesuffix("meta") + "history:" + update_id
+
 
 def _score_bound(update_id: str) -> str:
     ms, _, seq = update_id.partition("-")
@@ -129,6 +135,17 @@ class Position(NamedTuple):
     known: bool  # an entry of the stream, or one erased while the stream still reaches back to it
     behind_events: int  # events after it; -1 when the stream's events predate these counts
     behind_bytes: int  # bytes of those events' data; -1 likewise
+
+
+class DeskPage(NamedTuple):
+    """A page of the desk's list or search (see the `desk_updates` script)."""
+
+    updates: list[Update]
+    older: str | None  # the `before` of the next older page
+    newer: str | None  # the `before` of the newer page, "" for the newest page, None: none newer
+    last_event_id: str
+    read: int  # updates read for it
+    read_to: str | None  # the oldest of them
 
 
 class UpdatePage(NamedTuple):
@@ -452,11 +469,13 @@ class Store:
             raise NotFound(f"no update {update_id!r} in blog {slug!r}")
         return update
 
-    async def replace_update(self, slug: str, update: Update) -> str:
+    async def replace_update(self, slug: str, update: Update, *, by: Author) -> str:
         """Store an edited update and append `update.edited`, erasing the events of its earlier
-        versions from the stream in the same step; returns the event ID."""
+        versions from the stream and adding the edit to the update's history (`by` made it) in the
+        same step; returns the event ID."""
         keys = Keys.of(slug)
         text = json.dumps(update, separators=(",", ":"))
+        editor = json.dumps(by, separators=(",", ":"))
         event_id = await self._write(
             "edit",
             [
@@ -467,8 +486,9 @@ class Store:
                 keys.key_events,
                 keys.trail,
                 keys.removed,
+                keys.history(update["id"]),
             ],
-            [update["id"], text, self.stream_maxlen, now_iso()],
+            [update["id"], text, self.stream_maxlen, now_iso(), editor, HISTORY_KEPT],
         )
         if not event_id:
             raise NotFound(f"no update {update['id']!r} in blog {slug!r}")
@@ -489,6 +509,7 @@ class Store:
                 keys.key_events,
                 keys.trail,
                 keys.removed,
+                keys.history(update_id),
             ],
             [update_id, self.stream_maxlen, now_iso()],
         )
@@ -512,6 +533,54 @@ class Store:
         return UpdatePage(
             updates[:limit], next_before, _text(last_event_id) or "0-0", _docs(pinned), _docs(key_events)
         )
+
+    # -- the desk: every update, page by page; search; edit history --------------------------
+
+    async def desk_updates(
+        self, slug: str, *, limit: int, before: str | None, query: str, most: int, most_bytes: int
+    ) -> DeskPage:
+        """Updates before `before`, newest first: `limit` of them, or with a `query` those of
+        them whose title or body holds it (Unicode case-insensitively), reading at most `most`
+        updates and `most_bytes` of their JSON (at least one update), in one script."""
+        keys = Keys.of(slug)
+        needle, table = await asyncio.to_thread(fold_table, query) if query else ("", [])
+        last_event_id, docs, last, older, newer, read = await self._scripts["desk_updates"](
+            keys=[keys.updates, keys.order, keys.meta],
+            args=[
+                _score_bound(before) if before else "+inf",
+                limit,
+                needle,
+                most,
+                most_bytes,
+                *table,
+            ],
+        )
+        last, newer = _text(last), _text(newer)
+        return DeskPage(
+            updates=_docs(docs),
+            older=last if int(older) else None,
+            newer=None if not newer else "" if newer == "+" else newer,
+            last_event_id=_text(last_event_id) or "0-0",
+            read=int(read),
+            read_to=last or None,
+        )
+
+    async def newer_neighbour(self, slug: str, update_id: str, skip: int) -> str | None:
+        """The update just newer than `update_id`, when over `skip` updates are newer (None when
+        fewer, or when there is no such update): a desk page that starts at `update_id` comes
+        before it."""
+        order = Keys.of(slug).order
+        rank: Any = await self.redis.zrevrank(order, update_id)
+        if rank is None or int(rank) < max(skip, 1):
+            return None
+        found = await self.redis.zrevrange(order, int(rank) - 1, int(rank) - 1)
+        return _text(found[0]) if found else None
+
+    async def update_history(self, slug: str, update_id: str) -> list[dict[str, Any]]:
+        """An update's edits, newest first: `{"at", "by", "changed", "title"?, "body"?}`, with the
+        title and body each replaced."""
+        raw = await self.redis.lrange(Keys.of(slug).history(update_id), 0, -1)
+        return [json.loads(entry) for entry in raw]
 
     # -- the stream --------------------------------------------------------------------------
 
