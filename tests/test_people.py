@@ -177,6 +177,7 @@ async def test_an_admin_adds_a_user_on_the_desk_who_then_logs_in(
         ({"password": "short"}, "password: must have 8 to 1000 characters"),
         ({"role": "owner"}, "role: must be one of admin, editor, contributor"),
         ({"blogs": ["no-such-blog"]}, "blogs: no blog &#39;no-such-blog&#39;"),
+        ({"blogs": ["}{" * 200]}, "blogs: no blog &#39;}{}{"),
         ({"avatar": "javascript:alert(1)"}, "avatar: must be an https:// URL or a /media/... path"),
         ({"avatar": "/media/../secret"}, "avatar: must be an https:// URL or a /media/... path"),
         ({"display_name": "a\x07b"}, "display_name: must not contain control characters"),
