@@ -17,11 +17,21 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import auth, desk_updates, people, publishing, updates
-from .errors import Conflict, Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
+from .errors import (
+    BlogEnded,
+    Conflict,
+    Forbidden,
+    Invalid,
+    LiveblogError,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+)
 from .feedbot import DEFAULT_EVERY, Feeds
 from .models import markdown_fits
 from .sessions import (
@@ -374,6 +384,8 @@ async def _blog_page(
         "scheduled": await store.list_scheduled(slug),
         "form": _empty_update(),
         "error": None,
+        "reading": await store.audience(slug),
+        "audience_every": state_of(request).settings.audience_interval,
     }
     if editor.admin:
         feeds = Feeds(store)
@@ -392,6 +404,20 @@ async def editor_blog(request: Request) -> Response:
     return await _blog_page(request, await require_editor(request), request.path_params["slug"])
 
 
+async def audience(request: Request) -> Response:
+    """`{"reading": N}`: the blog's readers now, over every process and node, for the desk's
+    "N reading now" (static/js/editor.js asks every `audience_interval` seconds). Editors of the
+    blog only."""
+    slug = request.path_params["slug"]
+    editor = await current_editor(request)
+    if editor is None:
+        raise Unauthorized("log in to the desk to see who is reading")
+    editor.principal().require_blog(slug)
+    store = state_of(request).store
+    await store.require_blog(slug)
+    return JSONResponse({"reading": await store.audience(slug)}, headers=NO_STORE)
+
+
 async def publish(request: Request) -> Response:
     """The form's publish without JavaScript (303 back, or the form again with the error);
     editor.js publishes through the API instead, with the session and its CSRF token."""
@@ -406,7 +432,7 @@ async def publish(request: Request) -> Response:
         values = _update_values(form)
         payload = _update_payload(values, new=True)
         await publishing.publish(state.store, slug, payload, editor.author, via="editor")
-    except (Invalid, PayloadTooLarge) as exc:
+    except (Invalid, PayloadTooLarge, BlogEnded) as exc:
         return await _blog_page(request, editor, slug, status=exc.status, form=values, error=exc.detail)
     return RedirectResponse(f"/editor/{slug}", 303)
 
@@ -627,6 +653,7 @@ def routes() -> list[BaseRoute]:
         Route("/editor/users/enable", _guarded(enable_user), methods=["POST"]),
         Route("/editor/users/remove", _guarded(remove_user), methods=["POST"]),
         Route("/editor/{slug}", _guarded(editor_blog), methods=["GET"]),
+        Route("/editor/{slug}/audience", audience, methods=["GET"]),
         Route("/editor/{slug}/status", _guarded(blog_status), methods=["POST"]),
         Route("/editor/{slug}/updates", _guarded(publish), methods=["POST"]),
         Route("/editor/{slug}/preview", _guarded(preview), methods=["POST"]),

@@ -48,6 +48,7 @@ from redis.exceptions import (
 )
 
 from . import events, metrics
+from .audience import Audience
 from .errors import TooManyRequests
 from .events import Event, StreamKey
 from .redis_client import BLOCK_MS, AsyncClient
@@ -592,6 +593,7 @@ class Hub:
         replay_bytes_per_client: int = 32 * 1024 * 1024,
         ping_interval: float = 14.0,
         stall_timeout: float = 30.0,
+        audience_interval: float = 5.0,
     ) -> None:
         self.store = store
         self.reader = reader  # its own client: blocking XREADs never starve the store's pool
@@ -614,6 +616,9 @@ class Hub:
         self._shutdown_task = asyncio.get_running_loop().create_task(
             self._end_on(self._shutdown), name="hub:shutdown"
         )
+        # Reading now: this process's readers per blog, reported to the store by one task.
+        self.audience = Audience(store, self.readers, audience_interval)
+        self._audience_task = asyncio.get_running_loop().create_task(self.audience.run(), name="hub:audience")
 
     async def channel(self, slug: str) -> Channel:
         existing = self._channels.get(slug)
@@ -637,6 +642,10 @@ class Hub:
         self._channels[slug] = channel
         future.set_result(channel)
         return channel
+
+    def readers(self) -> dict[str, int]:
+        """This process's readers (SSE and WebSocket) of each blog that has any."""
+        return {slug: len(ch.subscribers) for slug, ch in self._channels.items() if ch.subscribers}
 
     def warm(self, slug: str) -> Channel | None:
         """The blog's channel when this process is following it, else None."""
@@ -766,9 +775,11 @@ class Hub:
             channel.end_all(SHUTDOWN)
 
     async def close(self) -> None:
-        self._shutdown_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._shutdown_task
+        for own in (self._shutdown_task, self._audience_task):
+            own.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await own
+        await self.audience.withdraw()
         for channel in list(self._channels.values()):
             channel.end_all(SHUTDOWN)
             channel.stop()

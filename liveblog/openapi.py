@@ -297,7 +297,8 @@ def _paths() -> dict[str, Any]:
                         422,
                         429,
                         503,
-                        e409="This Idempotency-Key was used with a different body.",
+                        e409="The blog has ended (reopen it to publish), or this Idempotency-Key "
+                        "was used with a different body.",
                     ),
                 ),
                 "tags": ["updates"],

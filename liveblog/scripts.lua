@@ -82,17 +82,24 @@ end
 -- ARGV: url prefix, update JSON without id, url and times, maxlen, fingerprint ('' = no key), ttl, now
 if redis.call('EXISTS', KEYS[4]) == 0 then return {'missing'} end
 if ARGV[4] ~= '' then
-  local prior = redis.call('HMGET', KEYS[5], 'fp', 'response')
+  local prior = redis.call('HMGET', KEYS[5], 'fp', 'id')
   if prior[1] then
     -- A write (of the same value), so that a WAIT after this retry covers the first attempt's
     -- write too: WAIT waits for the replication offset of its connection's latest write.
     redis.call('HSET', KEYS[5], 'fp', prior[1])
-    return {'duplicate', prior[1], prior[2]}
+    -- The update as it is now: the key keeps only its ID, so an edit's earlier text or a deleted
+    -- update's text is never answered again.
+    local current = redis.call('HGET', KEYS[2], prior[2])
+    if not current then return {'deleted', prior[1]} end
+    return {'duplicate', prior[1], current}
   end
 end
+-- An ended blog refuses, checked here so no publish slips in after the end; a retry of one
+-- published before it (above) still gets its first answer.
+if redis.call('HGET', KEYS[4], 'status') == 'ended' then return {'ended'} end
 local id, json = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], ARGV[1], ARGV[2], ARGV[3], ARGV[6])
 if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[5], 'fp', ARGV[4], 'response', json)
+  redis.call('HSET', KEYS[5], 'fp', ARGV[4], 'id', id)
   redis.call('EXPIRE', KEYS[5], ARGV[5])
 end
 return {'ok', id, json}
@@ -108,6 +115,7 @@ if ARGV[4] ~= '' then
     return {'duplicate', prior[1], prior[2]}
   end
 end
+if redis.call('HGET', KEYS[1], 'status') == 'ended' then return {'ended'} end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 if ARGV[4] ~= '' then
@@ -120,6 +128,8 @@ return {'ok'}
 -- KEYS: events, updates, order, meta, scheduled, pending, pinned, key events
 -- ARGV: now (ms), now (RFC 3339), maxlen, url prefix
 -- Each due update is taken off the schedule and published in the same step: once, whoever runs it.
+-- An ended blog keeps its due updates scheduled: they are published once it is reopened.
+if redis.call('HGET', KEYS[4], 'status') == 'ended' then return {redis.call('ZCARD', KEYS[5]), {}} end
 local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[1], 'LIMIT', 0, 100)
 local published = {}
 for _, sid in ipairs(due) do
@@ -220,8 +230,15 @@ return 1
 
 --! patch_blog
 -- KEYS: events, meta; ARGV: maxlen, now, field, value, ...
+-- `ended_at` is the time the blog was ended: set when it ends, kept while it stays ended.
 if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local was = redis.call('HGET', KEYS[2], 'status')
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if redis.call('HGET', KEYS[2], 'status') ~= 'ended' then
+  redis.call('HDEL', KEYS[2], 'ended_at')
+elseif was ~= 'ended' then
+  redis.call('HSET', KEYS[2], 'ended_at', ARGV[2])
+end
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[2])
 local flat = redis.call('HGETALL', KEYS[2])
 local meta = {}
@@ -233,6 +250,35 @@ local data = cjson.encode(meta)
 local eid = add_event(KEYS[1], KEYS[2], ARGV[1], '*', 'blog.updated', data)
 redis.call('HSET', KEYS[2], 'last_event_id', eid)
 return {eid, data}
+
+--! audience
+-- KEYS: the blog's audience (sorted set: process id -> when its count expires, in ms), its counts
+-- (hash: process id -> readers); ARGV: process id ('' to read only), its readers, lifetime (ms).
+-- Records a process's readers of the blog until they expire (0 readers: forgets them), drops the
+-- counts that expired (their process stopped reporting), and returns the sum; on Redis's clock.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[1] ~= '' then
+  if tonumber(ARGV[2]) > 0 then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  else
+    redis.call('ZREM', KEYS[1], ARGV[1])
+    redis.call('HDEL', KEYS[2], ARGV[1])
+  end
+end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, process in ipairs(expired) do redis.call('HDEL', KEYS[2], process) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local total = 0
+for _, readers in ipairs(redis.call('HVALS', KEYS[2])) do total = total + tonumber(readers) end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then  -- both keys go with the last count: a blog nobody reads leaves nothing behind
+  local ttl = math.max(1, tonumber(last[2]) - now)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return total
 
 --! list_updates
 -- KEYS: updates, order, meta, pinned, key events

@@ -2,7 +2,8 @@
 
 Keys are hash-tagged by blog (`lb:{slug}:...`) so a blog lives on one Redis
 Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
-current JSON), `order` (sorted set for paging), `meta` (the blog's hash).
+current JSON), `order` (sorted set for paging), `meta` (the blog's hash), `audience` and
+`audience-counts` (reading now: see audience.py).
 Global keys: `lb:blogs` (sorted set of slugs), `lb:scheduled-blogs`, the accounts under one hash
 tag, as they change together (`lb:{auth}:users`, `lb:{auth}:tokens`, `lb:{auth}:token-names`,
 `lb:{auth}:sessions:NAME-HASH`, a user's open sessions), the login failure counters
@@ -30,7 +31,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.cluster import REPLICA
 from redis.exceptions import NoScriptError, ResponseError
 
-from .errors import Conflict, NotFound, NotReplicated, Unavailable
+from .errors import BlogEnded, Conflict, NotFound, NotReplicated, Unavailable
 from .folding import fold_table
 from .models import Author, Blog, Draft, Update
 from .redis_client import AsyncClient, is_cluster
@@ -104,6 +105,12 @@ class Keys:
     @property
     def key_events(self) -> str:
         return self.meta.removesuffix("meta") + "key-events"
+
+    @property
+    def audience(self) -> tuple[str, str]:
+        """Reading now: a sorted set (process -> when its count expires) and a hash (process -> readers)."""
+        tag = self.meta.removesuffix("meta")
+        return tag + "audience", tag + "audience-counts"
 
     @property
     def trail(self) -> str:
@@ -334,6 +341,13 @@ class Store:
             raise NotFound(f"no blog {slug!r}")
         return blog
 
+    async def require_live(self, slug: str) -> Blog:
+        """The blog, when it is live: 404 without it, 409 once it has ended."""
+        blog = await self.require_blog(slug)
+        if blog["status"] == "ended":
+            raise BlogEnded(slug)
+        return blog
+
     async def list_blogs(self) -> list[Blog]:
         slugs = [_text(s) for s in await self.redis.zrevrange(BLOGS, 0, -1)]
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -364,7 +378,8 @@ class Store:
         idempotency: tuple[str, str] | None = None,
         at: datetime | None = None,
     ) -> Published:
-        """Append `update.published` and store the update in one step, or schedule it for `at`.
+        """Append `update.published` and store the update in one step, or schedule it for `at`;
+        BlogEnded (409) when the blog has ended, checked in the same step.
 
         `fields` is the update without `id` and `url` (the script adds both: the
         id is the stream ID of the event, the url `updates_path`). `idempotency` is (key, fingerprint).
@@ -409,13 +424,18 @@ class Store:
         status = _text(result[0])
         if status == "missing":
             raise NotFound(f"no blog {slug!r}")
-        if status == "duplicate" and _text(result[1]) != fingerprint:
+        if status == "ended":
+            raise BlogEnded(slug)
+        if status in ("duplicate", "deleted") and _text(result[1]) != fingerprint:
             raise Conflict("this Idempotency-Key was used with another request body")
+        if status == "deleted":
+            raise Conflict("this Idempotency-Key's update was published and has since been deleted")
         text = _text(result[2])
         return Published(json.loads(text), text, replayed=status == "duplicate")
 
     async def publish_due(self, slug: str, now: datetime | None = None) -> list[str]:
-        """Publish the blog's scheduled updates that are due; returns their IDs."""
+        """Publish the blog's scheduled updates that are due; returns their IDs. None while the
+        blog has ended: they stay scheduled."""
         keys = Keys.of(slug)
         now = now or datetime.now(UTC)
         remaining, published = await self._write(
@@ -608,6 +628,18 @@ class Store:
         )
         return Position(bool(known), int(behind_events), int(behind_bytes))
 
+    # -- reading now -------------------------------------------------------------------------
+
+    async def report_audience(self, slug: str, process: str, readers: int, lifetime: float) -> int:
+        """Record `process`'s `readers` of the blog for `lifetime` seconds (0 readers: forget them),
+        and return the blog's readers summed over every process whose count has not expired."""
+        args: list[str | int] = [process, readers, int(lifetime * 1000)]
+        return int(await self._scripts["audience"](keys=list(Keys.of(slug).audience), args=args))
+
+    async def audience(self, slug: str) -> int:
+        """The blog's readers now, over every process and node."""
+        return await self.report_audience(slug, "", 0, 0)
+
     # -- users and tokens --------------------------------------------------------------------
 
     async def put_user(self, name: str, record: dict[str, Any]) -> None:
@@ -762,6 +794,7 @@ def _blog(meta: dict[str, Any]) -> Blog:
         "status": meta.get("status", "live"),
         "created_at": meta.get("created_at", ""),
         "updated_at": meta.get("updated_at", ""),
+        "ended_at": meta.get("ended_at") or None,
         "last_event_id": meta.get("last_event_id") or "0-0",
         "url": f"/blogs/{meta['slug']}",
     }

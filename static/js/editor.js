@@ -8,6 +8,7 @@
 // - confirm() before a delete, a cancel or a removal (CONFIRMS); edit/pin/key-event/delete
 //   controls for updates that arrive live; a scheduled update (202) reloads the page, so
 //   #scheduled lists it.
+// - "N reading now" (#reading-now), asked for again every few seconds.
 
 const PREVIEW_DELAY_MS = 250;
 
@@ -171,8 +172,27 @@ function setupControls() {
   decorateAll();
 }
 
+/** "N reading now": the blog's readers over every server, asked for every few seconds. */
+function setupAudience() {
+  const box = document.getElementById('reading-now');
+  const count = document.getElementById('reading-count');
+  if (!box || !count) return;
+  const every = Math.max(1, Number(box.dataset.every) || 5) * 1000;
+  const ask = async () => {
+    try {
+      const response = await fetch(box.dataset.url, { credentials: 'same-origin', cache: 'no-store' });
+      if (response.ok) count.textContent = String((await response.json()).reading);
+    } catch {
+      // offline: the count waits for the next round
+    }
+    setTimeout(ask, every);
+  };
+  setTimeout(ask, every);
+}
+
 function main() {
   setupConfirm();
+  setupAudience();
   setupControls();
   const form = document.getElementById('new-update') || document.getElementById('edit-update');
   if (form) setupPreview(form);
