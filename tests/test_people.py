@@ -73,6 +73,7 @@ async def writes(client: httpx.AsyncClient, api: httpx.AsyncClient, slug: str) -
     form = {"csrf": csrf, "body": "from the form", "title": ""}
     got = {
         "desk page": (await client.get(base)).status_code,
+        "desk audience": (await client.get(f"{base}/audience")).status_code,
         "desk publish": (await client.post(f"{base}/updates", data=form)).status_code,
         "desk schedule": (
             await client.post(f"{base}/updates", data={**form, "scheduled_at": later()[:16]})
@@ -137,6 +138,7 @@ async def test_an_editor_of_one_blog_gets_403_on_another_through_the_desk_and_th
         allowed = await writes(client, api, mine)
     assert allowed == {
         "desk page": 200,
+        "desk audience": 200,
         "desk publish": 303,
         "desk schedule": 303,
         "desk edit": 303,
