@@ -58,12 +58,12 @@ async def _principal(request: Request) -> Principal:
 
 
 async def writer(request: Request, slug: str | None = None) -> Principal:
-    """Authenticate a write (401), check its scope (403) and the rate limit (429)."""
+    """Authenticate a write (401), check its scope and the writer's role (403) and the rate limit (429)."""
     state = state_of(request)
     principal = await _principal(request)
     if slug is not None:
         await state.store.require_blog(slug)
-        principal.require_blog(slug)
+        principal.require_write(slug)
     await state.rate_limiter.check(principal.rate_key)
     return principal
 

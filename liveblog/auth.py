@@ -57,25 +57,48 @@ def needs_rehash(stored: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is writing: a bot token or an editor."""
+    """Who is writing: a bot token or an editor, and what they may do: the one place that decides.
+
+    `blogs` None: every blog. An editor's comes from their user record (`sessions.Editor`): an
+    admin's is None, and so is that of a user without assigned blogs (records made before blogs
+    could be assigned). `publishes` False: a contributor, who may see their blogs' desk but not
+    publish, edit, delete, pin, schedule, cancel or end there."""
 
     name: str
     kind: AuthorKind
     blogs: tuple[str, ...] | None  # None: every blog
     admin: bool = False
+    publishes: bool = True
+    display_name: str | None = None
+    avatar: str | None = None
 
     @property
     def author(self) -> Author:
-        return {"name": self.name, "kind": self.kind}
+        """The byline of what they publish: an editor's display name (else login name) and avatar."""
+        if self.kind == "bot":
+            return {"name": self.name, "kind": self.kind}
+        return {"name": self.display_name or self.name, "kind": self.kind, "avatar": self.avatar}
 
     @property
     def rate_key(self) -> str:
         """Whose budget a write spends: the same through the API and the editor's forms."""
         return f"{self.kind}:{self.name}"
 
+    def allows(self, slug: str) -> bool:
+        return self.blogs is None or slug in self.blogs
+
     def require_blog(self, slug: str) -> None:
-        if self.blogs is not None and slug not in self.blogs:
+        """403 unless they may act on (or, on the desk, see) blog `slug`."""
+        if not self.allows(slug):
             raise Forbidden(f"{self.kind} {self.name!r} may not write to blog {slug!r}")
+
+    def require_write(self, slug: str) -> None:
+        """403 unless they may change blog `slug`: publish, edit, delete, pin, end, schedule, cancel."""
+        self.require_blog(slug)
+        if not self.publishes:
+            raise Forbidden(
+                f"contributor {self.name!r} may not publish, edit, delete or end on blog {slug!r}"
+            )
 
     def require_admin(self) -> None:
         if not self.admin:

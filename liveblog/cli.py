@@ -25,7 +25,19 @@ import uvicorn
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import __version__, auth, connections, demo, logs, metrics, protocol, publishing, runner, updates
+from . import (
+    __version__,
+    auth,
+    connections,
+    demo,
+    logs,
+    metrics,
+    people,
+    protocol,
+    publishing,
+    runner,
+    updates,
+)
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError
 from .feedbot import Feeds
@@ -232,19 +244,23 @@ def cmd_blog_status(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    """Add a user, or reset one's password and role: every session of theirs ends."""
+    """Add a user, or reset one's password, role, blogs, display name and avatar: every session of
+    theirs ends."""
     name = updates.name(args.name)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass(f"Password for {name}: ")
-    if len(password) < 8:
-        print("error: the password must have at least 8 characters", file=sys.stderr)
-        return 2
-    record = {"name": name, "role": args.role, "password": auth.hash_password(password)}
 
     async def action(store: Store) -> None:
-        await store.put_user(name, record)
+        fields = await people.profile(
+            store,
+            role=args.role,
+            blogs=args.blog or (),
+            display_name=args.display_name or "",
+            avatar=args.avatar or "",
+        )
+        await store.put_user(name, await people.record(name, password, fields))
 
     _run(_settings(args), action)
     print(f"user {name} ({args.role}) saved")
@@ -531,7 +547,12 @@ def parser() -> argparse.ArgumentParser:
     user = commands.add_parser("user", help="manage editors").add_subparsers(dest="action", required=True)
     add = user.add_parser("add", help="add or reset an editor")
     add.add_argument("name")
-    add.add_argument("--role", choices=["admin", "editor"], default="editor")
+    add.add_argument("--role", choices=people.ROLES, default="editor")
+    add.add_argument(
+        "--blog", action="append", help="limit the user to this blog (repeatable; none: every blog)"
+    )
+    add.add_argument("--display-name", help="the name their updates are signed with (default: NAME)")
+    add.add_argument("--avatar", help="their byline's picture: an https URL or a /media/... path")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     _common(add)
     add.set_defaults(func=cmd_user_add)

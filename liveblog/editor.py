@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import auth, desk_updates, publishing, updates
+from . import auth, desk_updates, people, publishing, updates
 from .errors import (
     BlogEnded,
     Conflict,
@@ -67,10 +67,16 @@ class _LoginRequired(Exception):
     pass
 
 
-async def require_editor(request: Request) -> Editor:
+async def require_editor(request: Request, *, write: bool = False) -> Editor:
+    """The logged-in editor (else to /login). On a blog's desk page or form, 403 unless they may
+    see that blog, or with `write` change it (their `auth.Principal` decides)."""
     editor = await current_editor(request)
     if editor is None:
         raise _LoginRequired
+    slug = request.path_params.get("slug")
+    if slug is not None:
+        principal = editor.principal()
+        principal.require_write(slug) if write else principal.require_blog(slug)
     return editor
 
 
@@ -158,7 +164,9 @@ async def _write_form(
     """The editor and their checked form, for a write that spends the editor's rate limit (the
     same budget as their writes through the API). With `admins_manage` ("webhooks"), the write is
     an admin's: an editor gets 403 naming it."""
-    editor = await (require_admin(request, admins_manage) if admins_manage else require_editor(request))
+    editor = await (
+        require_admin(request, admins_manage) if admins_manage else require_editor(request, write=True)
+    )
     form = await checked_form(request, limit)
     await state_of(request).rate_limiter.check(editor.principal().rate_key)
     return editor, form
@@ -169,13 +177,14 @@ async def _write_form(
 
 async def _index_page(request: Request, editor: Editor, status: int = 200, **extra: Any) -> Response:
     store = state_of(request).store
-    context: dict[str, Any] = {"editor": editor, "blogs": await store.list_blogs(), "new_blog": {}}
+    principal = editor.principal()
+    blogs = [blog for blog in await store.list_blogs() if principal.allows(blog["slug"])]
+    context: dict[str, Any] = {"editor": editor, "blogs": blogs, "new_blog": {}}
     if editor.admin:
         context["tokens"] = await store.list_tokens()
-        context["users"] = [
-            {"name": u["name"], "role": u.get("role") or "editor", "disabled": bool(u.get("disabled"))}
-            for u in await store.list_users()
-        ]
+        context["users"] = [people.listed(u) for u in await store.list_users()]
+        context["roles"] = people.ROLES
+        context["user_form"] = {"role": "editor", "blogs": []}
     context.update(extra)
     return _page(request, "editor_index.html", context, status)
 
@@ -249,6 +258,61 @@ async def _manage_user(request: Request, action: str) -> Response:
     if not found:
         raise NotFound(f"no user {name!r}")
     return RedirectResponse("/editor/#users", 303)
+
+
+def _user_fields(form: FormData) -> dict[str, Any]:
+    """The user form's fields as typed, to check them and to refill the form after an error."""
+    values: dict[str, Any] = {k: str(form.get(k) or "") for k in ("name", "display_name", "role", "avatar")}
+    values["blogs"] = [str(slug) for slug in form.getlist("blogs")]
+    return values
+
+
+async def _checked_user(request: Request, form: FormData) -> dict[str, Any]:
+    """The role, blogs, display name and avatar of the user form, checked (422)."""
+    values = _user_fields(form)
+    fields = {k: values[k] for k in ("role", "blogs", "display_name", "avatar")}
+    return await people.profile(state_of(request).store, **fields)
+
+
+async def add_user(request: Request) -> Response:
+    """Add a user with an initial password; the form again with the error (422, 409)."""
+    editor = await require_admin(request, "users")
+    form = await checked_form(request)
+    try:
+        fields = await _checked_user(request, form)
+        name = updates.name(str(form.get("name") or ""))
+        await people.add(state_of(request).store, name, str(form.get("password") or ""), fields)
+    except (Invalid, Conflict) as exc:
+        return await _index_page(
+            request, editor, exc.status, user_form=_user_fields(form), user_error=exc.detail
+        )
+    return _back(request, "/editor/#users", f"User {name} added")
+
+
+async def change_user(request: Request) -> Response:
+    """Set a user's role, blogs, display name and avatar: in effect at their next request."""
+    editor = await require_admin(request, "users")
+    form = await checked_form(request)
+    name = str(form.get("name") or "")
+    try:
+        fields = await _checked_user(request, form)
+    except Invalid as exc:
+        return await _index_page(request, editor, exc.status, user_error=f"{name}: {exc.detail}")
+    if name == editor.name and fields["role"] != editor.role:
+        raise Conflict("you may not change your own role")
+    if not await state_of(request).store.patch_user(name, fields, end_sessions=False):
+        raise NotFound(f"no user {name!r}")
+    return _back(request, "/editor/#users", f"User {name} changed")
+
+
+async def reset_password(request: Request) -> Response:
+    """A new password for a user, which ends every session of theirs."""
+    await require_admin(request, "users")
+    form = await checked_form(request)
+    name = str(form.get("name") or "")
+    if not await people.reset_password(state_of(request).store, name, str(form.get("password") or "")):
+        raise NotFound(f"no user {name!r}")
+    return _back(request, "/editor/#users", f"New password set for {name}: their sessions ended")
 
 
 async def disable_user(request: Request) -> Response:
@@ -342,10 +406,13 @@ async def editor_blog(request: Request) -> Response:
 
 async def audience(request: Request) -> Response:
     """`{"reading": N}`: the blog's readers now, over every process and node, for the desk's
-    "N reading now" (static/js/editor.js asks every `audience_interval` seconds). Editors only."""
+    "N reading now" (static/js/editor.js asks every `audience_interval` seconds). Editors of the
+    blog only."""
     slug = request.path_params["slug"]
-    if await current_editor(request) is None:
+    editor = await current_editor(request)
+    if editor is None:
         raise Unauthorized("log in to the desk to see who is reading")
+    editor.principal().require_blog(slug)
     store = state_of(request).store
     await store.require_blog(slug)
     return JSONResponse({"reading": await store.audience(slug)}, headers=NO_STORE)
@@ -355,7 +422,7 @@ async def publish(request: Request) -> Response:
     """The form's publish without JavaScript (303 back, or the form again with the error);
     editor.js publishes through the API instead, with the session and its CSRF token."""
     slug = request.path_params["slug"]
-    editor = await require_editor(request)
+    editor = await require_editor(request, write=True)
     state = state_of(request)
     values = _empty_update()
     try:
@@ -396,7 +463,7 @@ def _form_of(update: Mapping[str, Any]) -> dict[str, Any]:
 
 async def edit_update(request: Request) -> Response:
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
-    editor = await require_editor(request)
+    editor = await require_editor(request, write=True)
     store = state_of(request).store
     blog = await store.require_blog(slug)
     current = await store.require_update(slug, update_id)
@@ -579,6 +646,9 @@ def routes() -> list[BaseRoute]:
         Route("/editor/", _guarded(create_blog), methods=["POST"]),
         Route("/editor/tokens", _guarded(create_token), methods=["POST"]),
         Route("/editor/tokens/revoke", _guarded(revoke_token), methods=["POST"]),
+        Route("/editor/users", _guarded(add_user), methods=["POST"]),
+        Route("/editor/users/change", _guarded(change_user), methods=["POST"]),
+        Route("/editor/users/password", _guarded(reset_password), methods=["POST"]),
         Route("/editor/users/disable", _guarded(disable_user), methods=["POST"]),
         Route("/editor/users/enable", _guarded(enable_user), methods=["POST"]),
         Route("/editor/users/remove", _guarded(remove_user), methods=["POST"]),

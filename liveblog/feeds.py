@@ -68,6 +68,14 @@ def _author(update: Mapping[str, Any]) -> str:
     return str((update.get("author") or {}).get("name") or "liveblog")
 
 
+def _json_author(update: Mapping[str, Any], base: str) -> dict[str, str]:
+    """JSON Feed's author: the name, and the avatar (absolute) when the update's author has one."""
+    author = {"name": _author(update)}
+    if avatar := (update.get("author") or {}).get("avatar"):
+        author["avatar"] = _absolute(base, avatar)
+    return author
+
+
 def _absolute(base: str, path: str) -> str:
     return path if path.startswith(("http://", "https://")) else base.rstrip("/") + "/" + path.lstrip("/")
 
@@ -166,7 +174,7 @@ def json_feed(
             "content_html": content_html(update),
             "date_published": update["published_at"],
             "date_modified": _updated(update),
-            "authors": [{"name": _author(update)}],
+            "authors": [_json_author(update, base)],
         }
         if image := update.get("image"):
             item["image"] = image["url"]

@@ -282,8 +282,14 @@ def _path(loc: Sequence[int | str]) -> str:
 
 
 class Author(TypedDict):
-    name: str
+    name: Annotated[str, Field(description="A bot's name; an editor's display name (else login name).")]
     kind: AuthorKind
+    avatar: NotRequired[
+        Annotated[
+            str | None,
+            Field(description="An editor's avatar: an https URL or a path on this site; null: none."),
+        ]
+    ]
 
 
 class Image(TypedDict):

@@ -91,6 +91,7 @@ async def _render_blog(request: Request, *, embed: bool) -> Rendered:
             context = {
                 "blog": blog,
                 "page_url": origin + blog["url"],
+                "origin": origin,
                 "updates": updates,
                 "pinned": page.pinned,
                 "key_events": page.key_events,

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -40,19 +41,47 @@ def dummy_hash() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Editor:
+    """A logged-in user, as their record stands at this request (see people.py for its fields)."""
+
     name: str
     role: str
+    blogs: tuple[str, ...] | None = None  # None: every blog
+    display_name: str | None = None
+    avatar: str | None = None
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> Editor:
+        blogs = record.get("blogs")
+        return cls(
+            name=str(record["name"]),
+            role=str(record.get("role") or "editor"),
+            blogs=tuple(blogs) if blogs else None,
+            display_name=record.get("display_name") or None,
+            avatar=record.get("avatar") or None,
+        )
 
     @property
     def admin(self) -> bool:
         return self.role == "admin"
 
     @property
+    def publishes(self) -> bool:
+        return self.role != "contributor"
+
+    @property
     def author(self) -> Author:
-        return {"name": self.name, "kind": "editor"}
+        return self.principal().author
 
     def principal(self) -> auth.Principal:
-        return auth.Principal(self.name, "editor", None, admin=self.admin)
+        return auth.Principal(
+            self.name,
+            "editor",
+            None if self.admin else self.blogs,
+            admin=self.admin,
+            publishes=self.publishes,
+            display_name=self.display_name,
+            avatar=self.avatar,
+        )
 
 
 def csrf_token(request: Request) -> str:
@@ -110,4 +139,4 @@ async def current_editor(request: Request) -> Editor | None:
         for key in ("user", "sid"):
             request.session.pop(key, None)
         return None
-    return Editor(name, str(user.get("role") or "editor"))
+    return Editor.of({**user, "name": name})

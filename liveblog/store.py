@@ -649,6 +649,10 @@ class Store:
             pipe.delete(_sessions_key(name))
             await pipe.execute()
 
+    async def add_user(self, name: str, record: dict[str, Any]) -> bool:
+        """Add a user unless one has this name (False then)."""
+        return bool(await self.redis.hsetnx(USERS, name, json.dumps(record)))
+
     async def patch_user(
         self, name: str, changes: dict[str, Any], *, end_sessions: bool, password: str = ""
     ) -> bool:

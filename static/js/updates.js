@@ -71,12 +71,17 @@ function renderArticle(update) {
   } else {
     drop(figure);
   }
-  const author = article.querySelector('.update-author');
+  const byline = article.querySelector('.update-byline');
   if (update.author?.name) {
+    const author = byline.querySelector('.update-author');
     author.textContent = update.author.name;
     author.dataset.kind = update.author.kind || 'editor';
+    const { avatar } = update.author; // people.py: an https URL or a /media/... path
+    const img = byline.querySelector('.update-avatar');
+    if (typeof avatar === 'string' && /^(https:\/\/|\/media\/)/i.test(avatar)) img.setAttribute('src', avatar);
+    else drop(img);
   } else {
-    drop(author);
+    drop(byline);
   }
   const edited = article.querySelector('.update-edited');
   if (update.updated_at && update.updated_at !== update.published_at) {
