@@ -531,7 +531,7 @@ def parser() -> argparse.ArgumentParser:
     user = commands.add_parser("user", help="manage editors").add_subparsers(dest="action", required=True)
     add = user.add_parser("add", help="add or reset an editor")
     add.add_argument("name")
-    add.add_argument("--role", choices=["admin", "editor"], default="editor")
+    add.add_argument("--role", choices=auth.ROLES, default="editor")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     _common(add)
     add.set_defaults(func=cmd_user_add)

@@ -144,12 +144,14 @@ async def logout(request: Request) -> Response:
 
 
 async def _write_form(
-    request: Request, limit: int = MAX_FORM_BYTES, *, admins_manage: str = ""
+    request: Request, limit: int = MAX_FORM_BYTES, *, admins_manage: str = "", drafts: bool = False
 ) -> tuple[Editor, FormData]:
     """The editor and their checked form, for a write that spends the editor's rate limit (the
     same budget as their writes through the API). With `admins_manage` ("webhooks"), the write is
-    an admin's: an editor gets 403 naming it."""
+    an admin's: an editor gets 403 naming it. A contributor writes `drafts` only, else 403."""
     editor = await (require_admin(request, admins_manage) if admins_manage else require_editor(request))
+    if not drafts:
+        editor.principal().require_publisher()
     form = await checked_form(request, limit)
     await state_of(request).rate_limiter.check(editor.principal().rate_key)
     return editor, form
@@ -314,6 +316,8 @@ async def _blog_page(
         "last_event_id": last_event_id,
         "form": _empty_update(),
         "error": None,
+        "drafts": await store.list_drafts(slug),
+        "publishers": await store.publishers(slug, [u["id"] for u in items]),
     }
     if editor.admin:
         feeds = Feeds(store)
@@ -337,6 +341,7 @@ async def publish(request: Request) -> Response:
     editor.js publishes through the API instead, with the session and its CSRF token."""
     slug = request.path_params["slug"]
     editor = await require_editor(request)
+    editor.principal().require_publisher()
     state = state_of(request)
     values = _empty_update()
     try:
@@ -378,6 +383,7 @@ def _form_of(update: Mapping[str, Any]) -> dict[str, Any]:
 async def edit_update(request: Request) -> Response:
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
     editor = await require_editor(request)
+    editor.principal().require_publisher()
     store = state_of(request).store
     blog = await store.require_blog(slug)
     current = await store.require_update(slug, update_id)

@@ -48,11 +48,15 @@ class Editor:
         return self.role == "admin"
 
     @property
+    def contributor(self) -> bool:
+        return self.role == "contributor"
+
+    @property
     def author(self) -> Author:
         return {"name": self.name, "kind": "editor"}
 
     def principal(self) -> auth.Principal:
-        return auth.Principal(self.name, "editor", None, admin=self.admin)
+        return auth.Principal(self.name, "editor", None, admin=self.admin, publisher=not self.contributor)
 
 
 def csrf_token(request: Request) -> str:
