@@ -48,12 +48,17 @@ async def create(store: Store, slug: str, obj: Any, writer: Principal) -> DraftU
     return draft
 
 
+async def _gone(store: Store, slug: str, draft_id: str) -> NotFound:
+    """The 404 of a draft that is not there (or of its blog)."""
+    await store.require_blog(slug)
+    return NotFound(f"no draft {draft_id!r} in blog {slug!r} (published or deleted?)")
+
+
 async def get(store: Store, slug: str, draft_id: str) -> tuple[DraftUpdate, str]:
     """The draft and its JSON as stored, or 404."""
     text = await store.get_draft(slug, draft_id)
     if text is None:
-        await store.require_blog(slug)
-        raise NotFound(f"no draft {draft_id!r} in blog {slug!r} (published or deleted?)")
+        raise await _gone(store, slug, draft_id)
     return json.loads(text), text
 
 
@@ -78,7 +83,7 @@ async def edit(store: Store, slug: str, draft_id: str, obj: Any, writer: Princip
     fields = await asyncio.to_thread(_rendered, slug, merged, draft["author"])
     edited = cast(DraftUpdate, {**draft, **fields, "updated_at": now_iso()})
     if not await store.put_draft(slug, draft_id, _text(edited), new=False):
-        raise NotFound(f"no draft {draft_id!r} in blog {slug!r} (published or deleted?)")
+        raise await _gone(store, slug, draft_id)
     return edited
 
 
@@ -91,7 +96,7 @@ async def delete(store: Store, slug: str, draft_id: str, writer: Principal) -> N
     draft, _ = await get(store, slug, draft_id)
     require_change(writer, draft)
     if not await store.delete_draft(slug, draft_id):
-        raise NotFound(f"no draft {draft_id!r} in blog {slug!r} (published or deleted?)")
+        raise await _gone(store, slug, draft_id)
 
 
 async def publish(store: Store, slug: str, draft_id: str, publisher: Principal) -> Published:
@@ -104,10 +109,9 @@ async def publish(store: Store, slug: str, draft_id: str, publisher: Principal) 
     text = await store.get_draft(slug, draft_id)
     if text is None:
         done = await store.draft_published(slug, draft_id)
-        if done is not None:
-            return done
-        await get(store, slug, draft_id)  # 404, naming what is missing
-    assert text is not None
+        if done is None:
+            raise await _gone(store, slug, draft_id)
+        return done
     draft: DraftUpdate = json.loads(text)
     request: dict[str, Any] = {
         "title": draft["title"],

@@ -430,7 +430,7 @@ class Store:
         if status == "missing":
             raise NotFound(f"no blog {slug!r}")
         if status == "draft-gone":
-            raise NotFound(f"no draft {draft and draft.id!r} in blog {slug!r} (published or deleted?)")
+            raise NotFound(f"no draft {draft.id if draft else ''!r} in blog {slug!r} (published or deleted?)")
         if status == "draft-changed":
             raise Conflict("the draft changed since it was opened: reload it, then publish")
         if status == "duplicate" and _text(result[1]) != fingerprint:

@@ -371,6 +371,12 @@ async def test_a_contributors_draft_is_reviewed_and_published_live_with_their_by
         await expect(desk.locator("#drafts .empty")).to_have_text("No drafts.")
         await expect(desk.locator(".update-published-by").first).to_have_text(f"Published by {editor}")
 
+        # an editor's own draft, saved with JavaScript from the desk's form (its "Save draft")
+        await desk.locator("form#new-update [name=body]").fill("The editor's own draft")
+        await desk.locator("#save-draft").click()
+        await expect(desk.locator("#drafts li.draft .draft-author")).to_have_text([editor])
+        await expect(reader.locator("#updates article.update")).to_have_count(2)  # nothing new
+
         # the desk takes and shows the time to publish at in the editor's zone (UTC+05:30 here)
         zone = desk.locator("form#new-update .time-zone")
         await expect(zone).to_have_text(re.compile(r"^Asia/(Kolkata|Calcutta)$"))
