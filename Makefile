@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml $(LOCK)
 run: $(STAMP)
 	$(BIN)/liveblog serve --demo
 
+# Two test processes (pytest-xdist), each taking whole files, so a file's servers stay its own.
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check liveblog workers tests bench

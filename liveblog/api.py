@@ -183,11 +183,11 @@ async def get_update(request: Request) -> Response:
 
 async def patch_update(request: Request) -> Response:
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
-    await writer(request, slug)
+    principal = await writer(request, slug)
     obj, _ = await read_json(request)
     store = state_of(request).store
     update = await run_in_threadpool(updates.edited_update, await store.require_update(slug, update_id), obj)
-    await store.replace_update(slug, update)
+    await store.replace_update(slug, update, by=principal.author)
     return _json(update)
 
 

@@ -236,6 +236,7 @@ def create_app(settings: Settings | None = None) -> Streams:
             replay_bytes_per_client=settings.replay_bytes_per_ip,
             ping_interval=settings.ping_interval,
             stall_timeout=settings.send_timeout,
+            audience_interval=settings.audience_interval,
         )
         own_redis = embedded is not None or url == EmbeddedRedis(settings.data_dir).url
         signing_key = SigningKey(settings, store, embedded=own_redis)

@@ -17,11 +17,21 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import auth, publishing, updates
-from .errors import Conflict, Forbidden, Invalid, LiveblogError, NotFound, PayloadTooLarge, TooManyRequests
+from . import auth, desk_updates, publishing, updates
+from .errors import (
+    BlogEnded,
+    Conflict,
+    Forbidden,
+    Invalid,
+    LiveblogError,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+)
 from .feedbot import DEFAULT_EVERY, Feeds
 from .models import markdown_fits
 from .sessions import (
@@ -39,7 +49,6 @@ from .sessions import (
 from .state import state_of
 from .webhooks import EVENT_TYPES, Webhooks, public
 
-UPDATES_SHOWN = 50
 NO_STORE = {"Cache-Control": "no-store"}
 LOGIN_FAILED = "Wrong username or password"
 ACCOUNT_DISABLED = "This account is disabled: ask an admin"
@@ -306,19 +315,18 @@ async def _blog_page(
 ) -> Response:
     store = state_of(request).store
     blog = await store.require_blog(slug)
-    page = await store.list_updates(slug, limit=UPDATES_SHOWN)
-    items, last_event_id = page.updates, page.last_event_id
     context: dict[str, Any] = {
         "editor": editor,
         "blog": blog,
-        "updates": items,
+        **await desk_updates.listing(request, store, slug),
         "scheduled": await store.list_scheduled(slug),
-        "last_event_id": last_event_id,
         "form": _empty_update(),
         "error": None,
+        "reading": await store.audience(slug),
+        "audience_every": state_of(request).settings.audience_interval,
         "drafts": await store.list_drafts(slug),
-        "publishers": await store.publishers(slug, [u["id"] for u in items]),
     }
+    context["publishers"] = await store.publishers(slug, [u["id"] for u in context["updates"]])
     if editor.admin:
         feeds = Feeds(store)
         context |= {
@@ -336,6 +344,17 @@ async def editor_blog(request: Request) -> Response:
     return await _blog_page(request, await require_editor(request), request.path_params["slug"])
 
 
+async def audience(request: Request) -> Response:
+    """`{"reading": N}`: the blog's readers now, over every process and node, for the desk's
+    "N reading now" (static/js/editor.js asks every `audience_interval` seconds). Editors only."""
+    slug = request.path_params["slug"]
+    if await current_editor(request) is None:
+        raise Unauthorized("log in to the desk to see who is reading")
+    store = state_of(request).store
+    await store.require_blog(slug)
+    return JSONResponse({"reading": await store.audience(slug)}, headers=NO_STORE)
+
+
 async def publish(request: Request) -> Response:
     """The form's publish without JavaScript (303 back, or the form again with the error);
     editor.js publishes through the API instead, with the session and its CSRF token."""
@@ -351,7 +370,7 @@ async def publish(request: Request) -> Response:
         values = _update_values(form)
         payload = _update_payload(values, new=True)
         await publishing.publish(state.store, slug, payload, editor.author, via="editor")
-    except (Invalid, PayloadTooLarge) as exc:
+    except (Invalid, PayloadTooLarge, BlogEnded) as exc:
         return await _blog_page(request, editor, slug, status=exc.status, form=values, error=exc.detail)
     return RedirectResponse(f"/editor/{slug}", 303)
 
@@ -389,29 +408,31 @@ async def edit_update(request: Request) -> Response:
     current = await store.require_update(slug, update_id)
     context: dict[str, Any] = {"editor": editor, "blog": blog, "update": current, "error": None}
     if request.method == "GET":
+        context["history"] = await desk_updates.history(store, slug, current)
         return _page(request, "editor_edit.html", {**context, "form": _form_of(current)})
     _, form = await _write_form(request, MAX_UPDATE_FORM_BYTES)
     values = _update_values(form)
     try:
         update = await run_in_threadpool(updates.edited_update, current, _update_payload(values, new=False))
     except (Invalid, PayloadTooLarge) as exc:
+        context["history"] = await desk_updates.history(store, slug, current)
         return _page(
             request, "editor_edit.html", {**context, "form": values, "error": exc.detail}, exc.status
         )
-    await store.replace_update(slug, update)
-    return RedirectResponse(f"/editor/{slug}#update-{update_id}", 303)
+    await store.replace_update(slug, update, by=editor.author)
+    return RedirectResponse(await desk_updates.place(store, slug, update_id), 303)
 
 
 async def _set_flag(request: Request, flag: str) -> Response:
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
-    _, form = await _write_form(request)
+    editor, form = await _write_form(request)
     store = state_of(request).store
     current = await store.require_update(slug, update_id)
     wanted = form.get(flag)
     value = _checked(form, flag) if wanted is not None else not current.get(flag)
     if bool(current.get(flag)) != value:
-        await store.replace_update(slug, updates.edited_update(current, {flag: value}))
-    return RedirectResponse(f"/editor/{slug}#update-{update_id}", 303)
+        await store.replace_update(slug, updates.edited_update(current, {flag: value}), by=editor.author)
+    return RedirectResponse(await desk_updates.place(store, slug, update_id), 303)
 
 
 async def pin_update(request: Request) -> Response:
@@ -425,8 +446,10 @@ async def key_event_update(request: Request) -> Response:
 async def delete_update(request: Request) -> Response:
     slug, update_id = request.path_params["slug"], request.path_params["update_id"]
     await _write_form(request)
-    await state_of(request).store.delete_update(slug, update_id)
-    return RedirectResponse(f"/editor/{slug}", 303)
+    store = state_of(request).store
+    back = (await desk_updates.place(store, slug, update_id)).partition("#")[0]
+    await store.delete_update(slug, update_id)
+    return RedirectResponse(back, 303)
 
 
 async def cancel_scheduled(request: Request) -> Response:
@@ -566,6 +589,7 @@ def routes() -> list[BaseRoute]:
         Route("/editor/users/enable", _guarded(enable_user), methods=["POST"]),
         Route("/editor/users/remove", _guarded(remove_user), methods=["POST"]),
         Route("/editor/{slug}", _guarded(editor_blog), methods=["GET"]),
+        Route("/editor/{slug}/audience", audience, methods=["GET"]),
         Route("/editor/{slug}/status", _guarded(blog_status), methods=["POST"]),
         Route("/editor/{slug}/updates", _guarded(publish), methods=["POST"]),
         Route("/editor/{slug}/preview", _guarded(preview), methods=["POST"]),

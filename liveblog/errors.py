@@ -40,6 +40,13 @@ class Conflict(LiveblogError):
     status, title = 409, "Conflict"
 
 
+class BlogEnded(Conflict):
+    """A publish (or a schedule) to a blog that has ended: the same 409 on every way in."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"the blog {slug!r} has ended: reopen it to publish")
+
+
 class PayloadTooLarge(LiveblogError):
     status, title = 413, "Payload Too Large"
 

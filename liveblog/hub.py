@@ -48,6 +48,7 @@ from redis.exceptions import (
 )
 
 from . import events, metrics
+from .audience import Audience
 from .errors import TooManyRequests
 from .events import Event, StreamKey
 from .redis_client import BLOCK_MS, AsyncClient
@@ -551,6 +552,28 @@ def _key(event: Event) -> StreamKey:
     return event.key
 
 
+class Subscribing:
+    """What `Hub.subscribe` returns: subscribes on entry, closes the subscription on exit.
+
+    A class rather than `contextlib.asynccontextmanager`, whose generator and frame would stay
+    alive beside every connected reader (~450 bytes each: tens of thousands of readers).
+    """
+
+    __slots__ = ("_hub", "_args", "_subscription")
+
+    def __init__(self, hub: Hub, args: tuple[str, str | None, str | None, Sink | None, bool]) -> None:
+        self._hub, self._args = hub, args
+        self._subscription: Subscription | None = None
+
+    async def __aenter__(self) -> Subscription:
+        self._subscription = await self._hub._subscribe(*self._args)
+        return self._subscription
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+
+
 class Hub:
     """All channels of this process. Created (in the running event loop: it starts the one task
     that waits for `shutdown_event`) and closed by the app's lifespan."""
@@ -570,6 +593,7 @@ class Hub:
         replay_bytes_per_client: int = 32 * 1024 * 1024,
         ping_interval: float = 14.0,
         stall_timeout: float = 30.0,
+        audience_interval: float = 5.0,
     ) -> None:
         self.store = store
         self.reader = reader  # its own client: blocking XREADs never starve the store's pool
@@ -592,6 +616,9 @@ class Hub:
         self._shutdown_task = asyncio.get_running_loop().create_task(
             self._end_on(self._shutdown), name="hub:shutdown"
         )
+        # Reading now: this process's readers per blog, reported to the store by one task.
+        self.audience = Audience(store, self.readers, audience_interval)
+        self._audience_task = asyncio.get_running_loop().create_task(self.audience.run(), name="hub:audience")
 
     async def channel(self, slug: str) -> Channel:
         existing = self._channels.get(slug)
@@ -616,12 +643,15 @@ class Hub:
         future.set_result(channel)
         return channel
 
+    def readers(self) -> dict[str, int]:
+        """This process's readers (SSE and WebSocket) of each blog that has any."""
+        return {slug: len(ch.subscribers) for slug, ch in self._channels.items() if ch.subscribers}
+
     def warm(self, slug: str) -> Channel | None:
         """The blog's channel when this process is following it, else None."""
         return self._channels.get(slug)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(
+    def subscribe(
         self,
         slug: str,
         last_event_id: str | None = None,
@@ -629,7 +659,7 @@ class Hub:
         client: str | None = None,
         sink: Sink | None = None,
         keepalive: bool = True,
-    ) -> AsyncIterator[Subscription]:
+    ) -> Subscribing:
         """Subscribe, replay after `last_event_id` (or send `reset`), then live events; the
         subscription is closed on the way out, whatever happens.
 
@@ -641,11 +671,7 @@ class Hub:
         TooManyStreams when `client` already holds `streams_per_client` subscriptions, or
         `replay_bytes_per_client` of replay pages.
         """
-        sub = await self._subscribe(slug, last_event_id, client, sink, keepalive)
-        try:
-            yield sub
-        finally:
-            sub.close()
+        return Subscribing(self, (slug, last_event_id, client, sink, keepalive))
 
     async def _subscribe(
         self, slug: str, last_event_id: str | None, client: str | None, sink: Sink | None, keepalive: bool
@@ -749,9 +775,11 @@ class Hub:
             channel.end_all(SHUTDOWN)
 
     async def close(self) -> None:
-        self._shutdown_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._shutdown_task
+        for own in (self._shutdown_task, self._audience_task):
+            own.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await own
+        await self.audience.withdraw()
         for channel in list(self._channels.values()):
             channel.end_all(SHUTDOWN)
             channel.stop()

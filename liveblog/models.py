@@ -376,6 +376,7 @@ class DeletedUpdate(TypedDict):
                     "status": "live",
                     "created_at": "2022-04-24T03:00:00.000Z",
                     "updated_at": "2022-04-24T03:26:00.000Z",
+                    "ended_at": None,
                     "last_event_id": "1650769560000-0",
                     "url": "/blogs/russia-ukraine",
                 }
@@ -390,6 +391,14 @@ class Blog(TypedDict):
     status: Status
     created_at: Timestamp
     updated_at: Timestamp
+    ended_at: Annotated[
+        str | None,
+        Field(
+            json_schema_extra={"format": "date-time"},
+            description="When the blog was ended (RFC 3339, UTC); null while it is live. An ended blog "
+            "refuses new updates (409) until it is reopened; edits and deletes still work.",
+        ),
+    ]
     last_event_id: Annotated[
         str,
         Field(

@@ -298,7 +298,8 @@ def _paths() -> dict[str, Any]:
                         422,
                         429,
                         503,
-                        e409="This Idempotency-Key was used with a different body.",
+                        e409="The blog has ended (reopen it to publish), or this Idempotency-Key "
+                        "was used with a different body.",
                     ),
                 ),
                 "tags": ["updates"],
@@ -549,8 +550,8 @@ def _draft_paths(slug: dict[str, Any]) -> dict[str, Any]:
                     None,
                     {
                         "201": {
-                            "description": "Published, and off the desk in the same step. A retry returns "
-                            "this same response (`Idempotent-Replayed: true`), never a second update.",
+                            "description": "Published, and off the desk in the same step. A retry answers "
+                            "the same update as it is now (`Idempotent-Replayed: true`), never a second one.",
                             "headers": {
                                 "Location": {
                                     "description": "The update's API URL.",
@@ -568,7 +569,8 @@ def _draft_paths(slug: dict[str, Any]) -> dict[str, Any]:
                         429,
                         503,
                         e404="No such blog, or no such draft (deleted, or published over 24 hours ago).",
-                        e409="The draft changed while it was being published: reload it, then publish.",
+                        e409="The blog has ended, or the draft changed while it was being published "
+                        "(reload it, then publish), or its update was published and since deleted.",
                     ),
                 ),
                 "tags": ["drafts"],

@@ -40,16 +40,19 @@ async def publish(
 ) -> Published:
     """Publish the request `obj` (a bot's JSON object) to blog `slug`, or schedule it when its
     `scheduled_at` is ahead: 422 or 413 when it is no valid update, 404 without the blog, 409 when
-    `key` was used with another `request` (the bytes that identify it).
+    `key` was used with another `request` (the bytes that identify it), and 409 (`BlogEnded`)
+    once the blog has ended, also when it ends meanwhile (the store's script checks it again).
 
     `via` is how it came, the label it is counted by in `liveblog_publishes_total`: "bot" or
     "editor" (who wrote it, through the API or the desk), "feed" or "demo".
 
     With `draft` (drafts.py publishes one), the draft leaves the desk in the same step, and its ID
-    is the idempotency key: a retry returns the first response, never a second update."""
+    is the idempotency key: a retry answers the same update, never a second one."""
     # Rendering 64 KiB of hostile Markdown takes up to a second: off the event loop, so the
     # readers this process serves do not stall meanwhile.
     new = validate(NewUpdate, obj)
+    if key is None:  # with a key, it may be the retry of a publish made before the end: the
+        await store.require_live(slug)  # script answers that with its first response
     fields = await asyncio.to_thread(updates.draft, slug, new, author)
     idempotency = (draft_key(draft.id), draft.id) if draft else _idempotency(key, request)
     result = await store.publish(slug, fields, idempotency=idempotency, at=new.scheduled_at, draft=draft)
@@ -59,7 +62,8 @@ async def publish(
 
 
 async def publish_due(store: Store, slug: str, now: datetime | None = None) -> list[str]:
-    """Publish the blog's scheduled updates that are due (by `now`); returns their IDs."""
+    """Publish the blog's scheduled updates that are due (by `now`); returns their IDs. An ended
+    blog's stay scheduled until it is reopened (or they are cancelled)."""
     published = await store.publish_due(slug, now)
     if published:
         metrics.PUBLISHED.labels("scheduler").inc(len(published))

@@ -83,14 +83,21 @@ end
 -- then the draft it publishes ('' = none), that draft's JSON as it was read, the publisher's name
 if redis.call('EXISTS', KEYS[4]) == 0 then return {'missing'} end
 if ARGV[4] ~= '' then
-  local prior = redis.call('HMGET', KEYS[5], 'fp', 'response')
+  local prior = redis.call('HMGET', KEYS[5], 'fp', 'id')
   if prior[1] then
     -- A write (of the same value), so that a WAIT after this retry covers the first attempt's
     -- write too: WAIT waits for the replication offset of its connection's latest write.
     redis.call('HSET', KEYS[5], 'fp', prior[1])
-    return {'duplicate', prior[1], prior[2]}
+    -- The update as it is now: the key keeps only its ID, so an edit's earlier text or a deleted
+    -- update's text is never answered again.
+    local current = redis.call('HGET', KEYS[2], prior[2])
+    if not current then return {'deleted', prior[1]} end
+    return {'duplicate', prior[1], current}
   end
 end
+-- An ended blog refuses, checked here so no publish slips in after the end; a retry of one
+-- published before it (above) still gets its first answer.
+if redis.call('HGET', KEYS[4], 'status') == 'ended' then return {'ended'} end
 if ARGV[7] ~= '' then
   -- A draft leaves the desk in the step that publishes it: never lost, never published twice.
   local current = redis.call('HGET', KEYS[8], ARGV[7])
@@ -101,7 +108,7 @@ end
 local id, json = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], ARGV[1], ARGV[2], ARGV[3], ARGV[6])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[9], id, ARGV[9]) end
 if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[5], 'fp', ARGV[4], 'response', json)
+  redis.call('HSET', KEYS[5], 'fp', ARGV[4], 'id', id)
   redis.call('EXPIRE', KEYS[5], ARGV[5])
 end
 return {'ok', id, json}
@@ -117,6 +124,7 @@ if ARGV[4] ~= '' then
     return {'duplicate', prior[1], prior[2]}
   end
 end
+if redis.call('HGET', KEYS[1], 'status') == 'ended' then return {'ended'} end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 if ARGV[4] ~= '' then
@@ -129,6 +137,8 @@ return {'ok'}
 -- KEYS: events, updates, order, meta, scheduled, pending, pinned, key events
 -- ARGV: now (ms), now (RFC 3339), maxlen, url prefix
 -- Each due update is taken off the schedule and published in the same step: once, whoever runs it.
+-- An ended blog keeps its due updates scheduled: they are published once it is reopened.
+if redis.call('HGET', KEYS[4], 'status') == 'ended' then return {redis.call('ZCARD', KEYS[5]), {}} end
 local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[1], 'LIMIT', 0, 100)
 local published = {}
 for _, sid in ipairs(due) do
@@ -180,9 +190,36 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 
 --! edit
--- KEYS: events, updates, meta, pinned, key events, trail, removed; ARGV: update id, new JSON, maxlen, now
--- The update's earlier versions leave the stream in the same step.
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return false end
+-- KEYS: events, updates, meta, pinned, key events, trail, removed, history
+-- ARGV: update id, new JSON, maxlen, now, the editor ({"name", "kind"} JSON), versions kept
+-- The update's earlier versions leave the stream in the same step, and the edit joins its history.
+local function image_of(doc)
+  local image = doc.image
+  if type(image) ~= 'table' then return '' end
+  return tostring(image.url) .. '\0' .. tostring(image.alt) .. '\0' .. tostring(image.caption)
+end
+local function record(history, old_json, new_json, by, now, kept)
+  -- The update's edit history, newest first, the last `kept` edits: who, when, which fields
+  -- changed, and the title and body they replaced (the fields only editors see: never served on
+  -- a public path). Nothing changed, nothing recorded.
+  local old, new = cjson.decode(old_json), cjson.decode(new_json)
+  local entry, changed = {at = now, by = cjson.decode(by)}, {}
+  for _, field in ipairs({'title', 'body', 'image', 'key_event', 'pinned'}) do
+    local before, after = old[field], new[field]
+    if field == 'image' then before, after = image_of(old), image_of(new) end
+    if before ~= after then
+      table.insert(changed, field)
+      if field == 'title' or field == 'body' then entry[field] = before end
+    end
+  end
+  if #changed == 0 then return end
+  entry.changed = changed
+  redis.call('LPUSH', history, cjson.encode(entry))
+  redis.call('LTRIM', history, 0, tonumber(kept) - 1)
+end
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if not old then return false end
+record(KEYS[8], old, ARGV[2], ARGV[5], ARGV[4], ARGV[6])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 index_flags(KEYS[4], KEYS[5], ARGV[1], ARGV[2])
 erase(KEYS[1], KEYS[7], KEYS[6], ARGV[1])
@@ -192,11 +229,13 @@ redis.call('HSET', KEYS[3], 'last_event_id', eid, 'updated_at', ARGV[4])
 return eid
 
 --! delete
--- KEYS: events, updates, order, meta, pinned, key events, trail, removed, published by
+-- KEYS: events, updates, order, meta, pinned, key events, trail, removed, history, published by
 -- ARGV: update id, maxlen, now
--- Every event that carried the update's text leaves the stream in the same step.
+-- Every event that carried the update's text leaves the stream in the same step, and its edit
+-- history with the earlier texts.
 if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return false end
-redis.call('HDEL', KEYS[9], ARGV[1])
+redis.call('DEL', KEYS[9])
+redis.call('HDEL', KEYS[10], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
@@ -215,8 +254,15 @@ return 1
 
 --! patch_blog
 -- KEYS: events, meta; ARGV: maxlen, now, field, value, ...
+-- `ended_at` is the time the blog was ended: set when it ends, kept while it stays ended.
 if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local was = redis.call('HGET', KEYS[2], 'status')
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if redis.call('HGET', KEYS[2], 'status') ~= 'ended' then
+  redis.call('HDEL', KEYS[2], 'ended_at')
+elseif was ~= 'ended' then
+  redis.call('HSET', KEYS[2], 'ended_at', ARGV[2])
+end
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[2])
 local flat = redis.call('HGETALL', KEYS[2])
 local meta = {}
@@ -228,6 +274,35 @@ local data = cjson.encode(meta)
 local eid = add_event(KEYS[1], KEYS[2], ARGV[1], '*', 'blog.updated', data)
 redis.call('HSET', KEYS[2], 'last_event_id', eid)
 return {eid, data}
+
+--! audience
+-- KEYS: the blog's audience (sorted set: process id -> when its count expires, in ms), its counts
+-- (hash: process id -> readers); ARGV: process id ('' to read only), its readers, lifetime (ms).
+-- Records a process's readers of the blog until they expire (0 readers: forgets them), drops the
+-- counts that expired (their process stopped reporting), and returns the sum; on Redis's clock.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[1] ~= '' then
+  if tonumber(ARGV[2]) > 0 then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  else
+    redis.call('ZREM', KEYS[1], ARGV[1])
+    redis.call('HDEL', KEYS[2], ARGV[1])
+  end
+end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, process in ipairs(expired) do redis.call('HDEL', KEYS[2], process) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local total = 0
+for _, readers in ipairs(redis.call('HVALS', KEYS[2])) do total = total + tonumber(readers) end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then  -- both keys go with the last count: a blog nobody reads leaves nothing behind
+  local ttl = math.max(1, tonumber(last[2]) - now)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return total
 
 --! list_updates
 -- KEYS: updates, order, meta, pinned, key events
@@ -334,3 +409,64 @@ local wait = tat + interval - tonumber(ARGV[2]) * interval - now
 if wait > 0 then return wait end
 redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', math.max(1, math.ceil((tat + interval - now) / 1000)))
 return 0
+
+--! desk_updates
+-- KEYS: updates, order, meta
+-- ARGV: before (a score bound: '+inf' or '(N'), page size, the folded query ('' for every
+-- update), then for a query: most updates to read, most bytes of updates to read, and its fold
+-- table (character, its folding, ...: folding.py).
+-- The desk's page of a blog, newest first: the updates before `before`, or those of them whose
+-- title or body holds the query (case-insensitively), reading at most that many updates and
+-- bytes (at least one update). Returns {last event ID, the page's JSON documents, the last ID
+-- read or '', 1 when older updates remain, the newer page: the ID it comes before, '+' for the
+-- newest page or '' for none, how many updates were read}.
+local size, needle = tonumber(ARGV[2]), ARGV[3]
+local most, most_bytes = tonumber(ARGV[4]), tonumber(ARGV[5])
+-- The characters to fold: those that begin with a lead byte of the table's (so the others, say
+-- every Cyrillic letter for a Latin query, cost gsub no lookup).
+local fold, leads = {}, {}
+for i = 6, #ARGV, 2 do
+  fold[ARGV[i]] = ARGV[i + 1]
+  leads[string.sub(ARGV[i], 1, 1)] = true
+end
+local lead = ''
+for byte in pairs(leads) do lead = lead .. byte end
+local pattern = '[' .. lead .. '][\128-\191]*'
+local function holds(text)
+  if type(text) ~= 'string' then return false end
+  text = string.lower(text)
+  if lead ~= '' then text = string.gsub(text, pattern, fold) end
+  return string.find(text, needle, 1, true) ~= nil
+end
+local found, read, bytes, first, last = {}, 0, 0, nil, nil
+local bound = ARGV[1]
+local searching = needle ~= ''
+while #found < size and (not searching or (read < most and bytes < most_bytes)) do
+  local want = size - #found
+  if searching then want = math.min(100, most - read) end
+  local ids = redis.call('ZREVRANGEBYSCORE', KEYS[2], bound, '-inf', 'LIMIT', 0, want)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    local doc = redis.call('HGET', KEYS[1], id)  -- one by one: no document read beyond the bounds
+    if doc and not searching then
+      table.insert(found, doc)
+    elseif doc then
+      bytes = bytes + #doc
+      local update = cjson.decode(doc)
+      if holds(update.title) or holds(update.body) then table.insert(found, doc) end
+    end
+    first, last, read = first or id, id, read + 1
+    if #found == size or (searching and bytes >= most_bytes) then break end
+  end
+  bound = '(' .. score(last)
+end
+local older = 0
+if last and redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. score(last)) > 0 then older = 1 end
+local newer = nil
+if ARGV[1] ~= '+inf' then
+  local above = string.sub(ARGV[1], 2)  -- the updates at or after `before`, or after the first read
+  if first then above = '(' .. score(first) end
+  if not searching then newer = redis.call('ZRANGEBYSCORE', KEYS[2], above, '+inf', 'LIMIT', size, 1)[1] end
+  if not newer and redis.call('ZCOUNT', KEYS[2], above, '+inf') > 0 then newer = '+' end
+end
+return {redis.call('HGET', KEYS[3], 'last_event_id') or '', found, last or '', older, newer or '', read}

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .embeds import FRAME_ORIGINS
+
+# frame-src: the embed iframes of the known services, which static/js/embeds.js inserts when a
+# reader asks for one, and nothing else.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "connect-src 'self'; frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    f"connect-src 'self'; frame-src {' '.join(FRAME_ORIGINS)}; "
+    "frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'"
 )
 HEADERS: dict[str, str] = {
     "content-security-policy": CONTENT_SECURITY_POLICY,

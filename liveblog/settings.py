@@ -67,6 +67,13 @@ def _count(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"must be > 0, got {number}")
+    return number
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -232,6 +239,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("access_log", False, "log every HTTP request (one line each)", _bool),
     Setting(
+        "audience_interval",
+        5.0,
+        "seconds between two reports of a process's readers to Redis, for the desk's \"reading now\" "
+        "(a process that stops reporting leaves the count after three)",
+        _positive_float,
+    ),
+    Setting(
         "frame_ancestors",
         "*",
         "sources allowed to frame `/blogs/{slug}/embed` (CSP frame-ancestors)",
@@ -278,6 +292,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     access_log: bool = False
+    audience_interval: float = 5.0
     frame_ancestors: str = "*"
 
     def __post_init__(self) -> None:

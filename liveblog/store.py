@@ -2,7 +2,8 @@
 
 Keys are hash-tagged by blog (`lb:{slug}:...`) so a blog lives on one Redis
 Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
-current JSON), `order` (sorted set for paging), `meta` (the blog's hash).
+current JSON), `order` (sorted set for paging), `meta` (the blog's hash), `audience` and
+`audience-counts` (reading now: see audience.py).
 Global keys: `lb:blogs` (sorted set of slugs), `lb:scheduled-blogs`, the accounts under one hash
 tag, as they change together (`lb:{auth}:users`, `lb:{auth}:tokens`, `lb:{auth}:token-names`,
 `lb:{auth}:sessions:NAME-HASH`, a user's open sessions), the login failure counters
@@ -30,8 +31,9 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.cluster import REPLICA
 from redis.exceptions import NoScriptError, ResponseError
 
-from .errors import Conflict, NotFound, NotReplicated, Unavailable
-from .models import Blog, Draft, Update
+from .errors import BlogEnded, Conflict, NotFound, NotReplicated, Unavailable
+from .folding import fold_table
+from .models import Author, Blog, Draft, Update
 from .redis_client import AsyncClient, is_cluster
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -46,6 +48,7 @@ LEGACY_SESSIONS = "lb:sessions:"
 SCHEDULED_BLOGS = "lb:scheduled-blogs"
 SECRET_KEY = "lb:secret-key"
 SCHEDULED_LIMIT = 1000  # scheduled updates listed per blog, soonest first
+HISTORY_KEPT = 50  # edits kept in an update's history, the newest
 
 
 def iso(moment: datetime) -> str:
@@ -104,6 +107,12 @@ class Keys:
         return self.meta.removesuffix("meta") + "key-events"
 
     @property
+    def audience(self) -> tuple[str, str]:
+        """Reading now: a sorted set (process -> when its count expires) and a hash (process -> readers)."""
+        tag = self.meta.removesuffix("meta")
+        return tag + "audience", tag + "audience-counts"
+
+    @property
     def trail(self) -> str:
         """Hash: update id -> the ID of its latest `update.edited` event (erased with the update)."""
         return self.meta.removesuffix("meta") + "trail"
@@ -112,6 +121,10 @@ class Keys:
     def removed(self) -> str:
         """Sorted set: IDs of events erased from the stream, still known positions for resumes."""
         return self.meta.removesuffix("meta") + "removed"
+
+    def history(self, update_id: str) -> str:
+        """List: an update's edits, newest first, with the texts they replaced (erased with it)."""
+        return self.meta.removesuffix("meta") + "history:" + update_id
 
     @property
     def drafts(self) -> str:
@@ -139,6 +152,17 @@ class Position(NamedTuple):
     known: bool  # an entry of the stream, or one erased while the stream still reaches back to it
     behind_events: int  # events after it; -1 when the stream's events predate these counts
     behind_bytes: int  # bytes of those events' data; -1 likewise
+
+
+class DeskPage(NamedTuple):
+    """A page of the desk's list or search (see the `desk_updates` script)."""
+
+    updates: list[Update]
+    older: str | None  # the `before` of the next older page
+    newer: str | None  # the `before` of the newer page, "" for the newest page, None: none newer
+    last_event_id: str
+    read: int  # updates read for it
+    read_to: str | None  # the oldest of them
 
 
 class UpdatePage(NamedTuple):
@@ -341,6 +365,13 @@ class Store:
             raise NotFound(f"no blog {slug!r}")
         return blog
 
+    async def require_live(self, slug: str) -> Blog:
+        """The blog, when it is live: 404 without it, 409 once it has ended."""
+        blog = await self.require_blog(slug)
+        if blog["status"] == "ended":
+            raise BlogEnded(slug)
+        return blog
+
     async def list_blogs(self) -> list[Blog]:
         slugs = [_text(s) for s in await self.redis.zrevrange(BLOGS, 0, -1)]
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -372,7 +403,8 @@ class Store:
         at: datetime | None = None,
         draft: DraftRef | None = None,
     ) -> Published:
-        """Append `update.published` and store the update in one step, or schedule it for `at`.
+        """Append `update.published` and store the update in one step, or schedule it for `at`;
+        BlogEnded (409) when the blog has ended, checked in the same step.
 
         `fields` is the update without `id` and `url` (the script adds both: the
         id is the stream ID of the event, the url `updates_path`). `idempotency` is (key, fingerprint).
@@ -429,17 +461,22 @@ class Store:
         status = _text(result[0])
         if status == "missing":
             raise NotFound(f"no blog {slug!r}")
+        if status == "ended":
+            raise BlogEnded(slug)
         if status == "draft-gone":
             raise NotFound(f"no draft {draft.id if draft else ''!r} in blog {slug!r} (published or deleted?)")
         if status == "draft-changed":
             raise Conflict("the draft changed since it was opened: reload it, then publish")
-        if status == "duplicate" and _text(result[1]) != fingerprint:
+        if status in ("duplicate", "deleted") and _text(result[1]) != fingerprint:
             raise Conflict("this Idempotency-Key was used with another request body")
+        if status == "deleted":
+            raise Conflict("this Idempotency-Key's update was published and has since been deleted")
         text = _text(result[2])
         return Published(json.loads(text), text, replayed=status == "duplicate")
 
     async def publish_due(self, slug: str, now: datetime | None = None) -> list[str]:
-        """Publish the blog's scheduled updates that are due; returns their IDs."""
+        """Publish the blog's scheduled updates that are due; returns their IDs. None while the
+        blog has ended: they stay scheduled."""
         keys = Keys.of(slug)
         now = now or datetime.now(UTC)
         remaining, published = await self._write(
@@ -512,9 +549,16 @@ class Store:
         return bool(await self._command(keys.drafts, "HDEL", keys.drafts, draft_id))
 
     async def draft_published(self, slug: str, draft_id: str) -> Published | None:
-        """The response of this draft's publish, while its idempotency record lasts (24 hours)."""
-        raw = await self.redis.hget(Keys.of(slug).idempotency(draft_key(draft_id)), "response")
-        return None if raw is None else Published(json.loads(raw), _text(raw), replayed=True)
+        """The update this draft became, as it is now, while its publish's idempotency record
+        lasts (24 hours), else None; Conflict once that update was deleted (as a publish's retry)."""
+        keys = Keys.of(slug)
+        update_id = await self.redis.hget(keys.idempotency(draft_key(draft_id)), "id")
+        if update_id is None:
+            return None
+        text = await self.redis.hget(keys.updates, _text(update_id))
+        if text is None:
+            raise Conflict("this draft was published, and its update has since been deleted")
+        return Published(json.loads(text), _text(text), replayed=True)
 
     async def publishers(self, slug: str, update_ids: list[str]) -> dict[str, str]:
         """Who published each of these updates from a draft (the desk shows it), by update ID."""
@@ -537,11 +581,13 @@ class Store:
             raise NotFound(f"no update {update_id!r} in blog {slug!r}")
         return update
 
-    async def replace_update(self, slug: str, update: Update) -> str:
+    async def replace_update(self, slug: str, update: Update, *, by: Author) -> str:
         """Store an edited update and append `update.edited`, erasing the events of its earlier
-        versions from the stream in the same step; returns the event ID."""
+        versions from the stream and adding the edit to the update's history (`by` made it) in the
+        same step; returns the event ID."""
         keys = Keys.of(slug)
         text = json.dumps(update, separators=(",", ":"))
+        editor = json.dumps(by, separators=(",", ":"))
         event_id = await self._write(
             "edit",
             [
@@ -552,8 +598,9 @@ class Store:
                 keys.key_events,
                 keys.trail,
                 keys.removed,
+                keys.history(update["id"]),
             ],
-            [update["id"], text, self.stream_maxlen, now_iso()],
+            [update["id"], text, self.stream_maxlen, now_iso(), editor, HISTORY_KEPT],
         )
         if not event_id:
             raise NotFound(f"no update {update['id']!r} in blog {slug!r}")
@@ -574,6 +621,7 @@ class Store:
                 keys.key_events,
                 keys.trail,
                 keys.removed,
+                keys.history(update_id),
                 keys.published_by,
             ],
             [update_id, self.stream_maxlen, now_iso()],
@@ -598,6 +646,54 @@ class Store:
         return UpdatePage(
             updates[:limit], next_before, _text(last_event_id) or "0-0", _docs(pinned), _docs(key_events)
         )
+
+    # -- the desk: every update, page by page; search; edit history --------------------------
+
+    async def desk_updates(
+        self, slug: str, *, limit: int, before: str | None, query: str, most: int, most_bytes: int
+    ) -> DeskPage:
+        """Updates before `before`, newest first: `limit` of them, or with a `query` those of
+        them whose title or body holds it (Unicode case-insensitively), reading at most `most`
+        updates and `most_bytes` of their JSON (at least one update), in one script."""
+        keys = Keys.of(slug)
+        needle, table = await asyncio.to_thread(fold_table, query) if query else ("", [])
+        last_event_id, docs, last, older, newer, read = await self._scripts["desk_updates"](
+            keys=[keys.updates, keys.order, keys.meta],
+            args=[
+                _score_bound(before) if before else "+inf",
+                limit,
+                needle,
+                most,
+                most_bytes,
+                *table,
+            ],
+        )
+        last, newer = _text(last), _text(newer)
+        return DeskPage(
+            updates=_docs(docs),
+            older=last if int(older) else None,
+            newer=None if not newer else "" if newer == "+" else newer,
+            last_event_id=_text(last_event_id) or "0-0",
+            read=int(read),
+            read_to=last or None,
+        )
+
+    async def newer_neighbour(self, slug: str, update_id: str, skip: int) -> str | None:
+        """The update just newer than `update_id`, when over `skip` updates are newer (None when
+        fewer, or when there is no such update): a desk page that starts at `update_id` comes
+        before it."""
+        order = Keys.of(slug).order
+        rank: Any = await self.redis.zrevrank(order, update_id)
+        if rank is None or int(rank) < max(skip, 1):
+            return None
+        found = await self.redis.zrevrange(order, int(rank) - 1, int(rank) - 1)
+        return _text(found[0]) if found else None
+
+    async def update_history(self, slug: str, update_id: str) -> list[dict[str, Any]]:
+        """An update's edits, newest first: `{"at", "by", "changed", "title"?, "body"?}`, with the
+        title and body each replaced."""
+        raw = await self.redis.lrange(Keys.of(slug).history(update_id), 0, -1)
+        return [json.loads(entry) for entry in raw]
 
     # -- the stream --------------------------------------------------------------------------
 
@@ -624,6 +720,18 @@ class Store:
             keys=[keys.events, keys.removed, keys.meta], args=[event_id or ""]
         )
         return Position(bool(known), int(behind_events), int(behind_bytes))
+
+    # -- reading now -------------------------------------------------------------------------
+
+    async def report_audience(self, slug: str, process: str, readers: int, lifetime: float) -> int:
+        """Record `process`'s `readers` of the blog for `lifetime` seconds (0 readers: forget them),
+        and return the blog's readers summed over every process whose count has not expired."""
+        args: list[str | int] = [process, readers, int(lifetime * 1000)]
+        return int(await self._scripts["audience"](keys=list(Keys.of(slug).audience), args=args))
+
+    async def audience(self, slug: str) -> int:
+        """The blog's readers now, over every process and node."""
+        return await self.report_audience(slug, "", 0, 0)
 
     # -- users and tokens --------------------------------------------------------------------
 
@@ -775,6 +883,7 @@ def _blog(meta: dict[str, Any]) -> Blog:
         "status": meta.get("status", "live"),
         "created_at": meta.get("created_at", ""),
         "updated_at": meta.get("updated_at", ""),
+        "ended_at": meta.get("ended_at") or None,
         "last_event_id": meta.get("last_event_id") or "0-0",
         "url": f"/blogs/{meta['slug']}",
     }

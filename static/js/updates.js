@@ -208,7 +208,8 @@ export class UpdateList {
   /**
    * Put an update the list does not show where its ID places it among the loaded ones. False
    * when it is newer than them all (the caller shows it as a new one) or older than them all
-   * while "Load more" has more (it waits for that page).
+   * while "Load more" (or the desk's "Older" page, #updates[data-older]) has more (it waits for
+   * that page).
    */
   place(update) {
     const id = String(update.id);
@@ -217,7 +218,7 @@ export class UpdateList {
     const next = this.oldestFirst
       ? items.find((item) => isAfter(item.dataset.updateId, id))
       : items.find((item) => isAfter(id, item.dataset.updateId));
-    const more = document.getElementById('load-more') !== null;
+    const more = document.getElementById('load-more') !== null || this.list.dataset.older !== undefined;
     if (more && (next === undefined || (this.oldestFirst && next === items[0]))) return true;
     const article = renderArticle(update);
     if (next) next.before(article);
