@@ -194,9 +194,19 @@ async def test_drafts_by_bots_and_their_validation(api, blog):
     other = (await api.post(url, json={"body": "deleted"})).json()
     assert (await api.delete(f"{url}/{other['id']}")).status_code == 204
     assert (await api.post(f"{url}/{other['id']}/publish")).status_code == 404
-    assert [u["title"] for u in (await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"]] == [
-        "Titled"
-    ]
+    listed = (await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"]
+    assert [u["title"] for u in listed] == ["Titled"]
+    assert (await api.delete(f"/api/v1/blogs/{blog}/updates/{listed[0]['id']}")).status_code == 204
+    late = await api.post(f"{one}/publish")  # a retry after its update was deleted: no second one
+    assert late.status_code == 409 and "deleted" in late.json()["detail"]
+
+    # an ended blog refuses a draft's publish; the draft stays for the reopening
+    kept = (await api.post(url, json={"body": "for later"})).json()
+    assert (await api.patch(f"/api/v1/blogs/{blog}", json={"status": "ended"})).status_code == 200
+    refused = await api.post(f"{url}/{kept['id']}/publish")
+    assert refused.status_code == 409 and "ended" in refused.json()["detail"]
+    assert (await api.get(f"{url}/{kept['id']}")).status_code == 200
+    assert (await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"] == []
 
 
 # -- the contributor --------------------------------------------------------------------------------
