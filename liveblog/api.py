@@ -57,13 +57,16 @@ async def _principal(request: Request) -> Principal:
     return await bearer(state_of(request).store, authorization)
 
 
-async def writer(request: Request, slug: str | None = None) -> Principal:
-    """Authenticate a write (401), check its scope and the writer's role (403) and the rate limit (429)."""
+async def writer(request: Request, slug: str | None = None, *, drafts: bool = False) -> Principal:
+    """Authenticate a write (401), check its scope and the writer's role (403: a contributor
+    writes `drafts` only) and the rate limit (429)."""
     state = state_of(request)
     principal = await _principal(request)
+    if not drafts:
+        principal.require_publisher()
     if slug is not None:
         await state.store.require_blog(slug)
-        principal.require_write(slug)
+        principal.require_blog(slug)
     await state.rate_limiter.check(principal.rate_key)
     return principal
 

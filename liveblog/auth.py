@@ -25,6 +25,9 @@ from .store import Store, now_iso
 
 log = logging.getLogger("liveblog")
 TOKEN_PREFIX = "lb_"
+# Users' roles: an admin does everything; an editor writes, publishes and manages updates; a
+# contributor writes drafts only, which an editor or admin publishes.
+ROLES = ("admin", "editor", "contributor")
 # argon2id with the OWASP Password Storage Cheat Sheet's first choice: 19 MiB, 2 passes, 1 lane
 # (argon2-cffi's default takes 64 MiB a check: 40 logins at once took the server to 1.5 GiB).
 # Hashes made with other parameters still verify, and are rehashed at the next login.
@@ -71,6 +74,11 @@ class Principal:
     publishes: bool = True
     display_name: str | None = None
     avatar: str | None = None
+
+    def require_publisher(self) -> None:
+        """403 for a contributor: they write drafts; an editor publishes and manages updates."""
+        if not self.publishes:
+            raise Forbidden("a contributor writes drafts only: an editor publishes and manages updates")
 
     @property
     def author(self) -> Author:

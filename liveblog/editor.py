@@ -69,14 +69,16 @@ class _LoginRequired(Exception):
 
 async def require_editor(request: Request, *, write: bool = False) -> Editor:
     """The logged-in editor (else to /login). On a blog's desk page or form, 403 unless they may
-    see that blog, or with `write` change it (their `auth.Principal` decides)."""
+    see that blog, or with `write` change it; elsewhere, with `write`, 403 for a contributor
+    (their `auth.Principal` decides)."""
     editor = await current_editor(request)
     if editor is None:
         raise _LoginRequired
-    slug = request.path_params.get("slug")
+    slug, principal = request.path_params.get("slug"), editor.principal()
     if slug is not None:
-        principal = editor.principal()
         principal.require_write(slug) if write else principal.require_blog(slug)
+    elif write:
+        principal.require_publisher()
     return editor
 
 
@@ -159,13 +161,13 @@ async def logout(request: Request) -> Response:
 
 
 async def _write_form(
-    request: Request, limit: int = MAX_FORM_BYTES, *, admins_manage: str = ""
+    request: Request, limit: int = MAX_FORM_BYTES, *, admins_manage: str = "", drafts: bool = False
 ) -> tuple[Editor, FormData]:
     """The editor and their checked form, for a write that spends the editor's rate limit (the
     same budget as their writes through the API). With `admins_manage` ("webhooks"), the write is
-    an admin's: an editor gets 403 naming it."""
+    an admin's: an editor gets 403 naming it. A contributor writes `drafts` only, else 403."""
     editor = await (
-        require_admin(request, admins_manage) if admins_manage else require_editor(request, write=True)
+        require_admin(request, admins_manage) if admins_manage else require_editor(request, write=not drafts)
     )
     form = await checked_form(request, limit)
     await state_of(request).rate_limiter.check(editor.principal().rate_key)
@@ -386,7 +388,9 @@ async def _blog_page(
         "error": None,
         "reading": await store.audience(slug),
         "audience_every": state_of(request).settings.audience_interval,
+        "drafts": await store.list_drafts(slug),
     }
+    context["publishers"] = await store.publishers(slug, [u["id"] for u in context["updates"]])
     if editor.admin:
         feeds = Feeds(store)
         context |= {

@@ -189,6 +189,22 @@ class UpdatePatch(_Request):
     image: ImageInput | None = None
 
 
+class NewDraft(_Request):
+    """An update saved as a draft: it is published later (by an editor, for a contributor's)."""
+
+    body: Markdown
+    title: UpdateTitle = None
+    key_event: bool = False
+    image: ImageInput | None = None
+
+
+class DraftPatch(_Request):
+    title: UpdateTitle = None
+    body: Markdown = _optional()
+    key_event: bool = _optional()
+    image: ImageInput | None = None
+
+
 class NewBlog(_Request):
     slug: Slug
     title: BlogTitle
@@ -439,6 +455,36 @@ class ScheduledUpdate(TypedDict):
     pinned: NotRequired[bool]
 
 
+DRAFT_ID_PATTERN = "^[0-9a-f]{16}$"
+
+
+class DraftUpdate(TypedDict):
+    """A draft: on the desk and under `.../drafts` for the blog's writers only, never in the
+    stream, the updates, the pages or the feeds until it is published (it then gets a new `id`, the
+    stream ID of its `update.published`)."""
+
+    id: Annotated[str, Field(pattern=DRAFT_ID_PATTERN)]
+    blog: Slug
+    title: str | None
+    body: str
+    html: str
+    image: Image | None
+    author: Annotated[Author, Field(description="Who wrote it: the published update's author.")]
+    owner: Annotated[
+        str,
+        Field(
+            description="`editor:LOGIN` or `bot:TOKEN-NAME` of who wrote it: a contributor changes only their own."
+        ),
+    ]
+    key_event: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class DraftList(TypedDict):
+    drafts: Annotated[list[DraftUpdate], Field(description="The latest changed first.")]
+
+
 class ScheduledList(TypedDict):
     scheduled: Annotated[list[ScheduledUpdate], Field(description="Soonest first.")]
 
@@ -526,4 +572,8 @@ SCHEMAS: dict[str, Any] = {
     "UpdatePatch": UpdatePatch,
     "Problem": Problem,
     "Event": Event,
+    "DraftUpdate": DraftUpdate,
+    "DraftList": DraftList,
+    "NewDraft": NewDraft,
+    "DraftPatch": DraftPatch,
 }

@@ -168,6 +168,7 @@ def _parameters() -> dict[str, Any]:
         "WebhookId": {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string"}},
         "UpdateId": {"name": "id", "in": "path", "required": True, "schema": _schema("StreamId")},
         "ScheduledId": {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+        "DraftId": {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
         "Limit": {
             "name": "limit",
             "in": "query",
@@ -408,6 +409,7 @@ def _paths() -> dict[str, Any]:
                 "tags": ["updates"],
             },
         },
+        **_draft_paths(slug),
         "/api/v1/blogs/{slug}/events": {
             "parameters": [slug],
             "get": {
@@ -461,6 +463,122 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _draft_paths(slug: dict[str, Any]) -> dict[str, Any]:
+    """`.../drafts`: for the blog's writers only, never cached; a contributor's session may create
+    drafts and change its own, and gets 403 on publishing."""
+    draft_id = _ref("parameters", "DraftId")
+    draft_ok = {"200": {"description": "The draft.", "content": _json(_schema("DraftUpdate"))}}
+    writers_only = {"security": [{"bearer": []}], "tags": ["drafts"]}
+    return {
+        "/api/v1/blogs/{slug}/drafts": {
+            "parameters": [slug],
+            "get": {
+                "operationId": "listDrafts",
+                "summary": "The blog's drafts, the latest changed first (its writers only)",
+                **writers_only,
+                "responses": {
+                    "200": {"description": "The drafts.", "content": _json(_schema("DraftList"))},
+                    **_errors(401, 403, 404, 503),
+                },
+            },
+            "post": {
+                **_write(
+                    "createDraft",
+                    "Save an update as a draft: on no public path until it is published",
+                    "NewDraft",
+                    {
+                        "201": {
+                            "description": "Saved.",
+                            "headers": {
+                                "Location": {"schema": {"type": "string", "format": "uri-reference"}}
+                            },
+                            "content": _json(_schema("DraftUpdate")),
+                        }
+                    },
+                    _errors(
+                        400,
+                        401,
+                        403,
+                        404,
+                        409,
+                        413,
+                        415,
+                        422,
+                        429,
+                        503,
+                        e409="Not returned here: drafts take no Idempotency-Key.",
+                    ),
+                ),
+                "tags": ["drafts"],
+            },
+        },
+        "/api/v1/blogs/{slug}/drafts/{id}": {
+            "parameters": [slug, draft_id],
+            "get": {
+                "operationId": "getDraft",
+                "summary": "One draft (its blog's writers only)",
+                **writers_only,
+                "responses": {**draft_ok, **_errors(401, 403, 404, 503)},
+            },
+            "patch": {
+                **_write(
+                    "editDraft",
+                    "Edit a draft (a contributor: their own)",
+                    "DraftPatch",
+                    draft_ok,
+                    _errors(400, 401, 403, 404, 413, 415, 422, 429, 503),
+                ),
+                "tags": ["drafts"],
+            },
+            "delete": {
+                **_write(
+                    "deleteDraft",
+                    "Delete a draft (a contributor: their own)",
+                    None,
+                    {"204": {"description": "Deleted."}},
+                    _errors(401, 403, 404, 429, 503),
+                ),
+                "tags": ["drafts"],
+            },
+        },
+        "/api/v1/blogs/{slug}/drafts/{id}/publish": {
+            "parameters": [slug, draft_id],
+            "post": {
+                **_write(
+                    "publishDraft",
+                    "Publish a draft as its author's update (not a contributor's to do)",
+                    None,
+                    {
+                        "201": {
+                            "description": "Published, and off the desk in the same step. A retry answers "
+                            "the same update as it is now (`Idempotent-Replayed: true`), never a second one.",
+                            "headers": {
+                                "Location": {
+                                    "description": "The update's API URL.",
+                                    "schema": {"type": "string", "format": "uri-reference"},
+                                }
+                            },
+                            "content": _json(_schema("Update")),
+                        }
+                    },
+                    _errors(
+                        401,
+                        403,
+                        404,
+                        409,
+                        429,
+                        503,
+                        e404="No such blog, or no such draft (deleted, or published over 24 hours ago).",
+                        e409="The blog has ended, or the draft changed while it was being published "
+                        "(reload it, then publish), or its update was published and since deleted.",
+                    ),
+                ),
+                "tags": ["drafts"],
+            },
+        },
+    }
+
+
 @functools.cache
 def spec() -> dict[str, Any]:
     """The OpenAPI 3.1.0 document of the API, as a plain dict (built once; do not mutate)."""
@@ -481,6 +599,7 @@ def spec() -> dict[str, Any]:
                 "name": "webhooks",
                 "description": "Events POSTed to registered URLs, signed (Standard Webhooks).",
             },
+            {"name": "drafts", "description": "Updates saved, not yet published; for the blog's writers."},
             {"name": "meta", "description": "This description."},
         ],
         "paths": _paths(),

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import metrics, updates
 from .models import Author, NewUpdate, validate
-from .store import Published, Store
+from .store import DraftRef, Published, Store, draft_key
 
 
 def _idempotency(key: str | None, request: bytes) -> tuple[str, str] | None:
@@ -36,6 +36,7 @@ async def publish(
     via: str,
     key: str | None = None,
     request: bytes = b"",
+    draft: DraftRef | None = None,
 ) -> Published:
     """Publish the request `obj` (a bot's JSON object) to blog `slug`, or schedule it when its
     `scheduled_at` is ahead: 422 or 413 when it is no valid update, 404 without the blog, 409 when
@@ -43,14 +44,18 @@ async def publish(
     once the blog has ended, also when it ends meanwhile (the store's script checks it again).
 
     `via` is how it came, the label it is counted by in `liveblog_publishes_total`: "bot" or
-    "editor" (who wrote it, through the API or the desk), "feed" or "demo"."""
+    "editor" (who wrote it, through the API or the desk), "feed" or "demo".
+
+    With `draft` (drafts.py publishes one), the draft leaves the desk in the same step, and its ID
+    is the idempotency key: a retry answers the same update, never a second one."""
     # Rendering 64 KiB of hostile Markdown takes up to a second: off the event loop, so the
     # readers this process serves do not stall meanwhile.
     new = validate(NewUpdate, obj)
     if key is None:  # with a key, it may be the retry of a publish made before the end: the
         await store.require_live(slug)  # script answers that with its first response
     fields = await asyncio.to_thread(updates.draft, slug, new, author)
-    result = await store.publish(slug, fields, idempotency=_idempotency(key, request), at=new.scheduled_at)
+    idempotency = (draft_key(draft.id), draft.id) if draft else _idempotency(key, request)
+    result = await store.publish(slug, fields, idempotency=idempotency, at=new.scheduled_at, draft=draft)
     if not (result.replayed or result.scheduled):  # a scheduled one counts when it falls due
         metrics.PUBLISHED.labels(via).inc()
     return result

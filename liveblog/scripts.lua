@@ -78,8 +78,9 @@ local function append_update(events, updates, order, meta, pinned, key_events, p
 end
 
 --! publish
--- KEYS: events, updates, order, meta, idempotency, pinned, key events
--- ARGV: url prefix, update JSON without id, url and times, maxlen, fingerprint ('' = no key), ttl, now
+-- KEYS: events, updates, order, meta, idempotency, pinned, key events, drafts, published by
+-- ARGV: url prefix, update JSON without id, url and times, maxlen, fingerprint ('' = no key), ttl, now,
+-- then the draft it publishes ('' = none), that draft's JSON as it was read, the publisher's name
 if redis.call('EXISTS', KEYS[4]) == 0 then return {'missing'} end
 if ARGV[4] ~= '' then
   local prior = redis.call('HMGET', KEYS[5], 'fp', 'id')
@@ -97,7 +98,15 @@ end
 -- An ended blog refuses, checked here so no publish slips in after the end; a retry of one
 -- published before it (above) still gets its first answer.
 if redis.call('HGET', KEYS[4], 'status') == 'ended' then return {'ended'} end
+if ARGV[7] ~= '' then
+  -- A draft leaves the desk in the step that publishes it: never lost, never published twice.
+  local current = redis.call('HGET', KEYS[8], ARGV[7])
+  if not current then return {'draft-gone'} end
+  if current ~= ARGV[8] then return {'draft-changed'} end
+  redis.call('HDEL', KEYS[8], ARGV[7])
+end
 local id, json = append_update(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], ARGV[1], ARGV[2], ARGV[3], ARGV[6])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[9], id, ARGV[9]) end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[5], 'fp', ARGV[4], 'id', id)
   redis.call('EXPIRE', KEYS[5], ARGV[5])
@@ -166,6 +175,20 @@ local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return removed
 
+--! edit_scheduled
+-- KEYS: scheduled, pending; ARGV: schedule id, due (ms), update JSON without id, url and times
+-- Changes a scheduled update's text and time; 0 when it is not (or no longer) scheduled.
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+
+--! replace_draft
+-- KEYS: drafts; ARGV: draft id, its new JSON. 0 when the draft is gone (published or deleted).
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+
 --! edit
 -- KEYS: events, updates, meta, pinned, key events, trail, removed, history
 -- ARGV: update id, new JSON, maxlen, now, the editor ({"name", "kind"} JSON), versions kept
@@ -206,12 +229,13 @@ redis.call('HSET', KEYS[3], 'last_event_id', eid, 'updated_at', ARGV[4])
 return eid
 
 --! delete
--- KEYS: events, updates, order, meta, pinned, key events, trail, removed, history
+-- KEYS: events, updates, order, meta, pinned, key events, trail, removed, history, published by
 -- ARGV: update id, maxlen, now
 -- Every event that carried the update's text leaves the stream in the same step, and its edit
 -- history with the earlier texts.
 if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return false end
 redis.call('DEL', KEYS[9])
+redis.call('HDEL', KEYS[10], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])

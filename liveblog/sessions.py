@@ -65,8 +65,12 @@ class Editor:
         return self.role == "admin"
 
     @property
+    def contributor(self) -> bool:
+        return self.role == "contributor"
+
+    @property
     def publishes(self) -> bool:
-        return self.role != "contributor"
+        return not self.contributor
 
     @property
     def author(self) -> Author:

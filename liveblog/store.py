@@ -126,6 +126,16 @@ class Keys:
         """List: an update's edits, newest first, with the texts they replaced (erased with it)."""
         return self.meta.removesuffix("meta") + "history:" + update_id
 
+    @property
+    def drafts(self) -> str:
+        """Hash: draft id -> the draft's JSON; never in the stream nor on any public path."""
+        return self.meta.removesuffix("meta") + "drafts"
+
+    @property
+    def published_by(self) -> str:
+        """Hash: update id -> the name of the editor who published it from a draft (desk only)."""
+        return self.meta.removesuffix("meta") + "published-by"
+
 
 def _score_bound(update_id: str) -> str:
     ms, _, seq = update_id.partition("-")
@@ -161,6 +171,20 @@ class UpdatePage(NamedTuple):
     last_event_id: str
     pinned: list[Update]
     key_events: list[Update]
+
+
+def draft_key(draft_id: str) -> str:
+    """The idempotency key of a draft's publish (no bot's key, a SHA-256 in hex, looks like it)."""
+    return "draft-" + draft_id
+
+
+class DraftRef(NamedTuple):
+    """The draft a publish takes off the desk in the same step: it must still hold `text` (else
+    Conflict); `publisher` is who published it. Its ID is the publish's idempotency key."""
+
+    id: str
+    text: str
+    publisher: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,12 +401,15 @@ class Store:
         *,
         idempotency: tuple[str, str] | None = None,
         at: datetime | None = None,
+        draft: DraftRef | None = None,
     ) -> Published:
         """Append `update.published` and store the update in one step, or schedule it for `at`;
         BlogEnded (409) when the blog has ended, checked in the same step.
 
         `fields` is the update without `id` and `url` (the script adds both: the
         id is the stream ID of the event, the url `updates_path`). `idempotency` is (key, fingerprint).
+        With `draft`, the same step removes that draft (NotFound when it is gone, Conflict when it
+        changed since it was read) and records its publisher in `published_by`.
         """
         keys = Keys.of(slug)
         idem_key, fingerprint = idempotency or ("", "")
@@ -418,14 +445,28 @@ class Store:
                     keys.idempotency(idem_key),
                     keys.pinned,
                     keys.key_events,
+                    keys.drafts,
+                    keys.published_by,
                 ],
-                [updates_path(slug), rest_json, self.stream_maxlen, fingerprint, IDEMPOTENCY_TTL, now_iso()],
+                [
+                    updates_path(slug),
+                    rest_json,
+                    self.stream_maxlen,
+                    fingerprint,
+                    IDEMPOTENCY_TTL,
+                    now_iso(),
+                    *(draft or ("", "", "")),
+                ],
             )
         status = _text(result[0])
         if status == "missing":
             raise NotFound(f"no blog {slug!r}")
         if status == "ended":
             raise BlogEnded(slug)
+        if status == "draft-gone":
+            raise NotFound(f"no draft {draft.id if draft else ''!r} in blog {slug!r} (published or deleted?)")
+        if status == "draft-changed":
+            raise Conflict("the draft changed since it was opened: reload it, then publish")
         if status in ("duplicate", "deleted") and _text(result[1]) != fingerprint:
             raise Conflict("this Idempotency-Key was used with another request body")
         if status == "deleted":
@@ -474,6 +515,57 @@ class Store:
         """Take a scheduled update off the schedule; False when it is not scheduled (any more)."""
         keys = Keys.of(slug)
         return bool(await self._write("cancel_scheduled", [keys.scheduled, keys.pending], [scheduled_id]))
+
+    async def edit_scheduled(self, slug: str, scheduled_id: str, fields: Draft, at: datetime) -> bool:
+        """Give a scheduled update new fields and a new time; False when it is not scheduled (any
+        more): published or cancelled meanwhile."""
+        keys = Keys.of(slug)
+        rest = {k: v for k, v in fields.items() if k not in ("published_at", "updated_at")}
+        args = [scheduled_id, int(at.timestamp() * 1000), json.dumps(rest, separators=(",", ":"))]
+        return bool(await self._write("edit_scheduled", [keys.scheduled, keys.pending], args))
+
+    # -- drafts: apart from the stream and the published state, under the blog's tag -----------
+
+    async def put_draft(self, slug: str, draft_id: str, text: str, *, new: bool) -> bool:
+        """Store a draft's JSON: a new one (False when the ID is taken), or over the existing
+        one (False when there is none: published or deleted meanwhile, so it does not come back)."""
+        keys = Keys.of(slug)
+        if new:
+            return bool(await self._command(keys.drafts, "HSETNX", keys.drafts, draft_id, text))
+        return bool(await self._write("replace_draft", [keys.drafts], [draft_id, text]))
+
+    async def get_draft(self, slug: str, draft_id: str) -> str | None:
+        """A draft's JSON as stored (the text a publish must find unchanged), or None."""
+        raw = await self.redis.hget(Keys.of(slug).drafts, draft_id)
+        return _text(raw) if raw is not None else None
+
+    async def list_drafts(self, slug: str) -> list[dict[str, Any]]:
+        """The blog's drafts, the latest changed first."""
+        drafts = [json.loads(v) for v in (await self.redis.hvals(Keys.of(slug).drafts))]
+        return sorted(drafts, key=lambda d: d["updated_at"], reverse=True)
+
+    async def delete_draft(self, slug: str, draft_id: str) -> bool:
+        keys = Keys.of(slug)
+        return bool(await self._command(keys.drafts, "HDEL", keys.drafts, draft_id))
+
+    async def draft_published(self, slug: str, draft_id: str) -> Published | None:
+        """The update this draft became, as it is now, while its publish's idempotency record
+        lasts (24 hours), else None; Conflict once that update was deleted (as a publish's retry)."""
+        keys = Keys.of(slug)
+        update_id = await self.redis.hget(keys.idempotency(draft_key(draft_id)), "id")
+        if update_id is None:
+            return None
+        text = await self.redis.hget(keys.updates, _text(update_id))
+        if text is None:
+            raise Conflict("this draft was published, and its update has since been deleted")
+        return Published(json.loads(text), _text(text), replayed=True)
+
+    async def publishers(self, slug: str, update_ids: list[str]) -> dict[str, str]:
+        """Who published each of these updates from a draft (the desk shows it), by update ID."""
+        if not update_ids:
+            return {}
+        names = await self.redis.hmget(Keys.of(slug).published_by, update_ids)
+        return {i: _text(n) for i, n in zip(update_ids, names, strict=True) if n is not None}
 
     async def scheduled_blogs(self) -> list[str]:
         return sorted(_text(s) for s in await self.redis.smembers(SCHEDULED_BLOGS))
@@ -530,6 +622,7 @@ class Store:
                 keys.trail,
                 keys.removed,
                 keys.history(update_id),
+                keys.published_by,
             ],
             [update_id, self.stream_maxlen, now_iso()],
         )

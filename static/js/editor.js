@@ -9,6 +9,10 @@
 //   controls for updates that arrive live; a scheduled update (202) reloads the page, so
 //   #scheduled lists it.
 // - "N reading now" (#reading-now), asked for again every few seconds.
+// - "Save draft" (button#save-draft, its data-api the drafts' URL) posts the same fields to the
+//   drafts API, then reloads the page, so #drafts lists it.
+// - the times to publish at (input[type=datetime-local][data-zone=UTC], UTC on the server) are
+//   shown and typed in the editor's own time zone, which the field's hint names, and sent as UTC.
 
 const PREVIEW_DELAY_MS = 250;
 
@@ -68,13 +72,50 @@ function updatePayload(form) {
     title: text('title').trim() || null,
     body: text('body'),
     key_event: field('key_event').checked,
-    pinned: field('pinned').checked,
+    pinned: Boolean(field('pinned')?.checked),
   };
   const imageUrl = text('image_url').trim();
   if (imageUrl) payload.image = { url: imageUrl, alt: text('image_alt'), caption: text('image_caption') };
-  const at = text('scheduled_at').trim(); // datetime-local carries no zone: the desk's times are UTC
-  if (at) payload.scheduled_at = at.length === 16 ? `${at}:00Z` : `${at}Z`;
+  const at = (field('scheduled_at')?.value || '').trim(); // the editor's local time
+  if (at) payload.scheduled_at = new Date(at).toISOString();
   return payload;
+}
+
+/** A draft's request: the update's fields a draft has (no pin, no time). */
+function draftPayload(form) {
+  const { pinned, scheduled_at: at, ...payload } = updatePayload(form);
+  return payload;
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+
+/** datetime-local values: "2026-11-29T10:00" in UTC as the same moment in local time, and back. */
+function utcToLocal(value) {
+  const date = new Date(`${value}Z`);
+  if (Number.isNaN(date.getTime())) return value;
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`
+    + `T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+function localToUtc(value) {
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? value : date.toISOString().slice(0, 16);
+}
+
+function setupLocalTimes() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+  for (const input of document.querySelectorAll('input[type="datetime-local"][data-zone="UTC"]')) {
+    if (input.value) input.value = utcToLocal(input.value);
+    input.dataset.zone = 'local';
+    const hint = input.labels?.[0]?.querySelector('.time-zone');
+    if (hint) hint.textContent = zone;
+    // A form posted as it is (not form#new-update, sent as JSON) takes UTC, as without JS.
+    if (input.form && input.form.id !== 'new-update') {
+      input.form.addEventListener('submit', () => {
+        if (input.value) input.value = localToUtc(input.value);
+      });
+    }
+  }
 }
 
 function newKey() {
@@ -86,26 +127,21 @@ function setupPublish(form) {
   let pending = null; // {key, body}: the last request not known to have succeeded
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const button = form.querySelector('button[type="submit"]');
+    const button = event.submitter || form.querySelector('button[type="submit"]');
     if (button) button.disabled = true;
     showError('');
-    const body = JSON.stringify(updatePayload(form));
+    const url = button?.dataset.api || form.dataset.api;
+    const draft = url.endsWith('/drafts');
+    const body = JSON.stringify(draft ? draftPayload(form) : updatePayload(form));
     if (!pending || pending.body !== body) pending = { key: newKey(), body };
+    const headers = { 'Content-Type': 'application/json', 'X-CSRF-Token': form.elements.namedItem('csrf').value };
+    if (!draft) headers['Idempotency-Key'] = pending.key;
     try {
-      const response = await fetch(form.dataset.api, {
-        method: 'POST',
-        body,
-        headers: {
-          'Content-Type': 'application/json',
-          'X-CSRF-Token': form.elements.namedItem('csrf').value,
-          'Idempotency-Key': pending.key,
-        },
-        credentials: 'same-origin',
-      });
+      const response = await fetch(url, { method: 'POST', body, headers, credentials: 'same-origin' });
       if (response.ok) pending = null;
-      if (response.status === 202) {
+      if (response.status === 202 || (draft && response.ok)) {
         form.reset();
-        window.location.reload(); // scheduled: the desk's #scheduled list shows it
+        window.location.reload(); // scheduled or a draft: #scheduled or #drafts lists it
       } else if (response.ok) {
         form.reset();
       } else if (response.status === 401) { // the API asks for a bot's token: say what it means here
@@ -125,6 +161,7 @@ function setupPublish(form) {
 const CONFIRMS = {
   'control-delete': 'Delete this update?',
   'control-cancel': 'Cancel this scheduled update?',
+  'control-delete-draft': 'Delete this draft?',
   'control-revoke': 'Revoke this token?',
   'control-remove': 'Remove this user?',
   'control-remove-webhook': 'Remove this webhook?',
@@ -194,7 +231,9 @@ function main() {
   setupConfirm();
   setupAudience();
   setupControls();
-  const form = document.getElementById('new-update') || document.getElementById('edit-update');
+  setupLocalTimes();
+  const form = ['new-update', 'edit-update', 'edit-draft', 'edit-scheduled']
+    .map((id) => document.getElementById(id)).find(Boolean);
   if (form) setupPreview(form);
   const publish = document.getElementById('new-update');
   if (publish) setupPublish(publish);
