@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -183,9 +182,7 @@ async def patch_update(request: Request) -> Response:
     await writer(request, slug)
     obj, _ = await read_json(request)
     store = state_of(request).store
-    update = await run_in_threadpool(updates.edited_update, await store.require_update(slug, update_id), obj)
-    await store.replace_update(slug, update)
-    return _json(update)
+    return _json(await publishing.edit(store, slug, await store.require_update(slug, update_id), obj))
 
 
 async def delete_update(request: Request) -> Response:

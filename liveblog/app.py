@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import api, editor, feeds, metrics, openapi, pages, runner
+from . import api, editor, feeds, metrics, openapi, pages, runner, uploads
 from .auth import LoginGate, RateLimiter, SigningKey
 from .dispatch import STREAM_ROUTES, Streams
 from .embedded import EmbeddedRedis
@@ -268,7 +268,7 @@ def create_app(settings: Settings | None = None) -> Streams:
                 embedded.stop()
             metrics.process_exited()
 
-    api_mount = Mount("/api/v1", routes=[*api.routes(), *STREAM_ROUTES])
+    api_mount = Mount("/api/v1", routes=[*api.routes(), *uploads.api_routes(), *STREAM_ROUTES])
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -278,6 +278,7 @@ def create_app(settings: Settings | None = None) -> Streams:
             api_mount,
             Mount("/static", StaticFiles(directory=static_dir()), name="static"),
             *feeds.routes(),
+            *uploads.routes(),
             *editor.routes(),
             *pages.routes(),
         ],

@@ -232,6 +232,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("access_log", False, "log every HTTP request (one line each)", _bool),
     Setting(
+        "max_upload_bytes",
+        10 * 1024 * 1024,
+        "largest image upload (API and desk); larger gets 413, unread",
+        _positive_int,
+    ),
+    Setting(
         "frame_ancestors",
         "*",
         "sources allowed to frame `/blogs/{slug}/embed` (CSP frame-ancestors)",
@@ -278,6 +284,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     access_log: bool = False
+    max_upload_bytes: int = 10 * 1024 * 1024
     frame_ancestors: str = "*"
 
     def __post_init__(self) -> None:

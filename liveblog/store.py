@@ -2,7 +2,8 @@
 
 Keys are hash-tagged by blog (`lb:{slug}:...`) so a blog lives on one Redis
 Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
-current JSON), `order` (sorted set for paging), `meta` (the blog's hash).
+current JSON), `order` (sorted set for paging), `meta` (the blog's hash), `media:ID` (an uploaded
+image: its document and the bytes of each width).
 Global keys: `lb:blogs` (sorted set of slugs), `lb:scheduled-blogs`, the accounts under one hash
 tag, as they change together (`lb:{auth}:users`, `lb:{auth}:tokens`, `lb:{auth}:token-names`,
 `lb:{auth}:sessions:NAME-HASH`, a user's open sessions), the login failure counters
@@ -31,7 +32,7 @@ from redis.cluster import REPLICA
 from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import Conflict, NotFound, NotReplicated, Unavailable
-from .models import Blog, Draft, Update
+from .models import Blog, Draft, MediaDoc, Update
 from .redis_client import AsyncClient, is_cluster
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -107,6 +108,10 @@ class Keys:
     def trail(self) -> str:
         """Hash: update id -> the ID of its latest `update.edited` event (erased with the update)."""
         return self.meta.removesuffix("meta") + "trail"
+
+    def media(self, media_id: str) -> str:
+        """Hash of one uploaded image: `meta` (its JSON document) and each width's bytes."""
+        return self.meta.removesuffix("meta") + "media:" + media_id
 
     @property
     def removed(self) -> str:
@@ -538,6 +543,23 @@ class Store:
             keys=[keys.events, keys.removed, keys.meta], args=[event_id or ""]
         )
         return Position(bool(known), int(behind_events), int(behind_bytes))
+
+    # -- uploaded images: one hash per image, under the blog's tag (on the blog's slot) ---------
+
+    async def put_media(self, slug: str, document: MediaDoc, variants: dict[int, bytes]) -> None:
+        """Store an upload's document and the bytes of each width in one command (the same upload
+        again writes the same values)."""
+        key = Keys.of(slug).media(document["id"])
+        fields = [item for width, data in variants.items() for item in (str(width), data)]
+        await self._command(key, "HSET", key, "meta", json.dumps(document), *fields)
+
+    async def get_media(self, slug: str, media_id: str) -> MediaDoc | None:
+        raw = await self.redis.hget(Keys.of(slug).media(media_id), "meta")
+        return json.loads(raw) if raw else None
+
+    async def media_bytes(self, slug: str, media_id: str, width: int) -> bytes | None:
+        data = await self.redis.hget(Keys.of(slug).media(media_id), str(width))
+        return data.encode() if isinstance(data, str) else data
 
     # -- users and tokens --------------------------------------------------------------------
 
