@@ -234,7 +234,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_upload_bytes",
         10 * 1024 * 1024,
-        "largest image upload (API and desk); larger gets 413, unread",
+        "bytes of the largest image upload (API and desk); a larger one gets 413, read no further",
         _positive_int,
     ),
     Setting(
