@@ -361,7 +361,7 @@ async def publish(request: Request) -> Response:
         values = _update_values(form)
         image = await uploads.file_of(request, form, "image_file")
         await form.close()
-        if image is not None:
+        if image:
             _require_alt(values)  # before the work of the upload
             values["image_media"] = (await media.upload(state.store, slug, image))["id"]
         payload = _update_payload(values, new=True)

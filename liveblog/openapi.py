@@ -381,6 +381,7 @@ def _paths() -> dict[str, Any]:
                                 "type": "object",
                                 "required": ["file"],
                                 "properties": {"file": {"type": "string", "format": "binary"}},
+                                "additionalProperties": False,
                             }
                         }
                     },

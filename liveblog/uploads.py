@@ -34,8 +34,8 @@ def form_limit(request: Request, fields: int = 0) -> int:
 
 
 async def file_of(request: Request, form: FormData, name: str = "file") -> bytes | None:
-    """The bytes of the form's file field `name`; None when no file was chosen (a browser sends an
-    empty part). 413 over `LIVEBLOG_MAX_UPLOAD_BYTES`, 422 when the field is text, not a file."""
+    """The bytes of the form's file field `name`, None without one (b"" when a browser's form had no
+    file chosen). 413 over `LIVEBLOG_MAX_UPLOAD_BYTES`, 422 when the field is text, not a file."""
     part = form.get(name)
     if part is None:
         return None
@@ -45,7 +45,7 @@ async def file_of(request: Request, form: FormData, name: str = "file") -> bytes
     data = await part.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(f"{name}: over {limit} bytes")
-    return data or None
+    return data
 
 
 async def upload(request: Request) -> Response:
