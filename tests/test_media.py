@@ -17,6 +17,7 @@ from liveblog.models import MAX_UPLOAD_FRAMES, MAX_UPLOAD_PIXELS
 
 from .browsing import log_in_at, needs_chromium, open_reader, watch
 from .conftest import PASSWORD, Server, csrf_of, logged_in
+from .test_browser import MARKUP
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -371,3 +372,31 @@ async def test_an_editor_uploads_on_the_desk_and_the_reader_sees_it_live(
     finally:
         await reader_context.close()
         await editor_context.close()
+
+
+@pytest.mark.browser
+@needs_chromium
+async def test_an_uploaded_image_inserted_live_has_the_markup_the_server_renders(browser, server, api, blog):
+    """The live copy (updates.js filling _update.html's <template>) of an uploaded image, with its
+    srcset, size, caption and credit, or a credit alone, is what a reload renders, to the byte."""
+    media = (await upload(api, blog, photo((1000, 800)))).json()
+    page, errors = await open_reader(browser, f"{server.url}/blogs/{blog}")
+    images = [
+        {"media": media["id"], "alt": "Dusk", "caption": "Kyiv & <Lviv>", "credit": "Photo: Ed"},
+        {"media": media["id"], "alt": "Dusk", "credit": "Photo: Ed"},
+        {"media": media["id"], "alt": ""},
+    ]
+    ids = [
+        (await api.post(f"/api/v1/blogs/{blog}/updates", json={"body": "x", "image": i})).json()["id"]
+        for i in images
+    ]
+    await expect(page.locator("#updates article.update")).to_have_count(3, timeout=5000)
+    live = [await page.evaluate(MARKUP, f"#update-{i}") for i in ids]
+    await page.reload()
+    await expect(page.locator("#live-status")).to_have_text("live")
+    rendered = [await page.evaluate(MARKUP, f"#update-{i}") for i in ids]
+    assert live == rendered
+    assert 'srcset="/media/' in rendered[0] and 'width="1000" height="800"' in rendered[0]
+    assert "image-caption" not in rendered[1] and "<figcaption>" not in rendered[2]
+    assert errors == []
+    await page.close()
