@@ -177,6 +177,20 @@ async def test_an_image_of_another_blog_or_none_is_refused(api, blog):
     assert response.status_code == 422 and response.json()["detail"].startswith("image: give either")
 
 
+async def test_pages_and_feeds_give_an_uploaded_image_an_absolute_url(server, api, blog):
+    """Open Graph, JSON-LD and the feeds are read on other sites: the upload's path gets the origin."""
+    media = (await upload(api, blog, png())).json()
+    image = {"media": media["id"], "alt": "Dot"}
+    update = (await api.post(f"/api/v1/blogs/{blog}/updates", json={"body": "x", "image": image})).json()
+    absolute = server.url + media["url"]
+    permalink = (await api.get(update["url"])).text
+    assert f'<meta property="og:image" content="{absolute}">' in permalink
+    assert f'"image": "{absolute}"' in (await api.get(f"/blogs/{blog}")).text.replace('":"', '": "')
+    [item] = (await api.get(f"/blogs/{blog}/feed.json")).json()["items"]
+    assert item["image"] == absolute and f'<img src="{absolute}"' in item["content_html"]
+    assert f'src="{absolute}"' in (await api.get(f"/blogs/{blog}/feed.atom")).text.replace("&#34;", '"')
+
+
 @pytest.mark.parametrize(
     "path",
     [
