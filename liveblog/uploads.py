@@ -21,6 +21,7 @@ from .bodies import read_form
 from .errors import Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType
 from .models import SLUG_PATTERN
 from .state import state_of
+from .urls import location
 
 FORM_OVERHEAD = 16 * 1024  # a multipart body's boundaries and part headers, beyond the file itself
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -62,7 +63,8 @@ async def upload(request: Request) -> Response:
     if data is None:
         raise Invalid("file", "field required: the image, as a file")
     document = await media.upload(state_of(request).store, slug, data)
-    return JSONResponse(document, 201, headers={"Location": document["url"], "Cache-Control": "no-cache"})
+    headers = {"Location": location(request, document["url"]), "Cache-Control": "no-cache"}
+    return JSONResponse(document, 201, headers=headers)
 
 
 async def serve(request: Request) -> Response:
