@@ -261,14 +261,22 @@ def _checked(form: FormData, name: str) -> bool:
     return str(form.get(name) or "") not in ("", "0", "false", "off")
 
 
-IMAGE_FIELDS = ("image_url", "image_media", "image_alt", "image_caption", "image_credit")
-UPDATE_FIELDS = ("title", "body", *IMAGE_FIELDS, "scheduled_at")
+# The text fields of the new-update and edit forms (beside the checkboxes and the new form's image_file).
+UPDATE_FIELDS = (
+    "title",
+    "body",
+    "image_url",
+    "image_media",
+    "image_alt",
+    "image_caption",
+    "image_credit",
+    "scheduled_at",
+)
 
 
 def _update_values(form: FormData) -> dict[str, Any]:
     """The form's fields as typed, to refill the form after an error."""
-    names = UPDATE_FIELDS
-    values: dict[str, Any] = {name: str(form.get(name) or "") for name in names}
+    values: dict[str, Any] = {name: str(form.get(name) or "") for name in UPDATE_FIELDS}
     values["key_event"] = _checked(form, "key_event")
     values["pinned"] = _checked(form, "pinned")
     return values

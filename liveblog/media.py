@@ -2,8 +2,9 @@
 
 An upload is never served as it came. Its format is sniffed from its bytes (JPEG, PNG, WebP or GIF;
 the client's content type and file name are never read); its pixel count is checked right after
-the header is read, before any decoding (a decompression bomb is 413); a GIF of more than
-`MAX_UPLOAD_FRAMES` frames is refused (422) and an animated one keeps its first frame. Then Pillow's
+the header is read, before any decoding (a decompression bomb is 413); an animation (GIF, APNG,
+WebP) of more than `MAX_UPLOAD_FRAMES` frames is refused (422), and one within keeps its first frame
+(no animation is served: no frame-by-frame decoding on the server). Then Pillow's
 `verify()`, a full decode, the EXIF orientation applied, and each width of `WIDTHS` (and the image's
 own width when smaller) encoded afresh as WebP with no metadata at all: no EXIF (so no GPS), no XMP,
 no ICC profile (the pixels are kept as they are, read as sRGB). Whatever was appended to or hidden
@@ -95,7 +96,7 @@ def _check_bounds(image: Any) -> None:
         raise Invalid("file", _UNREADABLE)
     if width * height > MAX_UPLOAD_PIXELS:
         raise PayloadTooLarge(f"file: {width}x{height} is over {MAX_UPLOAD_PIXELS} pixels")
-    if getattr(image, "n_frames", 1) > MAX_UPLOAD_FRAMES:  # GIF: counted from the headers, not decoded
+    if getattr(image, "n_frames", 1) > MAX_UPLOAD_FRAMES:  # counted from frame headers, not decoded
         raise Invalid("file", f"over {MAX_UPLOAD_FRAMES} frames")
 
 
