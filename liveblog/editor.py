@@ -371,7 +371,7 @@ async def publish(request: Request) -> Response:
         await form.close()
         if image:
             _require_alt(values)  # before the work of the upload
-            values["image_media"] = (await media.upload(state.store, slug, image))["id"]
+            values["image_media"] = (await media.upload(state.store, slug, image, state.uploads))["id"]
         payload = _update_payload(values, new=True)
         await publishing.publish(state.store, slug, payload, editor.author, via="editor")
     except (Invalid, PayloadTooLarge) as exc:

@@ -15,12 +15,12 @@ The id is a hash of the uploaded bytes, so the same file uploaded twice is one u
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import Invalid, PayloadTooLarge
@@ -32,6 +32,9 @@ WIDTHS = (480, 960, 1600)  # the srcset's widths; an image narrower than one is 
 EXTENSION, CONTENT_TYPE = "webp", "image/webp"
 QUALITY = 82
 ID_CHARS = 32  # hex characters of the SHA-256 of the upload: the id
+# Uploads processed at once per process: a 50 MP photo takes ~200 MB while it is decoded and
+# resized (Pillow releases the GIL meanwhile, so two use both cores); more wait their turn.
+UPLOAD_THREADS = 2
 
 
 def media_id(data: bytes) -> str:
@@ -107,10 +110,10 @@ def _encode(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-async def upload(store: Store, slug: str, data: bytes) -> MediaDoc:
-    """Process an upload off the event loop and store it under the blog; its document. Nothing is
-    stored when it is refused."""
-    processed = await asyncio.to_thread(process, data)
+async def upload(store: Store, slug: str, data: bytes, limiter: anyio.CapacityLimiter) -> MediaDoc:
+    """Process an upload off the event loop (on one of `limiter`'s threads) and store it under the
+    blog; its document. Nothing is stored when it is refused."""
+    processed = await anyio.to_thread.run_sync(process, data, limiter=limiter)
     document = processed.document(slug)
     await store.put_media(slug, document, processed.variants)
     return document

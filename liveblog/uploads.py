@@ -62,7 +62,8 @@ async def upload(request: Request) -> Response:
         await form.close()
     if data is None:
         raise Invalid("file", "field required: the image, as a file")
-    document = await media.upload(state_of(request).store, slug, data)
+    state = state_of(request)
+    document = await media.upload(state.store, slug, data, state.uploads)
     headers = {"Location": location(request, document["url"]), "Cache-Control": "no-cache"}
     return JSONResponse(document, 201, headers=headers)
 
