@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -186,9 +185,11 @@ async def patch_update(request: Request) -> Response:
     principal = await writer(request, slug)
     obj, _ = await read_json(request)
     store = state_of(request).store
-    update = await run_in_threadpool(updates.edited_update, await store.require_update(slug, update_id), obj)
-    await store.replace_update(slug, update, by=principal.author)
-    return _json(update)
+    return _json(
+        await publishing.edit(
+            store, slug, await store.require_update(slug, update_id), obj, by=principal.author
+        )
+    )
 
 
 async def delete_update(request: Request) -> Response:

@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import api, desk_drafts, drafts_api, editor, feeds, metrics, openapi, pages, runner
+from . import api, desk_drafts, drafts_api, editor, feeds, metrics, openapi, pages, runner, uploads
 from .auth import LoginGate, RateLimiter, SigningKey
 from .dispatch import STREAM_ROUTES, Streams
 from .embedded import EmbeddedRedis
@@ -269,7 +269,9 @@ def create_app(settings: Settings | None = None) -> Streams:
                 embedded.stop()
             metrics.process_exited()
 
-    api_mount = Mount("/api/v1", routes=[*api.routes(), *drafts_api.routes(), *STREAM_ROUTES])
+    api_mount = Mount(
+        "/api/v1", routes=[*api.routes(), *drafts_api.routes(), *uploads.api_routes(), *STREAM_ROUTES]
+    )
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -279,6 +281,7 @@ def create_app(settings: Settings | None = None) -> Streams:
             api_mount,
             Mount("/static", StaticFiles(directory=static_dir()), name="static"),
             *feeds.routes(),
+            *uploads.routes(),
             *editor.routes(),
             *desk_drafts.routes(),
             *pages.routes(),

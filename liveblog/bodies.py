@@ -6,7 +6,9 @@ desk's forms come through here first, so no body over its limit is buffered or p
 
 from __future__ import annotations
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
+from starlette.types import Message
 
 from .errors import PayloadTooLarge
 
@@ -23,3 +25,15 @@ async def read_body(request: Request, limit: int, what: str = "request body") ->
             raise PayloadTooLarge(f"{what} over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_form(request: Request, limit: int, *, max_files: int = 0, max_fields: int = 50) -> FormData:
+    """The request's form (urlencoded or multipart), parsed from a body read with `read_body`'s
+    bound: Starlette's parser then never sees more than `limit` bytes (files spool to disk past
+    1 MiB). A malformed multipart body is 400 (Starlette's HTTPException)."""
+    body = await read_body(request, limit, "form")
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return await Request(request.scope, replay).form(max_files=max_files, max_fields=max_fields)

@@ -19,14 +19,15 @@ from typing import Any, cast
 from . import publishing, updates
 from .auth import Principal
 from .errors import Forbidden, NotFound
-from .models import DraftPatch, DraftUpdate, ImageInput, NewDraft, NewUpdate, validate
+from .models import DraftPatch, DraftUpdate, Image, ImageInput, MediaDoc, NewDraft, NewUpdate, validate
 from .store import DraftRef, Published, Store, now_iso
 
 
-def _rendered(blog: str, new: NewDraft, author: Any) -> dict[str, Any]:
-    """A draft's fields from a validated request, its body rendered as a publish renders it."""
+def _rendered(blog: str, new: NewDraft, author: Any, upload: MediaDoc | None) -> dict[str, Any]:
+    """A draft's fields from a validated request, its body rendered as a publish renders it
+    (`upload`: the upload its image names)."""
     request = NewUpdate(title=new.title, body=new.body, key_event=new.key_event, image=new.image)
-    fields: dict[str, Any] = dict(updates.draft(blog, request, author))
+    fields: dict[str, Any] = dict(updates.draft(blog, request, author, upload))
     for name in ("pinned", "published_at", "updated_at"):
         del fields[name]
     return fields
@@ -39,7 +40,8 @@ def _text(draft: DraftUpdate) -> str:
 async def create(store: Store, slug: str, obj: Any, writer: Principal) -> DraftUpdate:
     """Save the request `obj` as a new draft of blog `slug`, by `writer`: 422/413 like a publish."""
     new = validate(NewDraft, obj)
-    fields = await asyncio.to_thread(_rendered, slug, new, writer.author)
+    upload = await publishing.uploaded(store, slug, new.image)
+    fields = await asyncio.to_thread(_rendered, slug, new, writer.author, upload)
     await store.require_blog(slug)
     now = now_iso()
     draft = cast(
@@ -89,16 +91,25 @@ async def edit(store: Store, slug: str, draft_id: str, obj: Any, writer: Princip
         key_event=patch.key_event if "key_event" in given else draft["key_event"],
         image=patch.image if "image" in given else _image_input(draft),
     )
-    fields = await asyncio.to_thread(_rendered, slug, merged, draft["author"])
+    upload = await publishing.uploaded(store, slug, merged.image)
+    fields = await asyncio.to_thread(_rendered, slug, merged, draft["author"], upload)
     edited = cast(DraftUpdate, {**draft, **fields, "updated_at": now_iso()})
     if not await store.put_draft(slug, draft_id, _text(edited), new=False):
         raise await _gone(store, slug, draft_id)
     return edited
 
 
+def _image_request(image: Image | None) -> dict[str, Any] | None:
+    """A stored image as a request names it again: its upload's id, else its URL."""
+    if image is None:
+        return None
+    source = {"media": image["media"]} if image.get("media") else {"url": image["url"]}
+    return {**source, "alt": image["alt"], "caption": image["caption"], "credit": image.get("credit", "")}
+
+
 def _image_input(draft: DraftUpdate) -> ImageInput | None:
-    image = draft["image"]
-    return None if image is None else ImageInput(url=image["url"], alt=image["alt"], caption=image["caption"])
+    request = _image_request(draft["image"])
+    return None if request is None else ImageInput(**request)
 
 
 async def delete(store: Store, slug: str, draft_id: str, writer: Principal) -> None:
@@ -128,7 +139,7 @@ async def publish(store: Store, slug: str, draft_id: str, publisher: Principal) 
         "key_event": draft["key_event"],
     }
     if draft["image"] is not None:
-        request["image"] = dict(draft["image"])
+        request["image"] = _image_request(draft["image"])
     return await publishing.publish(
         store,
         slug,

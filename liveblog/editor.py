@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import auth, desk_updates, people, publishing, updates
+from . import auth, desk_updates, media, people, publishing, updates, uploads
 from .errors import (
     BlogEnded,
     Conflict,
@@ -336,10 +336,22 @@ def _checked(form: FormData, name: str) -> bool:
     return str(form.get(name) or "") not in ("", "0", "false", "off")
 
 
+# The text fields of the new-update and edit forms (beside the checkboxes and the new form's image_file).
+UPDATE_FIELDS = (
+    "title",
+    "body",
+    "image_url",
+    "image_media",
+    "image_alt",
+    "image_caption",
+    "image_credit",
+    "scheduled_at",
+)
+
+
 def _update_values(form: FormData) -> dict[str, Any]:
     """The form's fields as typed, to refill the form after an error."""
-    names = ("title", "body", "image_url", "image_alt", "image_caption", "scheduled_at")
-    values: dict[str, Any] = {name: str(form.get(name) or "") for name in names}
+    values: dict[str, Any] = {name: str(form.get(name) or "") for name in UPDATE_FIELDS}
     values["key_event"] = _checked(form, "key_event")
     values["pinned"] = _checked(form, "pinned")
     return values
@@ -353,11 +365,16 @@ def _update_payload(values: dict[str, Any], *, new: bool) -> dict[str, Any]:
         "key_event": values["key_event"],
         "pinned": values["pinned"],
     }
-    if values["image_url"].strip():
+    source = (
+        {"media": values["image_media"]} if values["image_media"] else {"url": values["image_url"].strip()}
+    )
+    if any(source.values()):
+        _require_alt(values)
         payload["image"] = {
-            "url": values["image_url"].strip(),
+            **source,
             "alt": values["image_alt"],
             "caption": values["image_caption"],
+            "credit": values["image_credit"],
         }
     elif not new:
         payload["image"] = None
@@ -369,9 +386,14 @@ def _update_payload(values: dict[str, Any], *, new: bool) -> dict[str, Any]:
     return payload
 
 
+def _require_alt(values: dict[str, Any]) -> None:
+    """The desk asks for an image's alt text (the API takes "" for a decorative image)."""
+    if not values["image_alt"].strip():
+        raise Invalid("image.alt", "describe the image for readers who cannot see it")
+
+
 def _empty_update() -> dict[str, Any]:
-    names = ("title", "body", "image_url", "image_alt", "image_caption", "scheduled_at")
-    return {**dict.fromkeys(names, ""), "key_event": False, "pinned": False}
+    return {**dict.fromkeys(UPDATE_FIELDS, ""), "key_event": False, "pinned": False}
 
 
 async def _blog_page(
@@ -423,17 +445,23 @@ async def audience(request: Request) -> Response:
 
 
 async def publish(request: Request) -> Response:
-    """The form's publish without JavaScript (303 back, or the form again with the error);
-    editor.js publishes through the API instead, with the session and its CSRF token."""
+    """The form's publish without JavaScript (303 back, or the form again with the error): its
+    image file, if one is chosen, is uploaded first. editor.js uploads the file and publishes
+    through the API instead, with the session and its CSRF token."""
     slug = request.path_params["slug"]
     editor = await require_editor(request, write=True)
     state = state_of(request)
     values = _empty_update()
     try:
-        form = await checked_form(request, MAX_UPDATE_FORM_BYTES)
+        form = await checked_form(request, uploads.form_limit(request, MAX_UPDATE_FORM_BYTES), files=1)
         await state.rate_limiter.check(editor.principal().rate_key)
         await state.store.require_blog(slug)
         values = _update_values(form)
+        image = await uploads.file_of(request, form, "image_file")
+        await form.close()
+        if image:
+            _require_alt(values)  # before the work of the upload
+            values["image_media"] = (await media.upload(state.store, slug, image, state.uploads))["id"]
         payload = _update_payload(values, new=True)
         await publishing.publish(state.store, slug, payload, editor.author, via="editor")
     except (Invalid, PayloadTooLarge, BlogEnded) as exc:
@@ -458,9 +486,11 @@ def _form_of(update: Mapping[str, Any]) -> dict[str, Any]:
         "body": update.get("body") or "",
         "key_event": bool(update.get("key_event")),
         "pinned": bool(update.get("pinned")),
-        "image_url": image.get("url", ""),
+        "image_url": "" if image.get("media") else image.get("url", ""),
+        "image_media": image.get("media", ""),
         "image_alt": image.get("alt", ""),
         "image_caption": image.get("caption", ""),
+        "image_credit": image.get("credit", ""),
         "scheduled_at": "",
     }
 
@@ -478,13 +508,12 @@ async def edit_update(request: Request) -> Response:
     _, form = await _write_form(request, MAX_UPDATE_FORM_BYTES)
     values = _update_values(form)
     try:
-        update = await run_in_threadpool(updates.edited_update, current, _update_payload(values, new=False))
+        await publishing.edit(store, slug, current, _update_payload(values, new=False), by=editor.author)
     except (Invalid, PayloadTooLarge) as exc:
         context["history"] = await desk_updates.history(store, slug, current)
         return _page(
             request, "editor_edit.html", {**context, "form": values, "error": exc.detail}, exc.status
         )
-    await store.replace_update(slug, update, by=editor.author)
     return RedirectResponse(await desk_updates.place(store, slug, update_id), 303)
 
 

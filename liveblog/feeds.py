@@ -52,12 +52,14 @@ def entry_title(update: Mapping[str, Any]) -> str:
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def content_html(update: Mapping[str, Any]) -> str:
-    """The sanitized HTML, followed by the update's image (its URL, alt and caption escaped here)."""
+def content_html(update: Mapping[str, Any], base: str) -> str:
+    """The sanitized HTML, followed by the update's image (its URL, alt and caption escaped here;
+    an uploaded image's path made absolute on `base`, as a feed reader reads it elsewhere)."""
     html = str(update.get("html") or "")
     image = update.get("image") or {}
     if image.get("url"):
-        figure = Markup('<figure><img src="{}" alt="{}">').format(image["url"], image.get("alt") or "")
+        src = _absolute(base, image["url"])
+        figure = Markup('<figure><img src="{}" alt="{}">').format(src, image.get("alt") or "")
         if image.get("caption"):
             figure += Markup("<figcaption>{}</figcaption>").format(image["caption"])
         html += str(figure + Markup("</figure>"))
@@ -144,7 +146,7 @@ def atom_feed(
         if update.get("key_event"):
             _add(entry, "category", term="key-event", label="Key event")
         # xml:base resolves relative links in the update's HTML against its permalink.
-        content = _add(entry, "content", content_html(update), type="html")
+        content = _add(entry, "content", content_html(update, base), type="html")
         content.set(f"{{{XML}}}base", permalink)
     return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))
 
@@ -171,13 +173,13 @@ def json_feed(
             "id": update["id"],
             "url": _absolute(base, update["url"]),
             "title": entry_title(update),
-            "content_html": content_html(update),
+            "content_html": content_html(update, base),
             "date_published": update["published_at"],
             "date_modified": _updated(update),
             "authors": [_json_author(update, base)],
         }
         if image := update.get("image"):
-            item["image"] = image["url"]
+            item["image"] = _absolute(base, image["url"])
         if update.get("key_event"):
             item["tags"] = ["key-event"]
         feed["items"].append(item)

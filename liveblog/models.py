@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
     with_config,
 )
 from pydantic_core import ErrorDetails
@@ -41,6 +42,8 @@ MAX_TEXT = 2000
 MAX_NAME = 100  # user and token names
 MAX_IDEMPOTENCY_KEY = 200
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
+MAX_UPLOAD_PIXELS = 50_000_000  # an uploaded image's width x height (a 50 MP camera's photo fits)
+MAX_UPLOAD_FRAMES = 1000  # an uploaded GIF's frames (its first is kept)
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 STREAM_ID_PATTERN = r"^\d+-\d+$"
@@ -54,6 +57,7 @@ TEXT_PATTERN = f"^{_TEXT_CHAR}*$"
 NON_BLANK_PATTERN = f"^{_TEXT_CHAR}*{_VISIBLE_CHAR}{_TEXT_CHAR}*$"
 HTTPS_URL_PATTERN = r"^https://[^\s/?#]"
 HTTP_URL_PATTERN = r"^https?://[^\s/?#@]"
+MEDIA_ID_PATTERN = r"^[0-9a-f]{32}$"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 # What a failed pattern means, in the words a 422 uses.
@@ -63,6 +67,7 @@ _PATTERN_MESSAGES = {
     NON_BLANK_PATTERN: "must not contain control characters",
     HTTPS_URL_PATTERN: "must be an https:// URL",
     HTTP_URL_PATTERN: "an http or https URL with a host",
+    MEDIA_ID_PATTERN: "the id of an upload: 32 hexadecimal digits",
 }
 
 Status = Literal["live", "ended"]
@@ -74,8 +79,15 @@ def _absent(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-def _optional() -> Any:
-    return Field(default=None, json_schema_extra=_absent)
+def _optional(**extra: Any) -> Any:
+    """A field that may be left out; `extra`: more of its JSON Schema (pydantic takes one
+    `json_schema_extra` per field, and this one is a function)."""
+
+    def schema(value: dict[str, Any]) -> None:
+        _absent(value)
+        value.update(extra)
+
+    return Field(default=None, json_schema_extra=schema)
 
 
 def markdown_fits(value: Any) -> Any:
@@ -162,14 +174,33 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
+MediaId = Annotated[
+    str,
+    Field(
+        pattern=MEDIA_ID_PATTERN,
+        description="The `id` of an image uploaded to this blog (`POST /api/v1/blogs/{slug}/media`).",
+    ),
+]
+
+
 class ImageInput(_Request):
-    url: Annotated[
-        str,
-        Field(pattern=HTTPS_URL_PATTERN, max_length=MAX_TEXT, json_schema_extra={"format": "uri"}),
-        AfterValidator(_https_url),
-    ]
+    """An image: either an https `url` hosted elsewhere or the `media` id of one uploaded to the blog
+    (422 with both or neither: a rule this schema states in words, as a `oneOf` of the two made the
+    fuzz test's generator of requests too slow to run)."""
+
+    url: Annotated[str, Field(pattern=HTTPS_URL_PATTERN, max_length=MAX_TEXT), AfterValidator(_https_url)] = (
+        _optional(format="uri")
+    )
+    media: MediaId = _optional()
     alt: Text = Field(description='The image\'s text alternative; say "" for a decorative image.')
     caption: Text = ""
+    credit: Text = Field(default="", description="Who made the image (shown beside the caption).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageInput:
+        if (self.url is None) == (self.media is None):
+            raise ValueError("give either url (an https image) or media (the id of an upload)")
+        return self
 
 
 class NewUpdate(_Request):
@@ -308,12 +339,40 @@ class Author(TypedDict):
     ]
 
 
+class MediaSource(TypedDict):
+    url: Annotated[str, Field(json_schema_extra={"format": "uri-reference"})]
+    width: Annotated[int, Field(ge=1, description="Pixels: the `w` of this source in a srcset.")]
+
+
+class MediaDoc(TypedDict):
+    """An uploaded image: re-encoded as WebP without metadata, in a few widths (`srcset`, narrowest
+    first); `url`, `width` and `height` are those of the widest."""
+
+    id: Annotated[str, Field(pattern=MEDIA_ID_PATTERN)]
+    url: Annotated[
+        str, Field(json_schema_extra={"format": "uri-reference"}, description="A path on this site.")
+    ]
+    width: Annotated[int, Field(ge=1)]
+    height: Annotated[int, Field(ge=1)]
+    srcset: list[MediaSource]
+
+
 class Image(TypedDict):
     url: Annotated[
-        str, Field(pattern="^https://", json_schema_extra={"format": "uri"}, description="An https URL.")
+        str,
+        Field(
+            pattern="^(https://|/media/)",
+            json_schema_extra={"format": "uri-reference"},
+            description="An https URL, or the path of an uploaded image on this site (`/media/...`).",
+        ),
     ]
     alt: str
     caption: str
+    credit: NotRequired[str]
+    media: NotRequired[Annotated[str, Field(description="The upload's id, for an uploaded image.")]]
+    width: NotRequired[int]
+    height: NotRequired[int]
+    srcset: NotRequired[list[MediaSource]]
 
 
 _UPDATE_EXAMPLE: dict[str, Any] = {
@@ -563,6 +622,8 @@ SCHEMAS: dict[str, Any] = {
     "NewWebhook": NewWebhook,
     "NewBlog": NewBlog,
     "BlogPatch": BlogPatch,
+    "MediaSource": MediaSource,
+    "Media": MediaDoc,
     "Image": Image,
     "ImageInput": ImageInput,
     "Author": Author,

@@ -18,6 +18,8 @@ from .models import (
     MAX_HTML_BYTES,
     MAX_IDEMPOTENCY_KEY,
     MAX_REQUEST_BYTES,
+    MAX_UPLOAD_FRAMES,
+    MAX_UPLOAD_PIXELS,
     SCHEMAS,
     SLUG_PATTERN,
     STREAM_ID_INPUT_PATTERN,
@@ -332,6 +334,60 @@ def _paths() -> dict[str, Any]:
                     {"204": {"description": "Deleted."}},
                     _errors(401, 403, 404, 429, 503),
                 ),
+                "tags": ["updates"],
+            },
+        },
+        "/api/v1/blogs/{slug}/media": {
+            "parameters": [slug],
+            "post": {
+                **_write(
+                    "uploadMedia",
+                    "Upload an image (JPEG, PNG, WebP or GIF) for the blog's updates",
+                    None,
+                    {
+                        "201": {
+                            "description": "Stored, re-encoded as WebP without metadata in a few widths. "
+                            'Publish it as an update\'s `image` with `{"media": id, "alt": ...}`.',
+                            "headers": {
+                                "Location": {
+                                    "description": "Where the widest version is served.",
+                                    "schema": {"type": "string", "format": "uri-reference"},
+                                }
+                            },
+                            "content": _json(_schema("Media")),
+                        }
+                    },
+                    _errors(
+                        400,
+                        401,
+                        403,
+                        404,
+                        413,
+                        415,
+                        422,
+                        429,
+                        503,
+                        e400="A malformed multipart body.",
+                        e413="The file is over `LIVEBLOG_MAX_UPLOAD_BYTES`, or the image over "
+                        f"{MAX_UPLOAD_PIXELS:,} pixels.",
+                        e415="The request body is not `multipart/form-data`.",
+                        e422="No `file` field, or a file that is not a JPEG, PNG, WebP or GIF image, or a GIF "
+                        f"of over {MAX_UPLOAD_FRAMES} frames.",
+                    ),
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
                 "tags": ["updates"],
             },
         },

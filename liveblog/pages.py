@@ -128,7 +128,7 @@ async def update_page(request: Request) -> Response:
         blog = await state.store.require_blog(slug)
         update = await state.store.require_update(slug, update_id)
         template = state.templates.get_template("update.html")
-        context = {"blog": blog, "update": update, "page_url": f"{origin}{update['url']}"}
+        context = {"blog": blog, "update": update, "page_url": f"{origin}{update['url']}", "origin": origin}
         return await state.renders.run(
             lambda: rendered(blog["last_event_id"], template.render(context).encode("utf-8"))
         )

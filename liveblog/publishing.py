@@ -1,5 +1,6 @@
 """The one publish path: the bots' API (and the desk's JavaScript through it), the editor's form,
-the demo seed and the feed bot publish with `publish`; the scheduler with `publish_due`.
+the demo seed and the feed bot publish with `publish`; the scheduler with `publish_due`; the API
+and the desk edit with `edit`. An image that names an upload (`media`) gets it from the store here.
 
 Each validates with models.py's `NewUpdate`, renders Markdown off the event loop, applies the
 Idempotency-Key, writes through the store's Lua scripts and counts what it published in
@@ -15,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from . import metrics, updates
-from .models import Author, NewUpdate, validate
+from .errors import Invalid
+from .models import Author, ImageInput, MediaDoc, NewUpdate, Update, UpdatePatch, validate
 from .store import DraftRef, Published, Store, draft_key
 
 
@@ -53,12 +55,33 @@ async def publish(
     new = validate(NewUpdate, obj)
     if key is None:  # with a key, it may be the retry of a publish made before the end: the
         await store.require_live(slug)  # script answers that with its first response
-    fields = await asyncio.to_thread(updates.draft, slug, new, author)
+    upload = await uploaded(store, slug, new.image)
+    fields = await asyncio.to_thread(updates.draft, slug, new, author, upload)
     idempotency = (draft_key(draft.id), draft.id) if draft else _idempotency(key, request)
     result = await store.publish(slug, fields, idempotency=idempotency, at=new.scheduled_at, draft=draft)
     if not (result.replayed or result.scheduled):  # a scheduled one counts when it falls due
         metrics.PUBLISHED.labels(via).inc()
     return result
+
+
+async def edit(store: Store, slug: str, current: Update, obj: Any, *, by: Author) -> Update:
+    """Apply the edit request `obj` to the update `current` of blog `slug` and store it, recorded
+    in its history as `by`'s (422 or 413 when it is no valid edit); returns the edited update."""
+    patch = validate(UpdatePatch, obj)
+    upload = await uploaded(store, slug, patch.image)
+    update = await asyncio.to_thread(updates.patched, current, patch, upload)
+    await store.replace_update(slug, update, by=by)
+    return update
+
+
+async def uploaded(store: Store, slug: str, image: ImageInput | None) -> MediaDoc | None:
+    """The upload an image names by its `media` id: one of this blog's, else 422."""
+    if image is None or image.media is None:
+        return None
+    upload = await store.get_media(slug, image.media)
+    if upload is None:
+        raise Invalid("image.media", f"no upload {image.media!r} in blog {slug!r}")
+    return upload
 
 
 async def publish_due(store: Store, slug: str, now: datetime | None = None) -> list[str]:

@@ -19,10 +19,9 @@ from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.types import Message
 
 from . import auth
-from .bodies import read_body
+from .bodies import read_form
 from .errors import Forbidden
 from .models import Author
 from .state import state_of
@@ -104,15 +103,10 @@ def check_csrf(request: Request, sent: object) -> None:
         raise Forbidden("wrong CSRF token: reload the page and try again")
 
 
-async def checked_form(request: Request, limit: int = MAX_FORM_BYTES) -> FormData:
-    """The POSTed form, at most `limit` bytes (else 413, before any parsing), or 403 when its
-    `csrf` field is missing or wrong."""
-    body = await read_body(request, limit, "form")
-
-    async def replay() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    form = await Request(request.scope, replay).form(max_files=0, max_fields=50)
+async def checked_form(request: Request, limit: int = MAX_FORM_BYTES, *, files: int = 0) -> FormData:
+    """The POSTed form, at most `limit` bytes (else 413, before any parsing) with at most `files`
+    files, or 403 when its `csrf` field is missing or wrong."""
+    form = await read_form(request, limit, max_files=files)
     check_csrf(request, form.get("csrf"))
     return form
 

@@ -246,6 +246,12 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_float,
     ),
     Setting(
+        "max_upload_bytes",
+        10 * 1024 * 1024,
+        "bytes of the largest image upload (API and desk); a larger one gets 413, read no further",
+        _positive_int,
+    ),
+    Setting(
         "frame_ancestors",
         "*",
         "sources allowed to frame `/blogs/{slug}/embed` (CSP frame-ancestors)",
@@ -293,6 +299,7 @@ class Settings:
     log_format: str = "text"
     access_log: bool = False
     audience_interval: float = 5.0
+    max_upload_bytes: int = 10 * 1024 * 1024
     frame_ancestors: str = "*"
 
     def __post_init__(self) -> None:

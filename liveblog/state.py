@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import anyio
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
 from .auth import LoginGate, RateLimiter, SigningKey
 from .caching import RenderCache
 from .hub import Hub
+from .media import UPLOAD_THREADS
 from .redis_client import AsyncClient
 from .settings import Settings
 from .store import Store
@@ -26,6 +28,8 @@ class AppState:
     signing_key: SigningKey
     login_gate: LoginGate
     renders: RenderCache = field(default_factory=RenderCache)
+    # Uploads processed at once (made in the lifespan's running loop, as anyio wants).
+    uploads: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(UPLOAD_THREADS))
 
 
 def state_of(conn: HTTPConnection) -> AppState:

@@ -3,7 +3,8 @@
 Keys are hash-tagged by blog (`lb:{slug}:...`) so a blog lives on one Redis
 Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
 current JSON), `order` (sorted set for paging), `meta` (the blog's hash), `audience` and
-`audience-counts` (reading now: see audience.py).
+`audience-counts` (reading now: see audience.py), `media:ID` (an uploaded image: its document and
+the bytes of each width).
 Global keys: `lb:blogs` (sorted set of slugs), `lb:scheduled-blogs`, the accounts under one hash
 tag, as they change together (`lb:{auth}:users`, `lb:{auth}:tokens`, `lb:{auth}:token-names`,
 `lb:{auth}:sessions:NAME-HASH`, a user's open sessions), the login failure counters
@@ -33,7 +34,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import BlogEnded, Conflict, NotFound, NotReplicated, Unavailable
 from .folding import fold_table
-from .models import Author, Blog, Draft, Update
+from .models import Author, Blog, Draft, MediaDoc, Update
 from .redis_client import AsyncClient, is_cluster
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -116,6 +117,10 @@ class Keys:
     def trail(self) -> str:
         """Hash: update id -> the ID of its latest `update.edited` event (erased with the update)."""
         return self.meta.removesuffix("meta") + "trail"
+
+    def media(self, media_id: str) -> str:
+        """Hash of one uploaded image: `meta` (its JSON document) and each width's bytes."""
+        return self.meta.removesuffix("meta") + "media:" + media_id
 
     @property
     def removed(self) -> str:
@@ -732,6 +737,23 @@ class Store:
     async def audience(self, slug: str) -> int:
         """The blog's readers now, over every process and node."""
         return await self.report_audience(slug, "", 0, 0)
+
+    # -- uploaded images: one hash per image, under the blog's tag (on the blog's slot) ---------
+
+    async def put_media(self, slug: str, document: MediaDoc, variants: dict[int, bytes]) -> None:
+        """Store an upload's document and the bytes of each width in one command (the same upload
+        again writes the same values)."""
+        key = Keys.of(slug).media(document["id"])
+        fields = [item for width, data in variants.items() for item in (str(width), data)]
+        await self._command(key, "HSET", key, "meta", json.dumps(document), *fields)
+
+    async def get_media(self, slug: str, media_id: str) -> MediaDoc | None:
+        raw = await self.redis.hget(Keys.of(slug).media(media_id), "meta")
+        return json.loads(raw) if raw else None
+
+    async def media_bytes(self, slug: str, media_id: str, width: int) -> bytes | None:
+        data = await self.redis.hget(Keys.of(slug).media(media_id), str(width))
+        return data.encode() if isinstance(data, str) else data
 
     # -- users and tokens --------------------------------------------------------------------
 

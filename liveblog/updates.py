@@ -18,6 +18,7 @@ from .models import (
     Draft,
     Image,
     ImageInput,
+    MediaDoc,
     NewBlog,
     NewUpdate,
     Update,
@@ -55,20 +56,35 @@ def render_body(body: str) -> str:
     return html
 
 
-def _image(image: ImageInput | None) -> Image | None:
-    return None if image is None else {"url": image.url, "alt": image.alt, "caption": image.caption}
+def _image(image: ImageInput | None, upload: MediaDoc | None = None) -> Image | None:
+    """The stored image: the request's, with the upload it names (`upload`, looked up by the caller:
+    see `publishing.uploaded`) giving its url, size and srcset."""
+    if image is None:
+        return None
+    stored: Image = {"url": image.url, "alt": image.alt, "caption": image.caption}
+    if image.credit:
+        stored["credit"] = image.credit
+    if upload is not None:
+        stored |= {
+            "url": upload["url"],
+            "media": upload["id"],
+            "width": upload["width"],
+            "height": upload["height"],
+            "srcset": upload["srcset"],
+        }
+    return stored
 
 
-def draft(blog: str, request: NewUpdate, author: Author) -> Draft:
+def draft(blog: str, request: NewUpdate, author: Author, upload: MediaDoc | None = None) -> Draft:
     """The update document of a validated publish request, without `id` and `url`; renders its body
-    (up to a second for hostile Markdown: call it off the event loop)."""
+    (up to a second for hostile Markdown: call it off the event loop). `upload`: the image's upload."""
     now = now_iso()
     return {
         "blog": blog,
         "title": request.title,
         "body": request.body,
         "html": render_body(request.body),
-        "image": _image(request.image),
+        "image": _image(request.image, upload),
         "author": author,
         "key_event": request.key_event,
         "pinned": request.pinned,
@@ -79,7 +95,11 @@ def draft(blog: str, request: NewUpdate, author: Author) -> Draft:
 
 def edited_update(current: Update, obj: Any) -> Update:
     """Validate an edit and apply it to the current document."""
-    patch = validate(UpdatePatch, obj)
+    return patched(current, validate(UpdatePatch, obj))
+
+
+def patched(current: Update, patch: UpdatePatch, upload: MediaDoc | None = None) -> Update:
+    """The current document with a validated edit applied; `upload`: its image's upload."""
     given = patch.model_fields_set
     update = current.copy()
     if "title" in given:
@@ -88,7 +108,7 @@ def edited_update(current: Update, obj: Any) -> Update:
         update["body"] = patch.body
         update["html"] = render_body(patch.body)
     if "image" in given:
-        update["image"] = _image(patch.image)
+        update["image"] = _image(patch.image, upload)
     if "key_event" in given:
         update["key_event"] = patch.key_event
     if "pinned" in given:

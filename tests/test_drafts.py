@@ -73,7 +73,9 @@ async def test_a_draft_is_on_no_public_path(server: Server, api, cora, blog):
     length = redis.xlen(events)
 
     draft = await save_draft(cora, blog, f"The *{secret}* text", title=f"Title {secret}", key_event=True)
-    assert draft["author"] == {"name": "cora", "kind": "editor", "avatar": None} and draft["key_event"] is True
+    assert (
+        draft["author"] == {"name": "cora", "kind": "editor", "avatar": None} and draft["key_event"] is True
+    )
     assert draft["html"] == f"<p>The <em>{secret}</em> text</p>"
     listed = await cora.get(f"/api/v1/blogs/{blog}/drafts")
     assert listed.headers["cache-control"] == "private, no-store"
@@ -115,7 +117,9 @@ async def test_an_editor_publishes_a_contributors_draft_once_with_the_contributo
     assert first.status_code == 201, first.text
     update = first.json()
     assert first.headers["location"].endswith(f"/api/v1/blogs/{blog}/updates/{update['id']}")
-    assert update["author"] == {"name": "cora", "kind": "editor", "avatar": None} and update["title"] == "Cora's"
+    assert (
+        update["author"] == {"name": "cora", "kind": "editor", "avatar": None} and update["title"] == "Cora's"
+    )
     assert "published_by" not in update  # the publisher is the desk's to know
 
     retry = await ed.post(url, headers=headers)  # the answer was lost, say: the same update

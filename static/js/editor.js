@@ -4,6 +4,9 @@
 //   the same text again after a lost answer publishes it once; on success the form is cleared and
 //   the update arrives through the page's live stream (static/js/liveblog.js); on failure
 //   #form-error shows the problem and the typed text stays.
+// - an image file chosen in form#new-update is uploaded first (its data-media URL, the same
+//   session and header); the upload's id then stands in the form (image_media) and the update
+//   names it, so a publish retried after an error does not upload the file again.
 // - a debounced live preview of the Markdown body, rendered by the server's sanitizer.
 // - confirm() before a delete, a cancel or a removal (CONFIRMS); edit/pin/key-event/delete
 //   controls for updates that arrive live; a scheduled update (202) reloads the page, so
@@ -74,8 +77,12 @@ function updatePayload(form) {
     key_event: field('key_event').checked,
     pinned: Boolean(field('pinned')?.checked),
   };
+  const media = field('image_media')?.value;
   const imageUrl = text('image_url').trim();
-  if (imageUrl) payload.image = { url: imageUrl, alt: text('image_alt'), caption: text('image_caption') };
+  const source = media ? { media } : imageUrl ? { url: imageUrl } : null;
+  if (source) {
+    payload.image = { ...source, alt: text('image_alt'), caption: text('image_caption'), credit: text('image_credit') };
+  }
   const at = (field('scheduled_at')?.value || '').trim(); // the editor's local time
   if (at) payload.scheduled_at = new Date(at).toISOString();
   return payload;
@@ -118,6 +125,40 @@ function setupLocalTimes() {
   }
 }
 
+/** Upload the chosen image file, if any; afterwards the form names the upload (image_media). */
+async function uploadImage(form) {
+  const file = form.elements.namedItem('image_file');
+  if (!file?.files?.length) return;
+  const data = new FormData();
+  data.set('file', file.files[0]);
+  const response = await fetch(form.dataset.media, {
+    method: 'POST',
+    body: data,
+    headers: { 'X-CSRF-Token': form.elements.namedItem('csrf').value },
+    credentials: 'same-origin',
+  });
+  if (!response.ok) {
+    const error = new Error(response.status === 401 ? 'your session has ended' : await problemText(response));
+    error.response = response;
+    throw error;
+  }
+  let kept = form.elements.namedItem('image_media');
+  if (!kept) {
+    kept = Object.assign(document.createElement('input'), { type: 'hidden', name: 'image_media' });
+    form.append(kept);
+  }
+  kept.value = (await response.json()).id;
+  file.value = '';
+}
+
+/** The desk asks for an image's alt text (the API takes "" for a decorative image). */
+function checkAlt(form) {
+  const field = (name) => form.elements.namedItem(name);
+  const image = field('image_file')?.files?.length || field('image_media')?.value || field('image_url').value.trim();
+  field('image_alt').required = Boolean(image);
+  return !image || field('image_alt').reportValidity();
+}
+
 function newKey() {
   const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID() needs a secure context
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -127,16 +168,24 @@ function setupPublish(form) {
   let pending = null; // {key, body}: the last request not known to have succeeded
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
+    if (!checkAlt(form)) return;
     const button = event.submitter || form.querySelector('button[type="submit"]');
     if (button) button.disabled = true;
     showError('');
     const url = button?.dataset.api || form.dataset.api;
     const draft = url.endsWith('/drafts');
-    const body = JSON.stringify(draft ? draftPayload(form) : updatePayload(form));
-    if (!pending || pending.body !== body) pending = { key: newKey(), body };
-    const headers = { 'Content-Type': 'application/json', 'X-CSRF-Token': form.elements.namedItem('csrf').value };
-    if (!draft) headers['Idempotency-Key'] = pending.key;
     try {
+      try {
+        await uploadImage(form);
+      } catch (error) {
+        if (!error.response) throw error;
+        showError(`The image was not uploaded: ${error.message}. Your text is kept.`);
+        return;
+      }
+      const body = JSON.stringify(draft ? draftPayload(form) : updatePayload(form));
+      if (!pending || pending.body !== body) pending = { key: newKey(), body };
+      const headers = { 'Content-Type': 'application/json', 'X-CSRF-Token': form.elements.namedItem('csrf').value };
+      if (!draft) headers['Idempotency-Key'] = pending.key;
       const response = await fetch(url, { method: 'POST', body, headers, credentials: 'same-origin' });
       if (response.ok) pending = null;
       if (response.status === 202 || (draft && response.ok)) {
@@ -144,6 +193,8 @@ function setupPublish(form) {
         window.location.reload(); // scheduled or a draft: #scheduled or #drafts lists it
       } else if (response.ok) {
         form.reset();
+        form.elements.namedItem('image_media')?.remove();
+        document.getElementById('image-kept')?.remove();
       } else if (response.status === 401) { // the API asks for a bot's token: say what it means here
         showError('Your session has ended: log in again in another tab, then publish. Your text is kept.');
       } else {

@@ -63,11 +63,24 @@ function renderArticle(update) {
   article.querySelector('.update-body').innerHTML = update.html ?? ''; // sanitized server-side (nh3)
   const { image } = update;
   const figure = article.querySelector('.update-image');
-  if (typeof image?.url === 'string' && /^https:\/\//i.test(image.url)) {
+  if (typeof image?.url === 'string' && /^(https:\/\/|\/media\/)/i.test(image.url)) {
     const img = figure.querySelector('img');
     img.setAttribute('src', image.url);
     img.setAttribute('alt', image.alt ?? '');
-    fill(figure.querySelector('figcaption'), image.caption);
+    if (Array.isArray(image.srcset) && image.srcset.length) { // an upload: the template has its `sizes`
+      img.setAttribute('srcset', image.srcset.map((s) => `${s.url} ${Number(s.width)}w`).join(', '));
+    } else {
+      img.removeAttribute('srcset');
+      img.removeAttribute('sizes');
+    }
+    for (const side of ['width', 'height']) {
+      if (image.width && image.height) img.setAttribute(side, String(Number(image[side])));
+      else img.removeAttribute(side);
+    }
+    const caption = figure.querySelector('figcaption');
+    fill(caption.querySelector('.image-caption'), image.caption);
+    fill(caption.querySelector('.image-credit'), image.credit);
+    if (!image.caption && !image.credit) drop(caption);
   } else {
     drop(figure);
   }
