@@ -270,21 +270,33 @@ def _user_fields(form: FormData) -> dict[str, Any]:
 
 
 async def _checked_user(request: Request, form: FormData) -> dict[str, Any]:
-    """The role, blogs, display name and avatar of the user form, checked (422)."""
+    """The role, blogs, display name and avatar of the user form, checked (422). An avatar file
+    chosen on the form is uploaded like any image, and the avatar is its smallest width."""
     values = _user_fields(form)
     fields = {k: values[k] for k in ("role", "blogs", "display_name", "avatar")}
-    return await people.profile(state_of(request).store, **fields)
+    checked = await people.profile(state_of(request).store, **fields)
+    picture = await uploads.file_of(request, form, "avatar_file")
+    if picture:
+        state = state_of(request)
+        uploaded = await media.upload(state.store, media.AVATARS, picture, state.uploads)
+        checked["avatar"] = uploaded["srcset"][0]["url"]
+    return checked
+
+
+async def _user_form(request: Request) -> FormData:
+    """The user form: its fields and at most one avatar file."""
+    return await checked_form(request, uploads.form_limit(request), files=1)
 
 
 async def add_user(request: Request) -> Response:
-    """Add a user with an initial password; the form again with the error (422, 409)."""
+    """Add a user with an initial password; the form again with the error (422, 409, 413)."""
     editor = await require_admin(request, "users")
-    form = await checked_form(request)
+    form = await _user_form(request)
     try:
         fields = await _checked_user(request, form)
         name = updates.name(str(form.get("name") or ""))
         await people.add(state_of(request).store, name, str(form.get("password") or ""), fields)
-    except (Invalid, Conflict) as exc:
+    except (Invalid, Conflict, PayloadTooLarge) as exc:
         return await _index_page(
             request, editor, exc.status, user_form=_user_fields(form), user_error=exc.detail
         )
@@ -294,11 +306,11 @@ async def add_user(request: Request) -> Response:
 async def change_user(request: Request) -> Response:
     """Set a user's role, blogs, display name and avatar: in effect at their next request."""
     editor = await require_admin(request, "users")
-    form = await checked_form(request)
+    form = await _user_form(request)
     name = str(form.get("name") or "")
     try:
         fields = await _checked_user(request, form)
-    except Invalid as exc:
+    except (Invalid, PayloadTooLarge) as exc:
         return await _index_page(request, editor, exc.status, user_error=f"{name}: {exc.detail}")
     if name == editor.name and fields["role"] != editor.role:
         raise Conflict("you may not change your own role")

@@ -32,6 +32,9 @@ WIDTHS = (480, 960, 1600)  # the srcset's widths; an image narrower than one is 
 EXTENSION, CONTENT_TYPE = "webp", "image/webp"
 QUALITY = 82
 ID_CHARS = 32  # hex characters of the SHA-256 of the upload: the id
+# Whose uploads users' avatars are: stored and served like a blog's (`lb:{_people}:media:ID`,
+# `/media/_people/...`), under a name no blog can have (a slug starts with a letter or digit).
+AVATARS = "_people"
 # Uploads processed at once per process: a 50 MP photo takes ~200 MB while it is decoded and
 # resized (Pillow releases the GIL meanwhile, so two use both cores); more wait their turn.
 UPLOAD_THREADS = 2

@@ -96,6 +96,17 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {JSON: {"schema": schema}}
 
 
+def _created(description: str, schema: str, location: str) -> dict[str, Any]:
+    """A 201 answer: the `schema` document, and where it now lives in a `Location` header."""
+    return {
+        "description": description,
+        "headers": {
+            "Location": {"description": location, "schema": {"type": "string", "format": "uri-reference"}}
+        },
+        "content": _json(_schema(schema)),
+    }
+
+
 def _errors(*statuses: int, **descriptions: str) -> dict[str, Any]:
     """Responses that refer to the shared error components; `e409="..."` overrides a description."""
     out: dict[str, Any] = {}
@@ -277,17 +288,12 @@ def _paths() -> dict[str, Any]:
                             "published, with its stream ID, when it falls due.",
                             "content": _json(_schema("ScheduledUpdate")),
                         },
-                        "201": {
-                            "description": "Published. A retry with the same "
-                            "Idempotency-Key and body returns this same response.",
-                            "headers": {
-                                "Location": {
-                                    "description": "The update's API URL.",
-                                    "schema": {"type": "string", "format": "uri-reference"},
-                                }
-                            },
-                            "content": _json(_schema("Update")),
-                        },
+                        "201": _created(
+                            "Published. A retry with the same Idempotency-Key and body returns this "
+                            "same response.",
+                            "Update",
+                            "The update's API URL.",
+                        ),
                     },
                     _errors(
                         400,
@@ -345,17 +351,12 @@ def _paths() -> dict[str, Any]:
                     "Upload an image (JPEG, PNG, WebP or GIF) for the blog's updates",
                     None,
                     {
-                        "201": {
-                            "description": "Stored, re-encoded as WebP without metadata in a few widths. "
+                        "201": _created(
+                            "Stored, re-encoded as WebP without metadata in a few widths. "
                             'Publish it as an update\'s `image` with `{"media": id, "alt": ...}`.',
-                            "headers": {
-                                "Location": {
-                                    "description": "Where the widest version is served.",
-                                    "schema": {"type": "string", "format": "uri-reference"},
-                                }
-                            },
-                            "content": _json(_schema("Media")),
-                        }
+                            "Media",
+                            "Where the widest version is served.",
+                        )
                     },
                     _errors(
                         400,
@@ -542,15 +543,7 @@ def _draft_paths(slug: dict[str, Any]) -> dict[str, Any]:
                     "createDraft",
                     "Save an update as a draft: on no public path until it is published",
                     "NewDraft",
-                    {
-                        "201": {
-                            "description": "Saved.",
-                            "headers": {
-                                "Location": {"schema": {"type": "string", "format": "uri-reference"}}
-                            },
-                            "content": _json(_schema("DraftUpdate")),
-                        }
-                    },
+                    {"201": _created("Saved.", "DraftUpdate", "The draft's API URL.")},
                     _errors(
                         400,
                         401,
@@ -605,17 +598,12 @@ def _draft_paths(slug: dict[str, Any]) -> dict[str, Any]:
                     "Publish a draft as its author's update (not a contributor's to do)",
                     None,
                     {
-                        "201": {
-                            "description": "Published, and off the desk in the same step. A retry answers "
-                            "the same update as it is now (`Idempotent-Replayed: true`), never a second one.",
-                            "headers": {
-                                "Location": {
-                                    "description": "The update's API URL.",
-                                    "schema": {"type": "string", "format": "uri-reference"},
-                                }
-                            },
-                            "content": _json(_schema("Update")),
-                        }
+                        "201": _created(
+                            "Published, and off the desk in the same step. A retry answers the same "
+                            "update as it is now (`Idempotent-Replayed: true`), never a second one.",
+                            "Update",
+                            "The update's API URL.",
+                        )
                     },
                     _errors(
                         401,

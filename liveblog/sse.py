@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import ClassVar
 
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
@@ -64,6 +65,22 @@ class SubscriptionResponse(EventSourceResponse):
         if subscription.reason == SHUTDOWN:
             # The server is going away: reconnect soon, spread out, to the next process.
             yield sse_retry(random.randint(250, RETRY_MS))
+
+    # Every stream's head is the same: encoded once and shared, instead of sse-starlette's and
+    # Starlette's fresh copy per response, kept for the connection's life (with the security
+    # headers, 3.1 against 1.3 KB per response under tracemalloc, 5,000 responses). Starlette's
+    # public `init_headers`, which sse-starlette calls; bounded should the headers ever vary.
+    _heads: ClassVar[dict[tuple[tuple[str, str], ...], list[tuple[bytes, bytes]]]] = {}
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        key = tuple(headers.items()) if headers is not None else ()
+        shared = self._heads.get(key)
+        if shared is None:
+            super().init_headers(headers)
+            if len(self._heads) < 4:
+                self._heads[key] = list(self.raw_headers)
+        else:
+            self.raw_headers = list(shared)
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
         # Private to sse-starlette 3.7 (pinned; tests/test_seams.py): 0.3-0.7 µs a send against

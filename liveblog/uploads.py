@@ -1,5 +1,5 @@
 """Image uploads over HTTP: `POST /api/v1/blogs/{slug}/media` (a bot's token, or an editor's
-session and CSRF token) and `GET /media/{slug}/{id}-{width}.webp`, which serves them.
+session and CSRF token) and `GET /media/{slug}/{id}-{width}.webp`, which serves them (and users' avatars, as `media.AVATARS`).
 
 The upload is read with a bound (`LIVEBLOG_MAX_UPLOAD_BYTES`, 413 past it, before any parsing),
 then handed to `media.upload`, which sniffs, checks and re-encodes it. What is served is immutable:
@@ -72,7 +72,7 @@ async def serve(request: Request) -> Response:
     slug, name = request.path_params["slug"], request.path_params["name"]
     found = _SERVED.fullmatch(name)
     data = None
-    if found and _SLUG.fullmatch(slug):
+    if found and (_SLUG.fullmatch(slug) or slug == media.AVATARS):
         data = await state_of(request).store.media_bytes(slug, found[1], int(found[2]))
     if data is None:
         raise NotFound(f"no image at {request.scope['path']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
@@ -24,6 +25,14 @@ needs_chromium = pytest.mark.skipif(
     not shutil.which(CHROMIUM) and not os.environ.get("CI"),
     reason="Debian's chromium is not installed (.ci/run installs it)",
 )
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def screenshot_path(name: str, tmp_path: Path) -> Path:
+    """Where a test saves its picture: docs/NAME (the README's) when LIVEBLOG_SCREENSHOTS=1, else a
+    file of the test's own, so a test run leaves the checkout as it was."""
+    return DOCS / name if os.environ.get("LIVEBLOG_SCREENSHOTS") == "1" else tmp_path / name
 
 
 def watch(page: Page) -> list[str]:

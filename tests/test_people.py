@@ -22,6 +22,7 @@ from playwright.async_api import Browser, expect
 from .browsing import log_in_at, needs_chromium, watch
 from .conftest import PASSWORD, Server, csrf_of, desk_blog, log_in, logged_in
 from .markup import Elements
+from .test_media import photo
 from .test_pages import json_ld
 from .test_sessions import assert_one_line_error, run_cli
 
@@ -305,6 +306,48 @@ async def test_the_cli_adds_contributors_limited_to_blogs_with_a_display_name_an
         refused = run_cli(server, "user", "add", name, *args, "--password-stdin")
         assert_one_line_error(refused, message)
     assert json.loads(server.redis().hget("lb:{auth}:users", name) or "") == record  # unchanged
+
+
+async def test_an_avatar_uploaded_on_the_desk_is_checked_re_encoded_and_signs_the_updates(
+    server: Server, desk: httpx.AsyncClient, blog: str, api: httpx.AsyncClient
+):
+    """Uploaded like any image (media.py): an avatar is served from /media/_people/..., never as
+    it came; a file that is no image is 422 with the form, and nothing is stored."""
+    name = new_user(server, "editor", blog)
+    csrf = await desk_csrf(desk)
+    form = {"csrf": csrf, "name": name, "role": "editor", "blogs": [blog], "display_name": "Iryna"}
+    avatars = server.redis()
+    try:
+        before = sorted(avatars.scan_iter("lb:{_people}:media:*"))
+        refused = await desk.post(
+            "/editor/users/change",
+            data=form,
+            files={"avatar_file": ("me.jpg", b"<html>no image", "image/jpeg")},
+        )
+        assert refused.status_code == 422, refused.text
+        assert sorted(avatars.scan_iter("lb:{_people}:media:*")) == before
+        changed = await desk.post(
+            "/editor/users/change",
+            data=form,
+            files={"avatar_file": ("me.jpg", photo((300, 300)), "image/jpeg")},
+        )
+        assert changed.status_code == 303, changed.text
+        record = json.loads(avatars.hget("lb:{auth}:users", name) or "{}")
+    finally:
+        avatars.close()
+    avatar = record["avatar"]
+    assert re.fullmatch(r"/media/_people/[0-9a-f]{32}-300\.webp", avatar), avatar
+    served = await api.get(avatar)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+    assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert b"Exif" not in served.content
+    async with logged_in(server, name) as client:
+        page_csrf = csrf_of((await client.get(f"/editor/{blog}")).text)
+        sent = await client.post(
+            f"/api/v1/blogs/{blog}/updates", json={"body": "Signed"}, headers={"X-CSRF-Token": page_csrf}
+        )
+    assert sent.json()["author"] == {"name": "Iryna", "kind": "editor", "avatar": avatar}
+    assert (await api.get("/media/_people/" + "0" * 32 + "-300.webp")).status_code == 404
 
 
 async def test_bylines_carry_the_display_name_and_avatar(

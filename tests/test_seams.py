@@ -7,13 +7,13 @@ import ast
 import importlib
 import importlib.metadata
 import inspect
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sse_starlette import EventSourceResponse
 
-from liveblog import connections, runner
+from liveblog import connections, runner, sse
 from liveblog.sse import SubscriptionResponse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +127,25 @@ def test_sse_starlette_still_sends_every_chunk_through_the_hook_sse_overrides():
         assert "self._send_with_timeout(" in inspect.getsource(caller), caller
     assert "await send(message)" in inspect.getsource(hook)
     assert SubscriptionResponse._send_with_timeout is not hook
+
+
+async def test_every_sse_response_shares_one_encoded_head():
+    """Per reader, only a list of pointers to the head's bytes: sse-starlette still builds the
+    head through Starlette's `init_headers`, with the security headers, the same for each."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b""
+
+    responses = [
+        EventSourceResponse.__new__(SubscriptionResponse) for _ in range(2)
+    ]  # the head alone, without a subscription
+    for response in responses:
+        EventSourceResponse.__init__(response, body(), ping=0, sep="\n", headers=sse.HEADERS)
+    first, second = (dict(r.raw_headers) for r in responses)
+    assert first == second and first[b"content-security-policy"] and first[b"x-accel-buffering"] == b"no"
+    assert first[b"content-type"] == b"text/event-stream; charset=utf-8"
+    assert all(a is b for a, b in zip(responses[0].raw_headers, responses[1].raw_headers, strict=True))
+    assert responses[0].raw_headers is not responses[1].raw_headers
 
 
 def test_uvicorn_connections_still_hold_the_transport_that_readers_are_aborted_by():
