@@ -19,11 +19,13 @@ from starlette.routing import BaseRoute, Route
 
 from . import drafts, updates
 from .editor import (
+    _attach_upload,
     _back,
     _blog_page,
     _form_of,
     _guarded,
     _page,
+    _update_form_limit,
     _update_payload,
     _update_values,
     _write_form,
@@ -38,19 +40,21 @@ from .store import iso
 DRAFT_FIELDS = ("title", "body", "key_event", "image")
 
 
-def _draft_payload(form: FormData) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The form's values as typed (to show them again) and the draft request they make."""
-    values = _update_values(form)
+async def _draft_payload(request: Request, form: FormData, values: dict[str, Any]) -> dict[str, Any]:
+    """The draft request of the form's `values` (as typed, to show them again), with the image
+    file chosen on it uploaded (422, 413)."""
+    await _attach_upload(request, request.path_params["slug"], form, values)
     payload = _update_payload(values, new=False)
-    return values, {name: payload[name] for name in DRAFT_FIELDS}
+    return {name: payload[name] for name in DRAFT_FIELDS}
 
 
 async def save_draft(request: Request) -> Response:
     """The new-update form saved as a draft (its "Save draft" button)."""
     slug = request.path_params["slug"]
-    editor, form = await _write_form(request, MAX_UPDATE_FORM_BYTES, drafts=True)
-    values, payload = _draft_payload(form)
+    editor, form = await _write_form(request, _update_form_limit(request), drafts=True, files=1)
+    values = _update_values(form)
     try:
+        payload = await _draft_payload(request, form, values)
         await drafts.create(state_of(request).store, slug, payload, editor.principal())
     except (Invalid, PayloadTooLarge) as exc:
         return await _blog_page(request, editor, slug, status=exc.status, form=values, error=exc.detail)
@@ -86,9 +90,10 @@ async def edit_draft(request: Request) -> Response:
     slug, draft_id = request.path_params["slug"], request.path_params["draft_id"]
     if request.method == "GET":
         return await _draft_page(request, await require_editor(request))
-    editor, form = await _write_form(request, MAX_UPDATE_FORM_BYTES, drafts=True)
-    values, payload = _draft_payload(form)
+    editor, form = await _write_form(request, _update_form_limit(request), drafts=True, files=1)
+    values = _update_values(form)
     try:
+        payload = await _draft_payload(request, form, values)
         await drafts.edit(state_of(request).store, slug, draft_id, payload, editor.principal())
     except (Invalid, PayloadTooLarge) as exc:
         return await _draft_page(request, editor, values, exc.detail, exc.status)
@@ -98,13 +103,13 @@ async def edit_draft(request: Request) -> Response:
 async def publish_draft(request: Request) -> Response:
     """Publish a draft: from the list (no fields), or from its page with the edits made there."""
     slug, draft_id = request.path_params["slug"], request.path_params["draft_id"]
-    editor, form = await _write_form(request, MAX_UPDATE_FORM_BYTES)
+    editor, form = await _write_form(request, _update_form_limit(request), files=1)
     store = state_of(request).store
     principal = editor.principal()
     if "body" in form:
-        values, payload = _draft_payload(form)
+        values = _update_values(form)
         try:
-            await drafts.edit(store, slug, draft_id, payload, principal)
+            await drafts.edit(store, slug, draft_id, await _draft_payload(request, form, values), principal)
         except (Invalid, PayloadTooLarge) as exc:
             return await _draft_page(request, editor, values, exc.detail, exc.status)
     result = await drafts.publish(store, slug, draft_id, principal)

@@ -161,15 +161,21 @@ async def logout(request: Request) -> Response:
 
 
 async def _write_form(
-    request: Request, limit: int = MAX_FORM_BYTES, *, admins_manage: str = "", drafts: bool = False
+    request: Request,
+    limit: int = MAX_FORM_BYTES,
+    *,
+    admins_manage: str = "",
+    drafts: bool = False,
+    files: int = 0,
 ) -> tuple[Editor, FormData]:
-    """The editor and their checked form, for a write that spends the editor's rate limit (the
-    same budget as their writes through the API). With `admins_manage` ("webhooks"), the write is
-    an admin's: an editor gets 403 naming it. A contributor writes `drafts` only, else 403."""
+    """The editor and their checked form (with at most `files` files), for a write that spends
+    the editor's rate limit (the same budget as their writes through the API). With
+    `admins_manage` ("webhooks"), the write is an admin's: an editor gets 403 naming it. A
+    contributor writes `drafts` only, else 403."""
     editor = await (
         require_admin(request, admins_manage) if admins_manage else require_editor(request, write=not drafts)
     )
-    form = await checked_form(request, limit)
+    form = await checked_form(request, limit, files=files)
     await state_of(request).rate_limiter.check(editor.principal().rate_key)
     return editor, form
 
@@ -404,6 +410,22 @@ def _require_alt(values: dict[str, Any]) -> None:
         raise Invalid("image.alt", "describe the image for readers who cannot see it")
 
 
+async def _attach_upload(request: Request, slug: str, form: FormData, values: dict[str, Any]) -> None:
+    """An image file chosen on an update's form (posted without JavaScript) is uploaded first, and
+    `values` name the upload; alt text is asked for before the work of the upload (422)."""
+    image = await uploads.file_of(request, form, "image_file")
+    await form.close()
+    if image:
+        _require_alt(values)
+        state = state_of(request)
+        values["image_media"] = (await media.upload(state.store, slug, image, state.uploads))["id"]
+
+
+def _update_form_limit(request: Request) -> int:
+    """The bytes of an update's form: its fields and one image file."""
+    return uploads.form_limit(request, MAX_UPDATE_FORM_BYTES)
+
+
 def _empty_update() -> dict[str, Any]:
     return {**dict.fromkeys(UPDATE_FIELDS, ""), "key_event": False, "pinned": False}
 
@@ -465,15 +487,11 @@ async def publish(request: Request) -> Response:
     state = state_of(request)
     values = _empty_update()
     try:
-        form = await checked_form(request, uploads.form_limit(request, MAX_UPDATE_FORM_BYTES), files=1)
+        form = await checked_form(request, _update_form_limit(request), files=1)
         await state.rate_limiter.check(editor.principal().rate_key)
         await state.store.require_blog(slug)
         values = _update_values(form)
-        image = await uploads.file_of(request, form, "image_file")
-        await form.close()
-        if image:
-            _require_alt(values)  # before the work of the upload
-            values["image_media"] = (await media.upload(state.store, slug, image, state.uploads))["id"]
+        await _attach_upload(request, slug, form, values)
         payload = _update_payload(values, new=True)
         await publishing.publish(state.store, slug, payload, editor.author, via="editor")
     except (Invalid, PayloadTooLarge, BlogEnded) as exc:

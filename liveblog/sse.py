@@ -6,6 +6,8 @@ tests/test_seams.py). sse-starlette sends every event through it, and without a 
 it still opens an anyio cancel scope per send: 22-25 µs a send against 0.3-0.7 µs without
 (uvloop, the shared 2-core development machine), per event and per reader, on the fan-out path.
 No timeout is needed: the hub's watchdog cuts off a reader stuck in a send (one timer per blog).
+It also overrides Starlette's public `Response.init_headers`, so that every stream shares one
+encoded head (see `SubscriptionResponse.init_headers`).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ async def file_of(request: Request, form: FormData, name: str = "file") -> bytes
 
 async def upload(request: Request) -> Response:
     slug = request.path_params["slug"]
-    await writer(request, slug)
+    await writer(request, slug, drafts=True)  # a contributor's too: an upload publishes nothing
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
         raise UnsupportedMediaType("send the image as multipart/form-data, in a field named file")

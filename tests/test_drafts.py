@@ -23,6 +23,7 @@ from liveblog.store import DraftRef, Keys, Store
 from .browsing import log_in_at, needs_chromium, open_reader, watch
 from .clients import SSEReader
 from .conftest import PASSWORD, Server, add_user, csrf_of, desk_blog, logged_in, publish
+from .test_media import photo
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -311,6 +312,41 @@ async def test_an_editor_reviews_edits_and_publishes_a_draft_on_the_desk(api, co
     again = await ed.post(f"/editor/{blog}/drafts/{draft['id']}/publish", data={"csrf": token})
     assert again.status_code == 303  # a second click: the same update, not another one
     assert len((await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"]) == 1
+
+
+async def test_the_desks_form_without_javascript_saves_a_draft_with_its_photo(api, cora, blog):
+    """The new-update form is multipart (it may carry an image file): "Save draft" posts it as it
+    is, as a browser without JavaScript does, and a contributor's photo goes with the draft."""
+    token = csrf_of((await cora.get(f"/editor/{blog}")).text)
+    fields = {"csrf": token, "title": "", "body": "No photo, an empty file field", "image_alt": ""}
+    # What a browser sends for a file field left empty (httpx would leave out `filename=""`).
+    parts = [f'Content-Disposition: form-data; name="{k}"\r\n\r\n{v}' for k, v in fields.items()]
+    parts.append('Content-Disposition: form-data; name="image_file"; filename=""\r\n'
+                 "Content-Type: application/octet-stream\r\n\r\n")  # fmt: skip
+    body = "".join(f"--b0undary\r\n{part}\r\n" for part in parts) + "--b0undary--\r\n"
+    empty = await cora.post(
+        f"/editor/{blog}/drafts",
+        content=body.encode(),
+        headers={"Content-Type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert empty.status_code == 303, empty.text
+    fields = {**fields, "body": "The shelter", "image_alt": "People sleeping on a platform"}
+    saved = await cora.post(
+        f"/editor/{blog}/drafts",
+        data=fields,
+        files={"image_file": ("s.jpg", photo((800, 600)), "image/jpeg")},
+    )
+    assert saved.status_code == 303, saved.text
+    listed = (await cora.get(f"/api/v1/blogs/{blog}/drafts", headers=await csrf(cora, blog))).json()["drafts"]
+    [with_photo] = [d for d in listed if d["body"] == "The shelter"]
+    assert with_photo["image"]["alt"] == "People sleeping on a platform"
+    assert (await api.get(with_photo["image"]["url"])).headers["content-type"] == "image/webp"
+    # Through the API too: a contributor uploads for their drafts (an upload publishes nothing).
+    uploaded = await cora.post(
+        f"/api/v1/blogs/{blog}/media", files={"file": ("s.jpg", photo((400, 300)), "image/jpeg")},
+        headers=await csrf(cora, blog),
+    )  # fmt: skip
+    assert uploaded.status_code == 201, uploaded.text
 
 
 # -- scheduled updates on the desk -----------------------------------------------------------------
