@@ -38,6 +38,11 @@ READER_LAG = Gauge(
     multiprocess_mode="livemax",
 )
 PUBLISHED = Counter("liveblog_publishes_total", "Updates published", ["via"])
+COMPRESSIONS = Counter(
+    "liveblog_compressions_total",
+    "Response bodies compressed: a kept render or a static file once each, others per response",
+    ["kind", "coding"],
+)
 
 
 def _tasks() -> float:
