@@ -22,12 +22,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import api, desk_drafts, drafts_api, editor, feeds, metrics, openapi, pages, runner, uploads
+from . import api, desk_drafts, drafts_api, editor, feeds, metrics, openapi, pages, runner, security, uploads
+from .assets import Assets
 from .auth import LoginGate, RateLimiter, SigningKey
+from .caching import LONGER, NO_STORE, Rendered, error_headers, rendered
+from .compression import Compression
 from .dispatch import STREAM_ROUTES, Streams
 from .embedded import EmbeddedRedis
 from .errors import Forbidden, LiveblogError, Unavailable
@@ -75,13 +77,12 @@ def tune_gc() -> None:
 
 def _problem(request: Request, exc: LiveblogError) -> Response:
     path = request.scope["path"]  # not `request.url`: that parses the Host, which may be junk
+    headers = {**error_headers(request, exc.status), **exc.headers}
     if path.startswith("/api/") or path in ("/openapi.json", "/metrics"):
-        return problem(exc)
+        return problem(exc, headers)
     templates: Jinja2Templates = request.app.state.templates
     context = {"status": exc.status, "title": exc.title, "detail": exc.detail}
-    return templates.TemplateResponse(
-        request, "error.html", context, status_code=exc.status, headers=exc.headers
-    )
+    return templates.TemplateResponse(request, "error.html", context, status_code=exc.status, headers=headers)
 
 
 async def on_liveblog_error(request: Request, exc: Exception) -> Response:
@@ -103,16 +104,29 @@ async def on_redis_error(request: Request, exc: Exception) -> Response:
     return _problem(request, Unavailable("the store is unreachable; retry shortly"))
 
 
+async def on_unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug's 500, as a page or problem+json like every other error. Starlette sends it from
+    outside every middleware (and raises `exc` on, to be logged): so the headers are set here."""
+    response = _problem(request, LiveblogError())
+    for name, value in security.HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+# A health check must reach the process: a cached answer would hide a dead one.
+UNCACHED = {"Cache-Control": NO_STORE}
+
+
 async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
+    return PlainTextResponse("ok", headers=UNCACHED)
 
 
 async def readyz(request: Request) -> Response:
     try:
         await state_of(request).store.ping()
     except UNAVAILABLE as exc:
-        return PlainTextResponse(f"store unreachable: {exc}", 503, headers={"Retry-After": "2"})
-    return PlainTextResponse("ready")
+        return PlainTextResponse(f"store unreachable: {exc}", 503, headers={"Retry-After": "2", **UNCACHED})
+    return PlainTextResponse("ready", headers=UNCACHED)
 
 
 def _loopback(host: str | None) -> bool:
@@ -134,7 +148,7 @@ async def metrics_endpoint(request: Request) -> Response:
             raise Forbidden("send Authorization: Bearer with the metrics token")
     elif not _loopback(request.client.host if request.client else None):
         raise Forbidden("metrics answer to loopback clients only (or set LIVEBLOG_METRICS_TOKEN)")
-    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST, headers=UNCACHED)
 
 
 class Sessions:
@@ -197,13 +211,39 @@ async def in_process_workers(settings: Settings, client: AsyncClient, store: Sto
             log.exception("in-process workers failed")
 
 
+# /openapi.json and /docs are the same for the process's life: rendered once into the render
+# cache under a blog slug no blog can have (""), compressed once, revalidated by ETag.
+_FIXED = "fixed"
+
+
 async def openapi_endpoint(request: Request) -> Response:
-    return JSONResponse(openapi.spec())
+    renders = state_of(request).renders
+
+    async def build() -> Rendered:
+        return rendered(_FIXED, bytes(JSONResponse(openapi.spec()).body))
+
+    entry = await renders.get("", "openapi.json", _FIXED, build)
+    return await renders.serve(request, entry, "application/json", {}, cache_control=LONGER)
 
 
-def create_app(settings: Settings | None = None) -> Streams:
+async def docs_page(request: Request) -> Response:
+    """The API's documentation: Swagger UI (static/vendor/swagger-ui) rendering /openapi.json,
+    started by static/js/docs.js; the page's policy is the site's own."""
+    state = state_of(request)
+
+    async def build() -> Rendered:
+        return rendered(_FIXED, state.templates.get_template("docs.html").render().encode("utf-8"))
+
+    entry = await state.renders.get("", "docs", _FIXED, build)
+    return await state.renders.serve(request, entry, "text/html", {}, cache_control=LONGER)
+
+
+def create_app(settings: Settings | None = None, *, static: Path | None = None) -> Streams:
+    """The app; `static`: its static files' directory (by default `static_dir()`)."""
     settings = settings or Settings.from_env()
     templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
+    assets = Assets(static or static_dir())
+    templates.env.globals["static_url"] = assets.url
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
@@ -278,8 +318,9 @@ def create_app(settings: Settings | None = None) -> Streams:
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             Route("/openapi.json", openapi_endpoint),
+            Route("/docs", docs_page),
             api_mount,
-            Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+            Mount("/static", assets, name="static"),
             *feeds.routes(),
             *uploads.routes(),
             *editor.routes(),
@@ -292,6 +333,7 @@ def create_app(settings: Settings | None = None) -> Streams:
             RedisError: on_redis_error,
             RedisClusterException: on_redis_error,  # no RedisError: SlotNotCoveredError, say
             ConnectionError: on_redis_error,
+            Exception: on_unexpected_error,
         },
         lifespan=lifespan,
     )
@@ -303,4 +345,5 @@ def create_app(settings: Settings | None = None) -> Streams:
         https_only=settings.secure_cookies or (settings.public_url or "").startswith("https://"),
     )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Compression)
     return Streams(app, api_mount, STREAM_ROUTES)

@@ -1,8 +1,21 @@
 """Caching of public reads: in this process (`RenderCache`) and in HTTP (ETag, Cache-Control).
 
-Pages and feeds are rendered once per blog state and kept in a bounded `RenderCache`; they, and
-the JSON reads, go out through `cacheable`, so a CDN can absorb page views and revalidate with
-`If-None-Match`.
+Pages and feeds are rendered once per blog state and kept in a bounded `RenderCache`, beside
+their compressed variants (each compressed once, at its first request); they, and the JSON reads,
+go out through `cacheable` or `RenderCache.serve`, so a CDN can absorb page views and revalidate
+with `If-None-Match`. Each coding of a body has its own ETag (`compression.tagged`).
+
+Cache-Control by kind (every HTML, JSON and feed response says one):
+- pages, permalinks, embeds, feeds, `/` and the JSON reads: `public, max-age=2` with an ETag;
+  `private, max-age=2` and `Vary: Cookie` for a request with a session (see `cacheable`);
+- /openapi.json and /docs: `public, max-age=300` (they change with a deploy only), with an ETag;
+- static files: see `assets` (a year, immutable, under a versioned URL);
+- the event stream: `no-cache, no-transform` (sse.py); the desk: `private, no-store`;
+- errors (`error_cache_control`): a 404 or 410 `public, max-age=2` like the pages (a CDN absorbs
+  a flood for a deleted permalink; a blog created now is found within the 2 s a page may be
+  stale); every other 4xx `no-store` (it answers the request's own credentials, body or rate,
+  not the resource); 5xx `no-store` (transient: 503 says Retry-After);
+- anything that says nothing: `no-store` (security.SecurityHeaders), never a guess.
 """
 
 from __future__ import annotations
@@ -11,7 +24,7 @@ import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -19,6 +32,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import compression, metrics
 from .store import Keys
 
 if TYPE_CHECKING:
@@ -27,6 +41,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 CACHE_CONTROL = "public, max-age=2"
+LONGER = "public, max-age=300"  # /openapi.json and /docs: they change with a deploy only
+NO_STORE = "no-store"
 # What a 304 repeats of the full response (RFC 9110 15.4.5), plus the embed page's own CSP: a
 # cache merges a 304's headers into the stored response, so the 304 must not carry another policy.
 _KEPT_ON_304 = ("cache-control", "etag", "vary", "content-location", "expires", "content-security-policy")
@@ -48,25 +64,67 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def cacheable(request: Request, response: Response, etag: str | None = None) -> Response:
+def error_cache_control(status: int) -> str:
+    """An error's Cache-Control (see the module's docstring): 404 and 410 as briefly as a page."""
+    return CACHE_CONTROL if status in (404, 410) else NO_STORE
+
+
+def _personal(request: Request) -> bool:
+    """True when the request carries a session (a logged-in editor): its responses are private,
+    since the session middleware adds a Set-Cookie that no shared cache may keep."""
+    return bool(request.scope.get("session"))
+
+
+def error_headers(request: Request, status: int) -> dict[str, str]:
+    """Cache-Control (and Vary) of an error page or problem: `error_cache_control`'s, private
+    with `Vary: Cookie` for a request with a session."""
+    cache_control = error_cache_control(status)
+    if cache_control != NO_STORE and _personal(request):
+        return {"cache-control": cache_control.replace("public", "private"), "vary": "Cookie"}
+    return {"cache-control": cache_control}
+
+
+def _validated(
+    request: Request, headers: dict[str, str], etag: str, coding: str | None, cache_control: str
+) -> Response | None:
+    """Set the ETag of `coding`'s variant, Cache-Control and Vary in `headers`; the 304 when the
+    request's If-None-Match matches that variant, else None."""
+    headers["etag"] = compression.tagged(etag, coding)
+    if _personal(request):
+        headers["cache-control"] = cache_control.replace("public", "private")
+        compression.vary(headers, "Accept-Encoding", "Cookie")
+    else:
+        headers["cache-control"] = cache_control
+        compression.vary(headers, "Accept-Encoding")
+    if not etag_matches(request.headers.get("if-none-match"), headers["etag"]):
+        return None
+    return Response(status_code=304, headers={k: v for k, v in headers.items() if k in _KEPT_ON_304})
+
+
+def cacheable(
+    request: Request, response: Response, etag: str | None = None, cache_control: str = CACHE_CONTROL
+) -> Response:
     """Add an ETag and a short Cache-Control to a rendered 200 response; 304 when it matches.
 
     `etag`: the body's, when the caller has it already (hashing a big page costs milliseconds).
-    A request with a session (a logged-in editor) gets `private`: the session middleware adds a
-    Set-Cookie to its response, which no shared cache may keep and hand to other readers.
+    A request with a session (a logged-in editor) gets `private` and `Vary: Cookie`. A body
+    worth compressing goes out in the client's preferred coding (compressed as it is sent,
+    `compression.Encoded`), with that coding's own ETag.
     """
     if response.status_code != 200 or request.method not in ("GET", "HEAD"):
         return response
-    etag = etag or etag_of(bytes(response.body))
-    response.headers["etag"] = etag
-    private = bool(request.scope.get("session"))
-    response.headers["cache-control"] = (
-        CACHE_CONTROL.replace("public", "private") if private else CACHE_CONTROL
-    )
-    if not etag_matches(request.headers.get("if-none-match"), etag):
+    body = bytes(response.body)
+    etag = etag or etag_of(body)
+    coding = compression.choose(request.headers, response.headers.get("content-type"), len(body))
+    headers = dict(response.headers)
+    not_modified = _validated(request, headers, etag, coding, cache_control)
+    if not_modified is not None:
+        return not_modified
+    for name in ("etag", "cache-control", "vary"):
+        response.headers[name] = headers[name]
+    if coding is None:
         return response
-    headers = {name: value for name, value in response.headers.items() if name in _KEPT_ON_304}
-    return Response(status_code=304, headers=headers)
+    return compression.Encoded(body, coding, response.status_code, response.raw_headers)
 
 
 # -- the render cache --------------------------------------------------------------------------
@@ -76,13 +134,23 @@ RENDER_BYTES = 64 * 1024 * 1024  # and their total size
 RENDER_THREADS = 1  # renders run at once, off the event loop (more would only share the GIL)
 
 
-@dataclass(frozen=True, slots=True)
+ORIGINS_ENCODED = 4  # an entry keeps compressed variants for this many origins (see `serve`)
+
+
+@dataclass(slots=True, eq=False)
 class Rendered:
-    """A page or feed as rendered at one state of its blog: `head`, the blog's last event ID."""
+    """A page or feed as rendered at one state of its blog: `head`, the blog's last event ID;
+    `encoded`, its compressed variants by (origin, coding), made once each by `RenderCache.serve`."""
 
     head: str
     body: bytes
     etag: str
+    encoded: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    kept: bool = False  # held by a RenderCache, whose byte count includes the variants
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + sum(len(variant) for variant in self.encoded.values())
 
 
 def rendered(head: str, body: bytes) -> Rendered:
@@ -106,6 +174,7 @@ class RenderCache:
         self.bytes = 0
         self._entries: OrderedDict[tuple[str, Hashable], Rendered] = OrderedDict()
         self._flights: dict[tuple[str, Hashable, str | None], asyncio.Future[Rendered]] = {}
+        self._encodings: dict[tuple[int, str, str], asyncio.Future[bytes]] = {}
         self._limiter: anyio.CapacityLimiter | None = None
 
     async def run(self, fn: Callable[[], T]) -> T:
@@ -149,17 +218,98 @@ class RenderCache:
         return entry
 
     def _put(self, key: tuple[str, Hashable], entry: Rendered) -> None:
-        size = len(entry.body)
+        size = entry.size
         if size > self.max_bytes // 4:  # served, not kept: it would push out too much
             return
         old = self._entries.pop(key, None)
         if old is not None:
-            self.bytes -= len(old.body)
+            self._drop(old)
         self._entries[key] = entry
+        entry.kept = True
         self.bytes += size
+        self._trim()
+
+    def _drop(self, entry: Rendered) -> None:
+        entry.kept = False
+        self.bytes -= entry.size
+
+    def _trim(self) -> None:
         while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
-            self.bytes -= len(evicted.body)
+            self._drop(evicted)
+
+    async def serve(
+        self,
+        request: Request,
+        entry: Rendered,
+        media_type: str,
+        headers: dict[str, str],
+        *,
+        origin: str = "",
+        localize: Callable[[bytes], bytes] = bytes,
+        cache_control: str = CACHE_CONTROL,
+    ) -> Response:
+        """The response for `entry`: its ETag, Cache-Control and Vary, a 304 when it matches,
+        else the body in the client's preferred coding, compressed once per entry and origin.
+
+        `origin` and `localize`: with no public URL set, the request's origin and the function
+        that puts it in the body (see `urls.localize`); the entry's ETag then covers the origin.
+        Variants are kept for `ORIGINS_ENCODED` origins per entry: a request from another origin
+        (junk Host headers, say) gets identity, so no Host makes us compress per request.
+        """
+        etag = etag_of(f"{entry.etag} {origin}".encode()) if origin else entry.etag
+        coding = compression.choose(request.headers, media_type, len(entry.body))
+        if coding is not None and (origin, coding) not in entry.encoded:
+            origins = {known for known, _ in entry.encoded} | {
+                known for _, known, _ in self._encodings_of(entry)
+            }
+            if origin not in origins and len(origins) >= ORIGINS_ENCODED:
+                coding = None
+        headers = dict(headers)
+        not_modified = _validated(request, headers, etag, coding, cache_control)
+        if not_modified is not None:
+            return not_modified
+        if coding is None:
+            return Response(localize(entry.body), headers=headers, media_type=media_type)
+        body = await self._encoded(entry, origin, coding, localize)
+        headers["content-encoding"] = coding
+        return Response(body, headers=headers, media_type=media_type)
+
+    def _encodings_of(self, entry: Rendered) -> list[tuple[int, str, str]]:
+        return [key for key in self._encodings if key[0] == id(entry)]
+
+    async def _encoded(
+        self, entry: Rendered, origin: str, coding: str, localize: Callable[[bytes], bytes]
+    ) -> bytes:
+        """`entry` for `origin` in `coding`, compressed on the render thread once: concurrent
+        requests share the one compression, and the variant is kept (and counted) with the entry."""
+        variant = entry.encoded.get((origin, coding))
+        if variant is not None:
+            return variant
+        key = (id(entry), origin, coding)
+        flight = self._encodings.get(key)
+        if flight is not None:
+            return await asyncio.shield(flight)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._encodings[key] = future
+        try:
+            variant = await self.run(lambda: compression.encode(localize(entry.body), coding, once=True))
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                future.set_exception(exc)
+                future.exception()
+            else:
+                future.cancel()
+            raise
+        finally:
+            self._encodings.pop(key, None)
+        future.set_result(variant)
+        metrics.COMPRESSIONS.labels("render", coding).inc()
+        entry.encoded[(origin, coding)] = variant
+        if entry.kept:
+            self.bytes += len(variant)
+            self._trim()
+        return variant
 
     def __len__(self) -> int:
         return len(self._entries)

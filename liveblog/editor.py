@@ -49,7 +49,7 @@ from .sessions import (
 from .state import state_of
 from .webhooks import EVENT_TYPES, Webhooks, public
 
-NO_STORE = {"Cache-Control": "no-store"}
+NO_STORE = {"Cache-Control": "no-store", "Vary": "Cookie"}  # what the desk shows follows the session
 LOGIN_FAILED = "Wrong username or password"
 ACCOUNT_DISABLED = "This account is disabled: ask an admin"
 

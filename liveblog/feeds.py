@@ -217,11 +217,11 @@ async def _feed(request: Request, kind: str) -> Rendered:
 
 
 async def atom(request: Request) -> Response:
-    return respond(request, await _feed(request, "atom"), ATOM_TYPE)
+    return await respond(request, await _feed(request, "atom"), ATOM_TYPE)
 
 
 async def json_feed_endpoint(request: Request) -> Response:
-    return respond(request, await _feed(request, "json"), JSON_FEED_TYPE)
+    return await respond(request, await _feed(request, "json"), JSON_FEED_TYPE)
 
 
 def routes() -> list[BaseRoute]:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .caching import Rendered, cacheable, etag_of, head_of, rendered
+from .caching import Rendered, cacheable, head_of, rendered
 from .errors import BadRequest
 from .events import BadEventId, parse_id
 from .models import Update
@@ -27,7 +27,7 @@ FLAGGED_SHOWN = 50  # pinned updates and key events listed beside the page, howe
 async def index(request: Request) -> Response:
     state = state_of(request)
     blogs = await state.store.list_blogs()
-    return state.templates.TemplateResponse(request, "index.html", {"blogs": blogs})
+    return cacheable(request, state.templates.TemplateResponse(request, "index.html", {"blogs": blogs}))
 
 
 def before_of(request: Request) -> str | None:
@@ -57,15 +57,20 @@ def within_budget(
     return kept, next_before
 
 
-def respond(
+async def respond(
     request: Request, entry: Rendered, media_type: str, headers: dict[str, str] | None = None
 ) -> Response:
-    """A shared render, with this request's origin in it when no public URL is set."""
-    body, etag = localize(request, entry.body), entry.etag
-    if varies(request):
-        etag = etag_of(f"{etag} {request_origin(request)}".encode())
-    response = Response(body, headers=vary_host(request, headers or {}), media_type=media_type)
-    return cacheable(request, response, etag)
+    """A shared render, with this request's origin in it when no public URL is set, compressed
+    once per render (see `caching.RenderCache.serve`)."""
+    origin = request_origin(request) if varies(request) else ""
+    return await state_of(request).renders.serve(
+        request,
+        entry,
+        media_type,
+        vary_host(request, headers or {}),
+        origin=origin,
+        localize=lambda body: localize(request, body),
+    )
 
 
 async def _render_blog(request: Request, *, embed: bool) -> Rendered:
@@ -109,14 +114,14 @@ async def _render_blog(request: Request, *, embed: bool) -> Rendered:
 
 
 async def blog_page(request: Request) -> Response:
-    return respond(request, await _render_blog(request, embed=False), "text/html")
+    return await respond(request, await _render_blog(request, embed=False), "text/html")
 
 
 async def embed_page(request: Request) -> Response:
     """The live list alone, for an iframe on another site: framing allowed by LIVEBLOG_FRAME_ANCESTORS."""
     ancestors = state_of(request).settings.frame_ancestors
     headers = {"content-security-policy": frame_ancestors_policy(CONTENT_SECURITY_POLICY, ancestors)}
-    return respond(request, await _render_blog(request, embed=True), "text/html", headers)
+    return await respond(request, await _render_blog(request, embed=True), "text/html", headers)
 
 
 async def update_page(request: Request) -> Response:
@@ -134,7 +139,8 @@ async def update_page(request: Request) -> Response:
         )
 
     head = await head_of(state.hub, state.store, slug)
-    return respond(request, await state.renders.get(slug, ("update", update_id), head, build), "text/html")
+    entry = await state.renders.get(slug, ("update", update_id), head, build)
+    return await respond(request, entry, "text/html")
 
 
 def routes() -> list[BaseRoute]:

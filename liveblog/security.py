@@ -19,6 +19,9 @@ HEADERS: dict[str, str] = {
     "referrer-policy": "strict-origin-when-cross-origin",
 }
 _RAW_HEADERS = [(name.encode(), value.encode()) for name, value in HEADERS.items()]
+# A response that says nothing about caching is stored nowhere: each kind says its own
+# (caching.py's docstring lists them); this only catches what no one decided (a 303, say).
+_FALLBACK = [(b"cache-control", b"no-store")]
 
 
 def frame_ancestors_policy(policy: str, ancestors: str) -> str:
@@ -29,7 +32,8 @@ def frame_ancestors_policy(policy: str, ancestors: str) -> str:
 
 
 class SecurityHeaders:
-    """Adds the security headers to every HTTP response's head; a response's own policy wins.
+    """Adds the security headers to every HTTP response's head, and `Cache-Control: no-store` to
+    one without a Cache-Control; a response's own policy wins.
 
     The readers' streams do not pass through here (see `dispatch`): their responses carry
     `HEADERS` themselves, so no wrapper runs for each event they send.
@@ -48,6 +52,7 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers += [header for header in _RAW_HEADERS if header[0] not in present]
+                headers += [header for header in _FALLBACK if header[0] not in present]
                 message["headers"] = headers
             await send(message)
 

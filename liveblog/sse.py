@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from . import metrics, security
+from .caching import error_cache_control
 from .connections import sink_of
 from .errors import BadRequest, LiveblogError, Unavailable
 from .events import BadEventId, sse_retry
@@ -34,7 +35,8 @@ log = logging.getLogger("liveblog.sse")
 
 RETRY_MS = 2000
 SHUTDOWN_GRACE = 2.0  # seconds a stream has to end cleanly when the server shuts down
-HEADERS = {"Cache-Control": "no-cache", **security.HEADERS}
+# no-transform: no proxy may compress or otherwise hold back the stream (RFC 9111 5.2.2.6).
+HEADERS = {"Cache-Control": "no-cache, no-transform", **security.HEADERS}
 # What refuses a stream before it starts (see `_refusal`).
 REFUSALS: tuple[type[Exception], ...] = (BadEventId, LiveblogError, *UNAVAILABLE)
 
@@ -116,7 +118,9 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
     except REFUSALS as exc:
         if subscription is not None:  # the stream had started: nothing to answer
             raise
-        await problem(_refusal(exc), security.HEADERS)(scope, receive, send)
+        refusal = _refusal(exc)
+        headers = {"cache-control": error_cache_control(refusal.status), **security.HEADERS}
+        await problem(refusal, headers)(scope, receive, send)
 
 
 def _refusal(exc: Exception) -> LiveblogError:
