@@ -74,7 +74,11 @@ async def test_docs_links_swagger_ui_under_versioned_urls_and_the_files_are_serv
         page = await client.get("/docs")
         assert page.status_code == 200 and page.headers["cache-control"] == "public, max-age=300"
         assert "<script>" not in page.text  # the start-up code is static/js/docs.js
-        for name in ("vendor/swagger-ui/swagger-ui-bundle.js", "vendor/swagger-ui/swagger-ui.css", "js/docs.js"):
+        for name in (
+            "vendor/swagger-ui/swagger-ui-bundle.js",
+            "vendor/swagger-ui/swagger-ui.css",
+            "js/docs.js",
+        ):
             linked = [part.split('"')[0] for part in page.text.split('="/static/')[1:]]
             path = next(f"/static/{p}" for p in linked if p.endswith(name))
             served = await client.get(path)
