@@ -164,8 +164,9 @@ class RenderCache:
     An entry is kept under (slug, variant), where the variant holds only what changes the output
     (page or embed, transport, `before`, feed kind); it is served only while its `head` is the
     blog's current last event ID, and the blog's next render replaces it. Bounded by entries and
-    bytes, least recently used first out. Renders run on one worker thread (`run`), so a big page
-    never stalls the event loop; concurrent requests for the same missing entry share one render.
+    bytes (its compressed variants counted with it), least recently used first out. Renders and
+    compressions run on one worker thread (`run`), so a big page never stalls the event loop;
+    concurrent requests for the same missing entry, or variant, share one render or compression.
     """
 
     def __init__(self, *, entries: int = RENDER_ENTRIES, size: int = RENDER_BYTES) -> None:
@@ -259,12 +260,8 @@ class RenderCache:
         """
         etag = etag_of(f"{entry.etag} {origin}".encode()) if origin else entry.etag
         coding = compression.choose(request.headers, media_type, len(entry.body))
-        if coding is not None and (origin, coding) not in entry.encoded:
-            origins = {known for known, _ in entry.encoded} | {
-                known for _, known, _ in self._encodings_of(entry)
-            }
-            if origin not in origins and len(origins) >= ORIGINS_ENCODED:
-                coding = None
+        if coding is not None and not self._room_for(entry, origin):
+            coding = None
         headers = dict(headers)
         not_modified = _validated(request, headers, etag, coding, cache_control)
         if not_modified is not None:
@@ -275,8 +272,11 @@ class RenderCache:
         headers["content-encoding"] = coding
         return Response(body, headers=headers, media_type=media_type)
 
-    def _encodings_of(self, entry: Rendered) -> list[tuple[int, str, str]]:
-        return [key for key in self._encodings if key[0] == id(entry)]
+    def _room_for(self, entry: Rendered, origin: str) -> bool:
+        """True when `entry` has, or may take, compressed variants for `origin`."""
+        origins = {known for known, _ in entry.encoded}
+        origins.update(known for of, known, _ in self._encodings if of == id(entry))
+        return origin in origins or len(origins) < ORIGINS_ENCODED
 
     async def _encoded(
         self, entry: Rendered, origin: str, coding: str, localize: Callable[[bytes], bytes]

@@ -20,10 +20,12 @@ from urllib.parse import urlsplit
 import brotli
 import httpx
 import pytest
+from starlette.requests import Request
 
-from liveblog import assets, compression
+from liveblog import assets, caching, compression
 from liveblog.app import static_dir
 from liveblog.assets import Assets
+from liveblog.caching import RenderCache, Rendered, rendered
 
 from .conftest import ROOT, Server, free_port, logged_in, publish
 
@@ -436,3 +438,42 @@ async def test_a_changed_static_file_changes_every_versioned_url(tmp_path: Path,
         assert stale.headers["cache-control"] == assets.SHORT
         plain = await client.get("/static/css/liveblog.css")
         assert plain.content == changed and plain.headers["cache-control"] == assets.SHORT
+
+
+async def test_the_render_cache_keeps_the_compressed_variant_and_counts_its_bytes():
+    """The variant lives in the entry, beside the identity body, and in the cache's byte bound."""
+    cache = RenderCache(entries=2)
+    body = LONG.encode() * 4
+
+    async def build() -> Rendered:
+        return rendered("1-0", body)
+
+    entry = await cache.get("blog", "page", "1-0", build)
+    assert cache.bytes == len(body) and entry.encoded == {}
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"accept-encoding", b"br")]}
+    response = await cache.serve(Request(scope), entry, "text/html", {})
+    assert response.headers["content-encoding"] == "br"
+    assert entry.encoded[("", "br")] == response.body and decode(bytes(response.body), "br") == body
+    assert cache.bytes == len(body) + len(response.body) == entry.size
+    again = await cache.serve(Request(scope), await cache.get("blog", "page", "1-0", build), "text/html", {})
+    assert again.body is entry.encoded[("", "br")]  # the same bytes, not compressed again
+    for n in range(2):  # two newer entries push it out, variant and all
+        await cache.get(f"other-{n}", "page", "1-0", build)
+    assert len(cache) == 2 and cache.bytes == 2 * len(body) and not entry.kept
+
+
+async def test_compressed_copies_are_kept_for_a_few_hosts_only(http, blog):
+    """Without LIVEBLOG_PUBLIC_URL a page holds the request's origin: a compressed copy is kept
+    per Host, for `ORIGINS_ENCODED` of them; past that a Host gets the page uncompressed, so junk
+    Host headers cannot make the server compress each request."""
+    path = f"/blogs/{blog}"
+    hosts = [f"host-{n}.example" for n in range(caching.ORIGINS_ENCODED + 1)]
+    for host in hosts[:-1]:
+        response, raw = await fetch(http, path, "br", host=host)
+        assert response.headers["content-encoding"] == "br"
+        assert f"http://{host}/blogs/{blog}".encode() in decode(raw, "br")
+    extra, raw = await fetch(http, path, "br", host=hosts[-1])
+    assert "content-encoding" not in extra.headers and f"http://{hosts[-1]}/".encode() in raw
+    assert "accept-encoding" in vary_of(extra) and "host" in vary_of(extra)
+    known, _ = await fetch(http, path, "br", host=hosts[0])
+    assert known.headers["content-encoding"] == "br"
