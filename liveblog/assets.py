@@ -137,7 +137,7 @@ class Assets:
             path = self.directory / relative
 
             def compress() -> _Encoded:
-                body = compression.encode(path.read_bytes(), coding, once=True)
+                body = compression.encode(path.read_bytes(), coding, "static")
                 return _Encoded(stamp, coding, body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
             encoded = await anyio.to_thread.run_sync(compress)

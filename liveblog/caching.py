@@ -293,7 +293,7 @@ class RenderCache:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._encodings[key] = future
         try:
-            variant = await self.run(lambda: compression.encode(localize(entry.body), coding, once=True))
+            variant = await self.run(lambda: compression.encode(localize(entry.body), coding, "render"))
         except BaseException as exc:
             if isinstance(exc, Exception):
                 future.set_exception(exc)

@@ -32,10 +32,16 @@ from . import metrics
 CODINGS = ("br", "gzip")
 MIN_BYTES = 1024  # below it, the coding's own overhead and the CPU are not worth the bytes saved
 THREAD_BYTES = 64 * 1024  # bodies at least this large are compressed on a worker thread
-# Per request: fast levels (brotli 4 is about gzip 6's speed, and smaller). Once per render or
-# file: stronger ones (brotli 9 takes 0.26 s on Swagger UI's 1.7 MB bundle; 11 took 6.4 s).
-FAST = {"br": 4, "gzip": 6}
-ONCE = {"br": 9, "gzip": 9}
+# Levels by what is compressed. Per response: fast (brotli 4 is about gzip 6's speed, and
+# smaller). A render, once per state of its blog, on the one render thread: brotli 5 (0.1 s for a
+# 1 MB page of text on the shared 2-core machine, where 9 took 0.27 s and gzip 9 1.0 s). A static
+# file, once per process: the strongest that stays quick (brotli 9: 0.26 s for Swagger UI's 1.7 MB
+# bundle; 11 took 6.4 s).
+LEVELS = {
+    "response": {"br": 4, "gzip": 6},
+    "render": {"br": 5, "gzip": 6},
+    "static": {"br": 9, "gzip": 9},
+}
 _ALIASES = {"x-gzip": "gzip"}
 _MAX_ACCEPT_ITEMS = 32  # a longer Accept-Encoding is read up to here, never refused
 COMPRESSIBLE = frozenset(
@@ -106,9 +112,9 @@ def choose(headers: Headers, content_type: str | None, size: int) -> str | None:
     return negotiate(headers.get("accept-encoding"))
 
 
-def encode(body: bytes, coding: str, *, once: bool = False) -> bytes:
-    """`body` compressed with `coding` ("br" or "gzip"), at the level for `once` or per request."""
-    level = (ONCE if once else FAST)[coding]
+def encode(body: bytes, coding: str, kind: str = "response") -> bytes:
+    """`body` compressed with `coding` ("br" or "gzip") at the level for its `kind` (`LEVELS`)."""
+    level = LEVELS[kind][coding]
     if coding == "br":
         return bytes(brotli.compress(body, quality=level))
     if coding == "gzip":
