@@ -6,8 +6,12 @@ Who compresses what:
   and each coding needs its own tag (`tagged`): `caching.cacheable` (the JSON reads, `/`), the
   `caching.RenderCache` (pages, feeds, /openapi.json, /docs: compressed once per render and kept
   beside it) and `assets.Assets` (static files: compressed once per file);
-- the rest (error pages, problem+json, the desk, API writes) goes through `Compression`, per
-  request: it compresses a body of a compressible type, of at least `MIN_BYTES`, sent whole.
+- the rest (error pages, problem+json, API writes) goes through `Compression`, per request: it
+  compresses a body of a compressible type, of at least `MIN_BYTES`, sent whole, unless the
+  request has a session. A page for a session (the desk, the login form) holds a CSRF token beside
+  text the request may choose (`?q=`, `next`): compressed, its size would tell a third party
+  watching the wire, request after request, how much of its guess matched the token (BREACH). The
+  shared renders and JSON reads hold no secret, so they are compressed for everyone.
 
 Never compressed: event streams (`text/event-stream`: the readers' streams do not even pass the
 middleware, see `dispatch`), WebSockets, a response that says `no-transform`, one already
@@ -171,8 +175,9 @@ class Encoded(Response):
 
 
 class Compression:
-    """Compresses, per request, the responses that carry no ETag and no Content-Encoding (see the
-    module's docstring); adds `Vary: Accept-Encoding` to every response of a compressible type."""
+    """Compresses, per request, the responses that carry no ETag and no Content-Encoding, to a
+    request without a session (see the module's docstring); adds `Vary: Accept-Encoding` to every
+    response of a compressible type."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -199,6 +204,7 @@ class Compression:
                 vary(headers, "Accept-Encoding")
                 if (
                     coding is None
+                    or scope.get("session")  # see the module's docstring: BREACH
                     or message["status"] in (204, 206, 304)
                     or "content-encoding" in headers
                     or "etag" in headers
