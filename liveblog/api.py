@@ -15,7 +15,7 @@ from .bodies import read_body
 from .caching import cacheable
 from .errors import BadRequest, Invalid, NotFound, UnsupportedMediaType
 from .events import BadEventId, parse_id
-from .models import MAX_IDEMPOTENCY_KEY, MAX_REQUEST_BYTES, NewWebhook, validate
+from .models import MAX_IDEMPOTENCY_KEY, MAX_REQUEST_BYTES, NewBlog, NewWebhook, validate
 from .state import state_of
 from .urls import location
 from .webhooks import Webhooks, public
@@ -102,7 +102,9 @@ async def create_blog(request: Request) -> Response:
     principal.require_admin()
     obj, _ = await read_json(request)
     slug, title, description = updates.new_blog(obj)
-    blog = await state_of(request).store.create_blog(slug, title, description)
+    store = state_of(request).store
+    cover = await publishing.cover(store, slug, validate(NewBlog, obj).cover)
+    blog = await store.create_blog(slug, title, description, cover=cover)
     return _json(blog, 201, {"Location": location(request, f"/api/v1/blogs/{slug}")})
 
 
@@ -114,7 +116,8 @@ async def patch_blog(request: Request) -> Response:
     slug = request.path_params["slug"]
     await writer(request, slug)
     obj, _ = await read_json(request)
-    return _json(await state_of(request).store.patch_blog(slug, updates.blog_changes(obj)))
+    store = state_of(request).store
+    return _json(await store.patch_blog(slug, await publishing.blog_changes(store, slug, obj)))
 
 
 # -- updates ---------------------------------------------------------------------------------

@@ -236,10 +236,31 @@ class DraftPatch(_Request):
     image: ImageInput | None = None
 
 
+class CoverInput(_Request):
+    """A blog's cover image, its pages' `og:image` and JSON-LD `image`: an https `url` hosted
+    elsewhere or the `media` id of an image uploaded to the blog (422 with both or neither)."""
+
+    url: Annotated[str, Field(pattern=HTTPS_URL_PATTERN, max_length=MAX_TEXT), AfterValidator(_https_url)] = (
+        _optional(format="uri")
+    )
+    media: MediaId = _optional()
+    alt: Text = Field(default="", description="The image's text alternative (`og:image:alt`).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CoverInput:
+        if (self.url is None) == (self.media is None):
+            raise ValueError("give either url (an https image) or media (the id of an upload)")
+        return self
+
+
+_COVER_FIELD = "An image for the blog's link previews and search results (Open Graph, JSON-LD)"
+
+
 class NewBlog(_Request):
     slug: Slug
     title: BlogTitle
     description: Text = ""
+    cover: CoverInput | None = Field(default=None, description=f"{_COVER_FIELD}; an upload needs the blog first.")
 
 
 class BlogPatch(_Request):
@@ -248,6 +269,7 @@ class BlogPatch(_Request):
     title: BlogTitle = _optional()
     description: Text = _optional()
     status: Status = _optional()
+    cover: CoverInput | None = Field(default=None, description=f"{_COVER_FIELD}; null removes it.")
 
 
 class NewWebhook(_Request):
@@ -426,6 +448,23 @@ class Draft(TypedDict):
     updated_at: str
 
 
+class Cover(TypedDict):
+    """A blog's cover image as stored and served: `width` and `height` are known for an upload."""
+
+    url: Annotated[
+        str,
+        Field(
+            pattern="^(https://|/media/)",
+            json_schema_extra={"format": "uri-reference"},
+            description="An https URL, or the path of an uploaded image on this site (`/media/...`).",
+        ),
+    ]
+    alt: str
+    media: NotRequired[Annotated[str, Field(description="The upload's id, for an uploaded image.")]]
+    width: NotRequired[int]
+    height: NotRequired[int]
+
+
 class DeletedUpdate(TypedDict):
     id: StreamId
 
@@ -444,6 +483,7 @@ class DeletedUpdate(TypedDict):
                     "ended_at": None,
                     "last_event_id": "1650769560000-0",
                     "url": "/blogs/russia-ukraine",
+                    "cover": None,
                 }
             ]
         }
@@ -472,6 +512,7 @@ class Blog(TypedDict):
         ),
     ]
     url: Annotated[str, Field(json_schema_extra={"format": "uri-reference"}, description="The reader page.")]
+    cover: Annotated[Cover | None, Field(description="The blog's cover image; null: none.")]
 
 
 class BlogList(TypedDict):
@@ -622,6 +663,8 @@ SCHEMAS: dict[str, Any] = {
     "NewWebhook": NewWebhook,
     "NewBlog": NewBlog,
     "BlogPatch": BlogPatch,
+    "Cover": Cover,
+    "CoverInput": CoverInput,
     "MediaSource": MediaSource,
     "Media": MediaDoc,
     "Image": Image,

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from . import structured
 from .caching import Rendered, cacheable, etag_of, head_of, rendered
 from .errors import BadRequest
 from .events import BadEventId, parse_id
@@ -88,10 +89,15 @@ async def _render_blog(request: Request, *, embed: bool) -> Rendered:
 
         def render() -> Rendered:
             updates, next_before = within_budget(page.updates, PAGE_BYTES, page.next_before)
+            page_url = origin + blog["url"]
+            publisher = structured.publisher(state.settings, origin)
             context = {
                 "blog": blog,
-                "page_url": origin + blog["url"],
+                "page_url": page_url,
                 "origin": origin,
+                "ld": structured.live_blog(blog, updates, page_url, origin, publisher),
+                "share_image": structured.share_image(blog.get("cover"), origin),
+                "site_name": state.settings.publisher_name,
                 "updates": updates,
                 "pinned": page.pinned,
                 "key_events": page.key_events,
@@ -128,7 +134,18 @@ async def update_page(request: Request) -> Response:
         blog = await state.store.require_blog(slug)
         update = await state.store.require_update(slug, update_id)
         template = state.templates.get_template("update.html")
-        context = {"blog": blog, "update": update, "page_url": f"{origin}{update['url']}", "origin": origin}
+        page_url = origin + update["url"]
+        publisher = structured.publisher(state.settings, origin)
+        context = {
+            "blog": blog,
+            "update": update,
+            "updates": [update],  # base.html adds the <template>s that a live edit is drawn from
+            "page_url": page_url,
+            "origin": origin,
+            "ld": structured.blog_posting(blog, update, page_url, origin, publisher),
+            "share_image": structured.share_image(update.get("image") or blog.get("cover"), origin),
+            "site_name": state.settings.publisher_name,
+        }
         return await state.renders.run(
             lambda: rendered(blog["last_event_id"], template.render(context).encode("utf-8"))
         )

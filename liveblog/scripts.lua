@@ -268,7 +268,9 @@ local flat = redis.call('HGETALL', KEYS[2])
 local meta = {}
 for i = 1, #flat, 2 do
   local field = flat[i]
-  if field ~= 'last_event_id' and field ~= 'seq' and field ~= 'bytes' then meta[field] = flat[i + 1] end
+  if field == 'cover' then  -- JSON in the hash ('' for none): an object or null in the event
+    meta[field] = flat[i + 1] ~= '' and cjson.decode(flat[i + 1]) or cjson.null
+  elseif field ~= 'last_event_id' and field ~= 'seq' and field ~= 'bytes' then meta[field] = flat[i + 1] end
 end
 local data = cjson.encode(meta)
 local eid = add_event(KEYS[1], KEYS[2], ARGV[1], '*', 'blog.updated', data)

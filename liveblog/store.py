@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.cluster import REPLICA
@@ -34,7 +34,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import BlogEnded, Conflict, NotFound, NotReplicated, Unavailable
 from .folding import fold_table
-from .models import Author, Blog, Draft, MediaDoc, Update
+from .models import Author, Blog, Cover, Draft, MediaDoc, Update
 from .redis_client import AsyncClient, is_cluster
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -342,7 +342,9 @@ class Store:
 
     # -- blogs -------------------------------------------------------------------------------
 
-    async def create_blog(self, slug: str, title: str, description: str = "") -> Blog:
+    async def create_blog(
+        self, slug: str, title: str, description: str = "", *, cover: Cover | None = None
+    ) -> Blog:
         now = now_iso()
         meta = {
             "slug": slug,
@@ -353,6 +355,8 @@ class Store:
             "updated_at": now,
             "last_event_id": "",
         }
+        if cover is not None:
+            meta["cover"] = cover_field(cover)
         flat = [item for pair in meta.items() for item in pair]
         created = await self._write("create_blog", [Keys.of(slug).meta], flat)
         if not created:
@@ -912,7 +916,21 @@ def _blog(meta: dict[str, Any]) -> Blog:
         "ended_at": meta.get("ended_at") or None,
         "last_event_id": meta.get("last_event_id") or "0-0",
         "url": f"/blogs/{meta['slug']}",
+        "cover": _cover(meta.get("cover")),
     }
+
+
+def cover_field(cover: Cover | None) -> str:
+    """A blog's cover as its meta hash keeps it: JSON, or "" for none (`patch_blog` sets it so)."""
+    return json.dumps(cover, separators=(",", ":")) if cover else ""
+
+
+def _cover(raw: Any) -> Cover | None:
+    """The meta's cover: JSON in the hash (`cover_field`), or already decoded in a `blog.updated`
+    event's meta (the `patch_blog` script decodes it)."""
+    if isinstance(raw, dict):
+        return cast(Cover, raw)
+    return cast(Cover, json.loads(raw)) if isinstance(raw, str) and raw else None
 
 
 def _docs(raw: list[Any]) -> list[Update]:

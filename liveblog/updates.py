@@ -123,8 +123,13 @@ def new_blog(obj: Any) -> tuple[str, str, str]:
     return request.slug, request.title, request.description
 
 
-def blog_changes(obj: Any) -> dict[str, str]:
-    changes: dict[str, str] = validate(BlogPatch, obj).model_dump(exclude_unset=True)
+def blog_changes(obj: Any) -> dict[str, Any]:
+    """A blog's validated changes: strings, but `cover`, a `CoverInput` (or None: remove it) that
+    `publishing.cover` turns into the stored one."""
+    patch = validate(BlogPatch, obj)
+    changes: dict[str, Any] = patch.model_dump(exclude_unset=True, exclude={"cover"})
+    if "cover" in patch.model_fields_set:
+        changes["cover"] = patch.cover
     if not changes:
-        raise Invalid("body", "nothing to change: give title, description or status")
+        raise Invalid("body", "nothing to change: give title, description, status or cover")
     return changes

@@ -12,6 +12,7 @@ import { setupAnnouncer } from './announce.js';
 import { setupEmbeds } from './embeds.js';
 import { fetchUpdates, getJSON, plainClick, setNextBefore, setupLoadMore } from './paging.js';
 import { Pill, setupPreferences } from './pill.js';
+import { setupPermalink } from './permalink.js';
 import { setupSharing } from './share.js';
 import { EVENT, Stream } from './stream.js';
 import { keepTimesFresh, localise } from './times.js';
@@ -180,6 +181,8 @@ function main() {
   setupEmbeds();
   const list = document.getElementById('updates');
   if (list && list.dataset.blog) new Reader(list).start();
+  const permalink = document.getElementById('permalink');
+  if (permalink && permalink.dataset.blog) setupPermalink(permalink);
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', main);

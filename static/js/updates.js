@@ -42,7 +42,7 @@ function textOf(html) {
 }
 
 /** Jinja's `truncate(length, false, "…", 0)`: cut at a word boundary (_update.html: first_words). */
-function firstWords(html, length) {
+export function firstWords(html, length) {
   const text = textOf(html);
   if (text.length <= length) return text;
   const cut = text.slice(0, length - 1);
