@@ -224,6 +224,58 @@ async def blog_status(request: Request) -> Response:
     return RedirectResponse(_local_path(str(form.get("back") or "")) or f"/editor/{slug}", 303)
 
 
+# The blog settings form's text fields (beside the checkbox cover_remove and the file cover_file).
+SETTINGS_FIELDS = ("title", "description", "cover_url", "cover_alt")
+
+
+def _settings_values(blog: Mapping[str, Any]) -> dict[str, str]:
+    cover = blog.get("cover") or {}
+    return {
+        "title": blog["title"],
+        "description": blog["description"],
+        "cover_url": "",
+        "cover_alt": cover.get("alt", ""),
+    }
+
+
+async def blog_settings(request: Request) -> Response:
+    """The desk's blog settings: title, description and cover image, posted as a multipart form
+    with or without JavaScript. A cover file is uploaded first (as the API's media upload), then
+    the blog is patched through the API's path (`publishing.blog_changes`: the same checks, 422s
+    and `blog.updated` event); 303 back, or the page again with the error and what was typed."""
+    slug = request.path_params["slug"]
+    editor = await require_editor(request, write=True)
+    state = state_of(request)
+    blog = await state.store.require_blog(slug)
+    values = _settings_values(blog)
+    try:
+        form = await checked_form(request, uploads.form_limit(request, MAX_FORM_BYTES), files=1)
+        await state.rate_limiter.check(editor.principal().rate_key)
+        values = {name: str(form.get(name) or "") for name in SETTINGS_FIELDS}
+        remove = _checked(form, "cover_remove")
+        cover_file = await uploads.file_of(request, form, "cover_file")
+        await form.close()
+        patch: dict[str, Any] = {"title": values["title"], "description": values["description"]}
+        alt, current = values["cover_alt"], blog.get("cover")
+        if remove:
+            patch["cover"] = None
+        elif cover_file:
+            upload = await media.upload(state.store, slug, cover_file, state.uploads)
+            patch["cover"] = {"media": upload["id"], "alt": alt}
+        elif values["cover_url"].strip():
+            patch["cover"] = {"url": values["cover_url"].strip(), "alt": alt}
+        elif current and alt != current.get("alt"):  # the same image, described anew
+            source = {"media": current["media"]} if current.get("media") else {"url": current["url"]}
+            patch["cover"] = {**source, "alt": alt}
+        changes = await publishing.blog_changes(state.store, slug, patch)
+        await state.store.patch_blog(slug, changes)
+    except (Invalid, PayloadTooLarge) as exc:
+        return await _blog_page(
+            request, editor, slug, status=exc.status, settings_form=values, settings_error=exc.detail
+        )
+    return _back(request, f"/editor/{slug}#blog-settings", "Blog settings saved.")
+
+
 async def create_token(request: Request) -> Response:
     editor = await require_admin(request, "bot tokens")
     form = await checked_form(request)
@@ -445,6 +497,8 @@ async def _blog_page(
         "reading": await store.audience(slug),
         "audience_every": state_of(request).settings.audience_interval,
         "drafts": await store.list_drafts(slug),
+        "settings_form": _settings_values(blog),
+        "settings_error": None,
     }
     context["publishers"] = await store.publishers(slug, [u["id"] for u in context["updates"]])
     if editor.admin:
@@ -718,6 +772,7 @@ def routes() -> list[BaseRoute]:
         Route("/editor/{slug}", _guarded(editor_blog), methods=["GET"]),
         Route("/editor/{slug}/audience", audience, methods=["GET"]),
         Route("/editor/{slug}/status", _guarded(blog_status), methods=["POST"]),
+        Route("/editor/{slug}/settings", _guarded(blog_settings), methods=["POST"]),
         Route("/editor/{slug}/updates", _guarded(publish), methods=["POST"]),
         Route("/editor/{slug}/preview", _guarded(preview), methods=["POST"]),
         Route(f"{update}/edit", _guarded(edit_update), methods=["GET", "POST"]),

@@ -260,7 +260,9 @@ class NewBlog(_Request):
     slug: Slug
     title: BlogTitle
     description: Text = ""
-    cover: CoverInput | None = Field(default=None, description=f"{_COVER_FIELD}; an upload needs the blog first.")
+    cover: CoverInput | None = Field(
+        default=None, description=f"{_COVER_FIELD}; an upload needs the blog first."
+    )
 
 
 class BlogPatch(_Request):

@@ -7,7 +7,10 @@ following edits and deletes live."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,8 +18,10 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from .browsing import needs_chromium, watch
-from .conftest import Server, publish
+from liveblog.settings import Settings
+
+from .browsing import log_in_at, needs_chromium, watch
+from .conftest import PASSWORD, Server, add_user, csrf_of, logged_in, publish
 from .markup import Elements
 from .test_media import png, upload
 
@@ -97,12 +102,19 @@ async def test_the_reader_page_carries_a_complete_live_blog_posting(site_api):
     cover = "https://images.example/cover.jpg"
     created = await api.post(
         "/api/v1/blogs",
-        json={"slug": "war", "title": "War latest", "description": "What we know", "cover": {"url": cover, "alt": "Kyiv"}},
+        json={
+            "slug": "war",
+            "title": "War latest",
+            "description": "What we know",
+            "cover": {"url": cover, "alt": "Kyiv"},
+        },
     )
     assert created.status_code == 201, created.text
     assert created.json()["cover"] == {"url": cover, "alt": "Kyiv"}
     media = (await upload(api, "war", png((1200, 800)))).json()
-    pictured = await publish(api, "war", "Sirens in **Kyiv**", title="Air raid", image={"media": media["id"], "alt": "Sky"})
+    pictured = await publish(
+        api, "war", "Sirens in **Kyiv**", title="Air raid", image={"media": media["id"], "alt": "Sky"}
+    )
     untitled = await publish(api, "war", "A second update without a title")
 
     page = (await api.get("/blogs/war", headers={"Host": "evil.example"})).text
@@ -123,11 +135,19 @@ async def test_the_reader_page_carries_a_complete_live_blog_posting(site_api):
     }
     newest, oldest = ld["liveBlogUpdate"]
     assert newest["@type"] == oldest["@type"] == "BlogPosting"
-    assert newest["url"] == f"{url}#update-{untitled['id']}" and oldest["url"] == f"{url}#update-{pictured['id']}"
+    assert (
+        newest["url"] == f"{url}#update-{untitled['id']}"
+        and oldest["url"] == f"{url}#update-{pictured['id']}"
+    )
     assert newest["headline"] == "A second update without a title" and oldest["headline"] == "Air raid"
     assert oldest["articleBody"] == "Sirens in Kyiv"
     assert oldest["datePublished"] == pictured["published_at"] and RFC3339.match(newest["datePublished"])
-    assert oldest["image"] == {"@type": "ImageObject", "url": PUBLIC + media["url"], "width": 1200, "height": 800}
+    assert oldest["image"] == {
+        "@type": "ImageObject",
+        "url": PUBLIC + media["url"],
+        "width": 1200,
+        "height": 800,
+    }
     assert "image" not in newest
 
     tags = meta(page)
@@ -163,7 +183,9 @@ async def test_defaults_publisher_is_liveblog_on_this_site_with_its_logo(server,
 
 async def test_a_cover_uploaded_to_the_blog_gives_og_image_with_its_size(server, api, blog):
     media = (await upload(api, blog, png((1600, 900)))).json()
-    response = await api.patch(f"/api/v1/blogs/{blog}", json={"cover": {"media": media["id"], "alt": "A map"}})
+    response = await api.patch(
+        f"/api/v1/blogs/{blog}", json={"cover": {"media": media["id"], "alt": "A map"}}
+    )
     assert response.status_code == 200, response.text
     stored = {"url": media["url"], "alt": "A map", "media": media["id"], "width": 1600, "height": 900}
     assert response.json()["cover"] == stored
@@ -174,7 +196,12 @@ async def test_a_cover_uploaded_to_the_blog_gives_og_image_with_its_size(server,
     assert tags["og:image"] == server.url + media["url"]
     assert (tags["og:image:width"], tags["og:image:height"], tags["og:image:alt"]) == ("1600", "900", "A map")
     [ld] = json_ld(page)
-    assert ld["image"] == {"@type": "ImageObject", "url": server.url + media["url"], "width": 1600, "height": 900}
+    assert ld["image"] == {
+        "@type": "ImageObject",
+        "url": server.url + media["url"],
+        "width": 1600,
+        "height": 900,
+    }
     served = await api.get(tags["og:image"].removeprefix(server.url))
     assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
 
@@ -239,10 +266,14 @@ async def test_the_permalink_page_has_its_own_blog_posting_and_absolute_og_tags(
     api = site_api
     slug = "perma"
     cover = "https://images.example/perma.jpg"
-    created = await api.post("/api/v1/blogs", json={"slug": slug, "title": "Perma blog", "cover": {"url": cover}})
+    created = await api.post(
+        "/api/v1/blogs", json={"slug": slug, "title": "Perma blog", "cover": {"url": cover}}
+    )
     assert created.status_code == 201
     media = (await upload(api, slug, png((960, 540)))).json()
-    pictured = await publish(api, slug, "Body of *it*", title="With a picture", image={"media": media["id"], "alt": "Smoke"})
+    pictured = await publish(
+        api, slug, "Body of *it*", title="With a picture", image={"media": media["id"], "alt": "Smoke"}
+    )
     plain = await publish(api, slug, "No picture here")
 
     url = f"{PUBLIC}/blogs/{slug}/updates/{pictured['id']}"
@@ -311,7 +342,8 @@ async def test_an_open_permalink_page_shows_an_edit_and_a_delete_live(browser, s
     # The page resumes its stream from the event it was rendered at: an edit made before the
     # stream is open reaches it too.
     edited = await api.patch(
-        f"/api/v1/blogs/{blog}/updates/{update['id']}", json={"title": "Now titled", "body": "Second **version**"}
+        f"/api/v1/blogs/{blog}/updates/{update['id']}",
+        json={"title": "Now titled", "body": "Second **version**"},
     )
     assert edited.status_code == 200
     await expect(article.locator(".update-body")).to_have_text("Second version")
@@ -328,3 +360,134 @@ async def test_an_open_permalink_page_shows_an_edit_and_a_delete_live(browser, s
     await expect(page.locator("#permalink article")).to_have_count(0)
     assert errors == []
     await page.close()
+
+
+# -- the desk's blog settings form ------------------------------------------------------------------
+
+
+async def test_the_desk_settings_form_sets_and_removes_the_cover_without_javascript(
+    server, api, blog, editor
+):
+    async with logged_in(server, editor) as desk:
+        csrf = csrf_of((await desk.get(f"/editor/{blog}")).text)
+        fields = {
+            "csrf": csrf,
+            "title": "Renamed",
+            "description": "Now described",
+            "cover_alt": "The front line",
+        }
+        cover = {"cover_file": ("cover.png", png((1200, 630)), "image/png")}
+        posted = await desk.post(f"/editor/{blog}/settings", data=fields, files=cover)
+        assert posted.status_code == 303 and posted.headers["location"] == f"/editor/{blog}#blog-settings"
+        stored = (await api.get(f"/api/v1/blogs/{blog}")).json()
+        assert (stored["title"], stored["description"]) == ("Renamed", "Now described")
+        assert stored["cover"]["alt"] == "The front line" and stored["cover"]["width"] == 1200
+        assert stored["cover"]["url"].startswith(f"/media/{blog}/")
+        tags = meta((await api.get(f"/blogs/{blog}")).text)
+        assert tags["og:image"] == server.url + stored["cover"]["url"] and tags["og:image:height"] == "630"
+        desk_page = (await desk.get(f"/editor/{blog}")).text
+        assert "Blog settings saved." in desk_page and 'id="cover-preview"' in desk_page
+
+        # A URL that is not https: the form again, with the error and what was typed; nothing changed.
+        bad = await desk.post(
+            f"/editor/{blog}/settings", data={**fields, "cover_url": "http://x.example/c.png"}
+        )
+        assert bad.status_code == 422
+        assert (
+            "cover.url: must be an https:// URL" in bad.text and 'value="http://x.example/c.png"' in bad.text
+        )
+        assert (await api.get(f"/api/v1/blogs/{blog}")).json()["cover"] == stored["cover"]
+
+        # The same image described anew, then removed.
+        assert (
+            await desk.post(f"/editor/{blog}/settings", data={**fields, "cover_alt": "Smoke"})
+        ).status_code == 303
+        assert (await api.get(f"/api/v1/blogs/{blog}")).json()["cover"] == {**stored["cover"], "alt": "Smoke"}
+        removed = await desk.post(f"/editor/{blog}/settings", data={**fields, "cover_remove": "true"})
+        assert removed.status_code == 303
+        assert (await api.get(f"/api/v1/blogs/{blog}")).json()["cover"] is None
+
+        # Without a CSRF token: 403, nothing changed.
+        forged = await desk.post(f"/editor/{blog}/settings", data={**fields, "csrf": "x", "title": "Forged"})
+        assert forged.status_code == 403
+        assert (await api.get(f"/api/v1/blogs/{blog}")).json()["title"] == "Renamed"
+
+
+async def test_a_contributor_may_not_change_the_blog_settings(server, api, blog):
+    add_user(server, "settings-contributor", "contributor")
+    async with logged_in(server, "settings-contributor") as desk:
+        page = (await desk.get(f"/editor/{blog}")).text
+        assert 'id="blog-settings-form"' not in page
+        data = {"csrf": csrf_of(page), "title": "Mine now", "description": ""}
+        assert (await desk.post(f"/editor/{blog}/settings", data=data)).status_code == 403
+    assert (await api.get(f"/api/v1/blogs/{blog}")).json()["title"] == f"Blog {blog}"
+
+
+@needs_chromium
+async def test_the_desk_settings_form_sets_a_cover_in_the_browser(browser, server, api, blog, editor):
+    page = await browser.new_page()
+    errors = watch(page)
+    await log_in_at(page, f"{server.url}/editor/{blog}", editor, PASSWORD)
+    form = page.locator("#blog-settings-form")
+    picture = {"name": "front.png", "mimeType": "image/png", "buffer": png((1200, 675))}
+    await form.locator("[name=cover_file]").set_input_files(picture)
+    await form.locator("[name=cover_alt]").fill("Front")
+    await form.locator("button[type=submit]").click()
+    await expect(page.locator("#blog-settings #flash")).to_have_text("Blog settings saved.")
+    cover = (await api.get(f"/api/v1/blogs/{blog}")).json()["cover"]
+    assert cover["alt"] == "Front" and (cover["width"], cover["height"]) == (1200, 675)
+    await expect(page.locator("#cover-preview")).to_have_attribute("src", cover["url"])
+    assert (
+        await page.locator("#cover-preview").evaluate("(img) => img.decode().then(() => img.naturalWidth)")
+        == 1200
+    )
+    assert meta((await api.get(f"/blogs/{blog}")).text)["og:image"] == server.url + cover["url"]
+    assert errors == []
+    await page.close()
+
+
+async def test_the_cli_creates_a_blog_with_a_cover(server, api):
+    slug = f"cli-cover-{os.getpid()}"
+    server.cli(
+        "blog",
+        "create",
+        slug,
+        "--title",
+        "From the shell",
+        "--cover",
+        "https://img.example/c.jpg",
+        "--cover-alt",
+        "C",
+    )
+    assert (await api.get(f"/api/v1/blogs/{slug}")).json()["cover"] == {
+        "url": "https://img.example/c.jpg",
+        "alt": "C",
+    }
+    refused = subprocess.run(
+        [sys.executable, "-m", "liveblog", "blog", "create", f"{slug}-2", "--title", "T", "--cover", "http://img.example/c.jpg",
+         "--data-dir", str(server.data_dir)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **server.settings},
+    )  # fmt: skip
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "cover.url: must be an https:// URL" in refused.stderr
+    assert (await api.get(f"/api/v1/blogs/{slug}-2")).status_code == 404
+
+
+def test_the_publisher_settings_are_checked_at_startup():
+    settings = Settings.from_env(
+        {"LIVEBLOG_PUBLISHER_LOGO": "/static/brand.png", "LIVEBLOG_PUBLISHER_NAME": " Daily "}
+    )
+    assert (settings.publisher_logo, settings.publisher_name, settings.publisher_url) == (
+        "/static/brand.png",
+        "Daily",
+        None,
+    )
+    for name, value in (
+        ("LIVEBLOG_PUBLISHER_LOGO", "http://insecure.example/logo.png"),
+        ("LIVEBLOG_PUBLISHER_LOGO", "//host.example/logo.png"),
+        ("LIVEBLOG_PUBLISHER_URL", "ftp://files.example/"),
+        ("LIVEBLOG_PUBLISHER_URL", "news.example"),
+        ("LIVEBLOG_PUBLISHER_NAME", "tab\there"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            Settings.from_env({name: value})
