@@ -639,7 +639,9 @@ class Event(TypedDict):
     meta: NotRequired[
         Annotated[
             dict[str, Any],
-            Field(description="`blog.updated`: the blog's new title, description, status and times."),
+            Field(
+                description="`blog.updated`: the blog's new title, description, status, times and cover (an object or null)."
+            ),
         ]
     ]
     last_event_id: NotRequired[
