@@ -9,7 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -101,9 +101,9 @@ async def site(server: Server, admin_token: str, admin: str) -> AsyncIterator[Si
         yield Site(server, admin, slug, full["id"], ended)
 
 
-async def open_page(browser: Browser, site: Site, target: Target, **context: object) -> Page:
+async def open_page(browser: Browser, site: Site, target: Target, **context: Any) -> Page:
     """`target` in a new context (logged in for the desk), ready: a live page once it is live."""
-    page = await (await browser.new_context(**context)).new_page()  # type: ignore[arg-type]
+    page = await (await browser.new_context(**context)).new_page()
     if target.desk:
         await log_in_at(page, site.url(target), site.admin, PASSWORD)
     else:
@@ -246,6 +246,7 @@ PICTOGRAPHS_SHOWN = (
 
 @pytest.mark.browser
 @needs_chromium
+@needs_axe
 async def test_updates_are_named_articles_and_icons_are_svg_not_emoji(
     browser: Browser, server: Server, api: httpx.AsyncClient, blog: str
 ):
@@ -278,6 +279,8 @@ async def test_updates_are_named_articles_and_icons_are_svg_not_emoji(
         await expect(badge.locator("svg.icon-pin[aria-hidden=true] path")).to_have_count(1)
     await expect(page.locator("#pinned-heading svg.icon-pin")).to_have_count(1)
     assert await page.evaluate(PICTOGRAPHS_SHOWN) == []
+    violations = await axe_violations(page)  # the live updates' markup too (updates.js)
+    assert violations == [], describe_violations(violations)
     permalink = await browser.new_page()
     await permalink.goto(f"{server.url}/blogs/{blog}/updates/{rendered['id']}")
     await expect(permalink.locator("#back-to-blog svg.icon-back")).to_have_count(1)
