@@ -10,6 +10,7 @@
 
 import { setupAnnouncer } from './announce.js';
 import { setupEmbeds } from './embeds.js';
+import { setupFrame } from './frame.js';
 import { fetchUpdates, getJSON, plainClick, setNextBefore, setupLoadMore } from './paging.js';
 import { Pill, setupPreferences } from './pill.js';
 import { setupSharing } from './share.js';
@@ -179,6 +180,7 @@ function main() {
   setupSharing();
   setupEmbeds();
   const list = document.getElementById('updates');
+  if (document.body.classList.contains('embed')) setupFrame(list?.dataset.blog ?? '');
   if (list && list.dataset.blog) new Reader(list).start();
 }
 
