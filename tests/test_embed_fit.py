@@ -7,13 +7,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Frame, Locator, Page, expect
 
 from .browsing import log_in_at, needs_chromium, watch
-from .conftest import PASSWORD, Server, desk_blog, publish, until
+from .conftest import PASSWORD, Server, add_user, desk_blog, logged_in, publish, until
 from .endpoints import FeedServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120), needs_chromium]
@@ -218,3 +219,17 @@ async def test_the_desk_copies_the_embed_snippet(
     assert await page.evaluate("navigator.clipboard.readText()") == snippet
     assert errors == []
     await context.close()
+
+
+async def test_the_snippet_names_the_public_url_when_one_is_set(tmp_path: Path):
+    """Absolute URLs on the public URL, whatever Host the editor reached the desk by."""
+    srv = Server(tmp_path / "data", public_url="http://news.example")
+    srv.start()
+    try:
+        async with logged_in(srv, add_user(srv, "chief", "admin")) as desk:
+            slug = await desk_blog(desk, "public")
+            snippet = snippet_of((await desk.get(f"/editor/{slug}")).text)
+    finally:
+        srv.stop()
+    assert f'<iframe src="http://news.example/blogs/{slug}/embed" data-liveblog' in snippet
+    assert snippet.endswith('<script src="http://news.example/static/js/embed.js" async></script>')
