@@ -61,4 +61,4 @@ lighthouse: $(STAMP)
 	tools/lighthouse/run
 
 clean:
-	rm -rf $(VENV) var node_modules
+	rm -rf $(VENV) var node_modules tools/lighthouse/node_modules
