@@ -10,6 +10,7 @@
 
 import { setupAnnouncer } from './announce.js';
 import { setupEmbeds } from './embeds.js';
+import { setupFrame } from './frame.js';
 import { fetchUpdates, getJSON, plainClick, setNextBefore, setupLoadMore } from './paging.js';
 import { Pill, setupPreferences } from './pill.js';
 import { setupPermalink } from './permalink.js';
@@ -180,6 +181,7 @@ function main() {
   setupSharing();
   setupEmbeds();
   const list = document.getElementById('updates');
+  if (document.body.classList.contains('embed')) setupFrame(list?.dataset.blog ?? '');
   if (list && list.dataset.blog) new Reader(list).start();
   const permalink = document.getElementById('permalink');
   if (permalink && permalink.dataset.blog) setupPermalink(permalink);
