@@ -14,8 +14,8 @@ from .auth import Principal, bearer
 from .bodies import read_body
 from .caching import cacheable
 from .errors import BadRequest, Invalid, NotFound, UnsupportedMediaType
-from .paging import listing_of
 from .models import MAX_IDEMPOTENCY_KEY, MAX_REQUEST_BYTES, NewWebhook, validate
+from .paging import listing_of
 from .state import state_of
 from .urls import location
 from .webhooks import Webhooks, public

@@ -25,8 +25,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .caching import Rendered, head_of, rendered
-from .models import Blog, Update
 from .errors import BadRequest
+from .models import Blog, Update
 from .pages import respond, within_budget
 from .paging import cursor_of
 from .state import state_of

@@ -114,7 +114,8 @@ async def _render_blog(request: Request, *, embed: bool) -> Rendered:
                 "next_before": next_before,
                 "next_page": listing.next_query(next_before, next_after),
                 "listing": listing,
-                "order_toggle": path + listing._replace(before=None, after=None, oldest=not listing.oldest).query(),
+                "order_toggle": path
+                + listing._replace(before=None, after=None, oldest=not listing.oldest).query(),
                 "key_events_toggle": path
                 + listing._replace(before=None, after=None, key_events=not listing.key_events).query(),
                 "transport": transport,

@@ -27,9 +27,12 @@ async def sixty(api: httpx.AsyncClient, blog: str) -> tuple[str, list[str], list
 
 
 async def _shown(page: Page) -> list[str]:
-    return [str(a) for a in await page.locator("#updates article.update:visible").evaluate_all(
-        "(nodes) => nodes.map((n) => n.dataset.updateId)"
-    )]
+    return [
+        str(a)
+        for a in await page.locator("#updates article.update:visible").evaluate_all(
+            "(nodes) => nodes.map((n) => n.dataset.updateId)"
+        )
+    ]
 
 
 async def test_key_events_only_shows_every_key_event_and_nothing_else(browser: Browser, server, api, sixty):
