@@ -88,9 +88,10 @@ async def test_oldest_first_loads_newer_updates_below_and_live_ones_at_the_end(
     await expect(page.locator("#new-updates")).to_have_text("1 new update")
     assert early["id"] not in await _shown(page)
 
-    await page.locator("#load-more").click()
+    await page.locator("#new-updates").click()  # the pill loads the next page, toward the end
     await expect(articles).to_have_count(40)
     assert await _shown(page) == ids[:40]  # the next-newer ones appended below, in order
+    await expect(page.locator("#new-updates")).to_have_text("1 new update")  # not at the end yet
     await page.locator("#load-more").click()
     await expect(articles).to_have_count(60)
     await page.locator("#load-more").click()  # the live one, where the order puts it
