@@ -25,7 +25,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .caching import Rendered, head_of, rendered
-from .errors import BadRequest
 from .models import Blog, Update
 from .pages import respond, within_budget
 from .paging import cursor_of
@@ -208,8 +207,6 @@ async def _feed(request: Request, kind: str) -> Rendered:
     state = state_of(request)
     slug = request.path_params["slug"]
     before, after = cursor_of(request, "before"), cursor_of(request, "after")
-    if before is not None and after is not None:
-        raise BadRequest("give before or after, not both")
     base = shared_origin(request)
 
     async def build() -> Rendered:

@@ -199,7 +199,7 @@ def _parameters() -> dict[str, Any]:
             "name": "after",
             "in": "query",
             "description": "Only updates newer than this one (a stream ID; take `next_after` of "
-            "the previous page). Not with `before`.",
+            "the previous page). With `before` too: the updates between the two.",
             "schema": {"type": "string", "pattern": STREAM_ID_INPUT_PATTERN},
         },
         "Order": {
@@ -304,7 +304,7 @@ def _paths() -> dict[str, Any]:
                         404,
                         422,
                         503,
-                        e400="`before` or `after` is not a stream ID, or both are given.",
+                        e400="`before` or `after` is not a stream ID.",
                         e422="`limit`, `order` or `key_events` is out of range.",
                     ),
                 },

@@ -2,8 +2,8 @@
 page and the feeds: `before` / `after` (a stream ID: the updates older / newer than it), `order`
 (`newest`, the default, or `oldest`) and `key_events` (`1`: key events only).
 
-Bad values are 400 (a cursor that is no stream ID, or both cursors) or 422 (`order`,
-`key_events`), never a 500; `Listing.query` writes them back for the next and previous pages.
+With both cursors, the updates between them. Bad values are 400 (a cursor that is no stream
+ID) or 422 (`order`, `key_events`), never a 500; `Listing.query` writes them back for the next and previous pages.
 """
 
 from __future__ import annotations
@@ -25,10 +25,6 @@ class Listing(NamedTuple):
     after: str | None = None
     oldest: bool = False
     key_events: bool = False
-
-    @property
-    def cursor(self) -> str | None:
-        return self.before or self.after
 
     def query(self, *, before: str | None = None, after: str | None = None, **extra: str) -> str:
         """The query string (with its `?`, or "") of this listing at another position."""
@@ -71,8 +67,6 @@ def listing_of(request: Request) -> Listing:
     """The request's paging parameters, validated."""
     params = request.query_params
     before, after = cursor_of(request, "before"), cursor_of(request, "after")
-    if before is not None and after is not None:
-        raise BadRequest("give before or after, not both")
     order = params.get("order", "newest")
     if order not in ORDERS:
         raise Invalid("order", "must be newest or oldest")

@@ -310,10 +310,11 @@ return total
 -- KEYS: updates, order, meta, pinned, key events
 -- ARGV: a score bound ('+inf', '-inf' or '(N'), limit, how many pinned updates and key events
 -- (0: none), the direction ('desc': newest first, from the bound down; 'asc': oldest first, from
--- the bound up), '1' for key events only (read from their index, never by scanning the updates).
+-- the bound up), '1' for key events only (read from their index, never by scanning the updates),
+-- the bound where the page stops ('-inf' / '+inf': none; '(N': a range between two cursors).
 -- Returns {last event ID, up to `limit` documents in that direction, pinned, key events, 1 when
 -- the index holds updates on the bound's other side (before the page's first), 1 when more follow
--- the page's last}.
+-- the page's last (beyond the stop too)}.
 local function docs(ids)
   if #ids == 0 then return {} end
   return redis.call('HMGET', KEYS[1], unpack(ids))
@@ -321,24 +322,33 @@ end
 local index = KEYS[2]
 if ARGV[5] == '1' then index = KEYS[5] end
 local limit = tonumber(ARGV[2])
-local ids, behind
+local stop = ARGV[6]
+local ids, behind, beyond
 if ARGV[4] == 'asc' then
-  ids = redis.call('ZRANGEBYSCORE', index, ARGV[1], '+inf', 'LIMIT', 0, limit + 1)
+  ids = redis.call('ZRANGEBYSCORE', index, ARGV[1], stop, 'LIMIT', 0, limit + 1)
   local edge = nil
   if ARGV[1] ~= '-inf' then edge = string.sub(ARGV[1], 2) end  -- '(N': N itself is behind
   if ids[1] then edge = '(' .. score(ids[1]) end
   behind = edge and redis.call('ZCOUNT', index, '-inf', edge) or 0
+  local last = ARGV[1]
+  if ids[1] then last = '(' .. score(ids[math.min(#ids, limit)]) end
+  beyond = function() return redis.call('ZCOUNT', index, last, '+inf') end
 else
-  ids = redis.call('ZREVRANGEBYSCORE', index, ARGV[1], '-inf', 'LIMIT', 0, limit + 1)
+  ids = redis.call('ZREVRANGEBYSCORE', index, ARGV[1], stop, 'LIMIT', 0, limit + 1)
   local edge = nil
   if ARGV[1] ~= '+inf' then edge = string.sub(ARGV[1], 2) end
   if ids[1] then edge = '(' .. score(ids[1]) end
   behind = edge and redis.call('ZCOUNT', index, edge, '+inf') or 0
+  local last = ARGV[1]
+  if ids[1] then last = '(' .. score(ids[math.min(#ids, limit)]) end
+  beyond = function() return redis.call('ZCOUNT', index, '-inf', last) end
 end
 local more = 0
 if #ids > limit then
   more = 1
   table.remove(ids)
+elseif stop ~= '-inf' and stop ~= '+inf' and beyond() > 0 then
+  more = 1
 end
 local flagged = tonumber(ARGV[3])
 local pinned, key_events = {}, {}

@@ -667,17 +667,22 @@ class Store:
     ) -> UpdatePage:
         """A page of current updates, newest first (`oldest`: oldest first), key events only with
         `key_events` (from their index): the `limit` just older than `before`, or just newer than
-        `after` (not both), else the newest (oldest) ones. With `flagged`, that many pinned updates
+        `after` (with both: of those between them, the end the order starts at), else the newest
+        (oldest) ones. With `flagged`, that many pinned updates
         and key events of the whole blog, newest first; all from one consistent read."""
+        # Read from `after` up (oldest first, or `after` alone), else from `before` down; with both,
+        # the page is the updates between them, read from the end its order starts at.
         if before is not None and after is not None:
-            raise ValueError("give before or after, not both")
-        ascending = after is not None or (before is None and oldest)
-        cursor = after if after is not None else before
-        bound = _score_bound(cursor) if cursor else ("-inf" if ascending else "+inf")
+            ascending = oldest
+        else:
+            ascending = after is not None or (before is None and oldest)
+        start, stop = (after, before) if ascending else (before, after)
+        bound = _score_bound(start) if start else ("-inf" if ascending else "+inf")
+        end = _score_bound(stop) if stop else ("+inf" if ascending else "-inf")
         keys = Keys.of(slug)
         last_event_id, docs, pinned, flagged_keys, behind, more = await self._scripts["list_updates"](
             keys=[keys.updates, keys.order, keys.meta, keys.pinned, keys.key_events],
-            args=[bound, limit, flagged, "asc" if ascending else "desc", "1" if key_events else "0"],
+            args=[bound, limit, flagged, "asc" if ascending else "desc", "1" if key_events else "0", end],
         )
         updates = _docs(docs)
         newer, older = (int(more), int(behind)) if ascending else (int(behind), int(more))
