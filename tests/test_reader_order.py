@@ -124,5 +124,9 @@ async def test_newest_first_live_update_goes_on_top(browser: Browser, server, ap
     await page.locator("#load-more").click()
     await expect(articles).to_have_count(41)
     assert await _shown(page) == [fresh["id"], *ids[::-1][:40]]
+    await page.locator("#key-events-toggle").focus()
+    await page.keyboard.press(" ")  # a toggle is a link with role="button": Space presses it
+    await expect(page.locator("#key-events-toggle")).to_have_attribute("aria-pressed", "true")
+    await expect(articles).to_have_count(6)
     assert errors == []
     await page.close()

@@ -83,8 +83,11 @@ export class Pill {
       return;
     }
     if (this.before !== null) {
-      // On an older page the newest updates are not in the list: go to the live page.
-      window.location.assign(window.location.pathname);
+      // On an older page the newest updates are not in the list: go to the live page, same view.
+      const params = new URLSearchParams(window.location.search);
+      params.delete('before');
+      params.delete('after');
+      window.location.assign(window.location.pathname + (params.size ? `?${params}` : ''));
       return;
     }
     this.flush();
@@ -140,8 +143,14 @@ export function setupPreferences(view, change) {
     event.preventDefault();
     apply({ ...current, [field]: !current[field] });
   };
-  order.addEventListener('click', (event) => toggle(event, 'oldest'));
-  keyOnly.addEventListener('click', (event) => toggle(event, 'keyEvents'));
+  for (const [link, field] of [[order, 'oldest'], [keyOnly, 'keyEvents']]) {
+    link.addEventListener('click', (event) => toggle(event, field));
+    link.addEventListener('keydown', (event) => { // role="button": Space presses it, as Enter does
+      if (event.key !== ' ') return;
+      event.preventDefault();
+      link.click();
+    });
+  }
   const params = new URLSearchParams(window.location.search);
   if (params.has('order') || params.has('key_events') || params.has('before') || params.has('after')) return;
   const prefs = readPrefs();
