@@ -47,6 +47,7 @@ from .sessions import (
     log_out,
 )
 from .state import state_of
+from .urls import request_origin
 from .webhooks import EVENT_TYPES, Webhooks, public
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -445,6 +446,8 @@ async def _blog_page(
         "reading": await store.audience(slug),
         "audience_every": state_of(request).settings.audience_interval,
         "drafts": await store.list_drafts(slug),
+        # The embed snippet's absolute URLs (the desk is rendered per request, never shared).
+        "origin": state_of(request).settings.public_url or request_origin(request),
     }
     context["publishers"] = await store.publishers(slug, [u["id"] for u in context["updates"]])
     if editor.admin:

@@ -16,6 +16,9 @@
 //   drafts API, then reloads the page, so #drafts lists it.
 // - the times to publish at (input[type=datetime-local][data-zone=UTC], UTC on the server) are
 //   shown and typed in the editor's own time zone, which the field's hint names, and sent as UTC.
+// - "Copy" beside the embed snippet (copy.js).
+
+import { setupCopy } from './copy.js';
 
 const PREVIEW_DELAY_MS = 250;
 
@@ -283,6 +286,7 @@ function main() {
   setupAudience();
   setupControls();
   setupLocalTimes();
+  setupCopy();
   const form = ['new-update', 'edit-update', 'edit-draft', 'edit-scheduled']
     .map((id) => document.getElementById(id)).find(Boolean);
   if (form) setupPreview(form);

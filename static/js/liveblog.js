@@ -10,6 +10,7 @@
 
 import { setupAnnouncer } from './announce.js';
 import { setupEmbeds } from './embeds.js';
+import { setupFrame } from './frame.js';
 import {
   fetchUpdates, getJSON, loadMore, nextQuery, plainClick, queryOf, setNextPage, setupLoadMore, viewOf,
 } from './paging.js';
@@ -236,6 +237,7 @@ function main() {
   setupSharing();
   setupEmbeds();
   const list = document.getElementById('updates');
+  if (document.body.classList.contains('embed')) setupFrame(list?.dataset.blog ?? '');
   if (list && list.dataset.blog) new Reader(list).start();
 }
 
