@@ -523,11 +523,40 @@ class BlogList(TypedDict):
 
 class UpdateList(TypedDict):
     updates: Annotated[
-        list[Update], Field(description="Newest first; pinned updates are flagged, not moved.")
+        list[Update],
+        Field(
+            description="Newest first (oldest first with `order=oldest`); pinned updates are "
+            "flagged, not moved. With `key_events=1`, key events only."
+        ),
     ]
     next_before: Annotated[
         StreamId | None,
-        Field(description="Pass as `before` for the next (older) page; null on the last page."),
+        Field(
+            description="The oldest update of this page: pass as `before` for the older page; "
+            "null when nothing is older (or the page is empty)."
+        ),
+    ]
+    next_after: Annotated[
+        StreamId | None,
+        Field(
+            description="The newest update of this page: pass as `after` for the newer page; "
+            "null when nothing is newer (or the page is empty)."
+        ),
+    ]
+    next: Annotated[
+        str | None,
+        Field(
+            json_schema_extra={"format": "uri-reference"},
+            description="The next page in this order (older when newest first, newer when oldest "
+            "first), with the same `order`, `key_events` and `limit`; null on the last page.",
+        ),
+    ]
+    prev: Annotated[
+        str | None,
+        Field(
+            json_schema_extra={"format": "uri-reference"},
+            description="The page before this one in this order; null on the first page.",
+        ),
     ]
     last_event_id: Annotated[
         str,

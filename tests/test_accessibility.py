@@ -185,12 +185,13 @@ async def test_the_reader_page_does_not_shift_as_it_loads_and_goes_live(
     assert errors == []
     await context.close()
 
-    # Without scripts the controls, which would do nothing, are not shown.
+    # Without scripts the controls are links to the page in the other view (issue 16): shown.
     context = await browser.new_context(java_script_enabled=False)
     page = await context.new_page()
     await page.goto(site.url(READER))
     await expect(page.locator("#updates article.update").first).to_be_visible()
-    await expect(page.locator("#reader-controls")).to_be_hidden()
+    await expect(page.locator("#reader-controls")).to_be_visible()
+    await expect(page.locator("#order-toggle")).to_have_attribute("href", re.compile(r"\?order=oldest$"))
     await context.close()
 
 

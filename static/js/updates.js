@@ -193,11 +193,14 @@ class UpdateIndex {
   }
 }
 
-/** #updates, newest first (or oldest first), with the pinned and key-events lists in step. */
+/**
+ * #updates, newest first (or oldest first), every update or key events only (as the server
+ * rendered it: #updates.key-events-only), with the pinned and key-events lists in step.
+ */
 export class UpdateList {
-  constructor(list) {
+  constructor(list, oldestFirst = false) {
     this.list = list;
-    this.oldestFirst = false;
+    this.oldestFirst = oldestFirst;
     this.empty = document.getElementById('no-updates');
     const pinned = document.getElementById('pinned');
     const keyEvents = document.getElementById('key-events');
@@ -268,35 +271,41 @@ export class UpdateList {
   }
 
   /**
-   * The whole list from a reload: `updates` newest first, the page before `before` or the newest;
-   * `last`: the API has nothing older.
+   * The whole list from a reload or a change of view: `updates` in the order shown, the page
+   * before `before` or the newest; `last`: the API has nothing older. A page of key events only,
+   * or of oldest first, covers no range of every update: the side lists then only gain.
    */
   renderAll(updates, before, last) {
     const shown = updates.filter(valid);
-    const articles = shown.map(renderArticle);
-    if (this.oldestFirst) articles.reverse();
-    this.list.replaceChildren(...articles);
-    for (const index of this.indexes) index.resync(shown, before, last);
+    this.list.replaceChildren(...shown.map(renderArticle));
+    const newestFirst = this.oldestFirst ? [...shown].reverse() : shown;
+    for (const index of this.indexes) {
+      if (this.oldestFirst || this.keyEventsOnly) for (const update of shown) index.sync(update);
+      else index.resync(newestFirst, before, last);
+    }
     this.renderEmpty();
   }
 
-  /** A page of older updates ("Load more"), newest first. */
-  addOlder(updates) {
+  /** The next page in the order shown ("Load more"): below the list. */
+  addPage(updates) {
     for (const update of updates) {
       if (!valid(update) || this.find(String(update.id))) continue;
-      const article = renderArticle(update);
-      if (this.oldestFirst) this.list.prepend(article);
-      else this.list.append(article);
+      this.list.append(renderArticle(update));
       this.index(update);
     }
     this.renderEmpty();
   }
 
+  /** Take an update off the list alone (it left the view: no longer a key event). */
+  drop(id) {
+    this.find(id)?.remove();
+    this.renderEmpty();
+  }
+
+  /** The view's order; the caller renders the list anew. */
   setOldestFirst(on) {
     document.getElementById('order-toggle')?.setAttribute('aria-pressed', String(on));
-    if (on === this.oldestFirst) return;
     this.oldestFirst = on;
-    this.list.append(...[...this.list.children].reverse());
   }
 
   get keyEventsOnly() {
