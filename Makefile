@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The versions `make` and CI install: runtime, the `embedded` extra and the `test` extra.
 LOCK := requirements.lock
 
-.PHONY: run test lint upgrade stress bench clean
+.PHONY: run test lint upgrade stress bench clean messages
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+# The interface's messages: re-extract liveblog/locale/messages.pot (babel.cfg) and merge it into
+# each language's messages.po; then translate what is new or fuzzy (tests/test_i18n.py checks).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --add-comments=Translators: \
+		--project=liveblog --copyright-holder=liveblog -o liveblog/locale/messages.pot liveblog
+	$(BIN)/pybabel update --no-location -i liveblog/locale/messages.pot -d liveblog/locale

@@ -101,8 +101,8 @@ async def create_blog(request: Request) -> Response:
     principal = await writer(request)
     principal.require_admin()
     obj, _ = await read_json(request)
-    slug, title, description = updates.new_blog(obj)
-    blog = await state_of(request).store.create_blog(slug, title, description)
+    slug, title, description, lang = updates.new_blog(obj)
+    blog = await state_of(request).store.create_blog(slug, title, description, lang)
     return _json(blog, 201, {"Location": location(request, f"/api/v1/blogs/{slug}")})
 
 

@@ -41,6 +41,7 @@ from . import (
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError
 from .feedbot import Feeds
+from .languages import DEFAULT_LANGUAGE, LANGUAGES
 from .models import Author, Blog
 from .redis_client import connect
 from .settings import SETTINGS, Setting, Settings
@@ -210,12 +211,12 @@ def _run(settings: Settings, action: Any) -> Any:
 
 
 def cmd_blog_create(args: argparse.Namespace) -> int:
-    slug, title, description = updates.new_blog(
-        {"slug": args.slug, "title": args.title, "description": args.description or ""}
+    slug, title, description, lang = updates.new_blog(
+        {"slug": args.slug, "title": args.title, "description": args.description or "", "lang": args.lang}
     )
 
     async def action(store: Store) -> None:
-        await store.create_blog(slug, title, description)
+        await store.create_blog(slug, title, description, lang)
 
     _run(_settings(args), action)
     print(f"created blog {slug}: /blogs/{slug}")
@@ -530,6 +531,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("slug")
     create.add_argument("--title", required=True)
     create.add_argument("--description")
+    create.add_argument(
+        "--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE, help="the blog's language (default: en)"
+    )
     _common(create)
     create.set_defaults(func=cmd_blog_create)
     blist = blog.add_parser("list", help="list blogs: slug, status (live or ended), title")

@@ -206,9 +206,10 @@ async def create_blog(request: Request) -> Response:
     editor, form = await _write_form(request)
     editor.principal().require_admin()
     values = {name: str(form.get(name) or "") for name in ("slug", "title", "description")}
+    values["lang"] = str(form.get("lang") or "en")
     try:
-        slug, title, description = updates.new_blog(values)
-        await state_of(request).store.create_blog(slug, title, description)
+        slug, title, description, lang = updates.new_blog(values)
+        await state_of(request).store.create_blog(slug, title, description, lang)
     except LiveblogError as exc:
         if exc.status >= 500:
             raise
@@ -222,6 +223,15 @@ async def blog_status(request: Request) -> Response:
     changes = updates.blog_changes({"status": str(form.get("status") or "")})
     await state_of(request).store.patch_blog(slug, changes)
     return RedirectResponse(_local_path(str(form.get("back") or "")) or f"/editor/{slug}", 303)
+
+
+async def blog_language(request: Request) -> Response:
+    """The blog's language (its pages' interface, dates and direction): 422 for one not shipped."""
+    slug = request.path_params["slug"]
+    _, form = await _write_form(request)
+    changes = updates.blog_changes({"lang": str(form.get("lang") or "")})
+    await state_of(request).store.patch_blog(slug, changes)
+    return RedirectResponse(f"/editor/{slug}", 303)
 
 
 async def create_token(request: Request) -> Response:
@@ -718,6 +728,7 @@ def routes() -> list[BaseRoute]:
         Route("/editor/{slug}", _guarded(editor_blog), methods=["GET"]),
         Route("/editor/{slug}/audience", audience, methods=["GET"]),
         Route("/editor/{slug}/status", _guarded(blog_status), methods=["POST"]),
+        Route("/editor/{slug}/language", _guarded(blog_language), methods=["POST"]),
         Route("/editor/{slug}/updates", _guarded(publish), methods=["POST"]),
         Route("/editor/{slug}/preview", _guarded(preview), methods=["POST"]),
         Route(f"{update}/edit", _guarded(edit_update), methods=["GET", "POST"]),

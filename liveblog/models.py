@@ -33,6 +33,7 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 
 from .errors import Invalid, PayloadTooLarge
 from .events import EventType, StoredEventType
+from .languages import Direction, Language
 
 MAX_BODY_BYTES = 64 * 1024  # of Markdown, as UTF-8
 MAX_HTML_BYTES = 8 * MAX_BODY_BYTES  # ordinary Markdown grows 1-4x; reference links can grow 1000x
@@ -236,10 +237,17 @@ class DraftPatch(_Request):
     image: ImageInput | None = None
 
 
+BlogLanguage = Annotated[
+    Language,
+    Field(description="The blog's language (BCP 47): its pages' interface, dates and direction."),
+]
+
+
 class NewBlog(_Request):
     slug: Slug
     title: BlogTitle
     description: Text = ""
+    lang: BlogLanguage = "en"
 
 
 class BlogPatch(_Request):
@@ -248,6 +256,7 @@ class BlogPatch(_Request):
     title: BlogTitle = _optional()
     description: Text = _optional()
     status: Status = _optional()
+    lang: BlogLanguage = _optional()
 
 
 class NewWebhook(_Request):
@@ -472,6 +481,10 @@ class Blog(TypedDict):
         ),
     ]
     url: Annotated[str, Field(json_schema_extra={"format": "uri-reference"}, description="The reader page.")]
+    lang: BlogLanguage
+    dir: Annotated[
+        Direction, Field(description="The text direction of `lang` (CLDR's); follows the language, not set apart.")
+    ]
 
 
 class BlogList(TypedDict):

@@ -257,7 +257,7 @@ def _paths() -> dict[str, Any]:
             "patch": {
                 **_write(
                     "updateBlog",
-                    "Change a blog's title, description or status",
+                    "Change a blog's title, description, status or language",
                     "BlogPatch",
                     blog_ok,
                     _errors(400, 401, 403, 404, 413, 415, 422, 429, 503),

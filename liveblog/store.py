@@ -34,6 +34,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import BlogEnded, Conflict, NotFound, NotReplicated, Unavailable
 from .folding import fold_table
+from .languages import direction, language_of
 from .models import Author, Blog, Draft, MediaDoc, Update
 from .redis_client import AsyncClient, is_cluster
 
@@ -342,12 +343,13 @@ class Store:
 
     # -- blogs -------------------------------------------------------------------------------
 
-    async def create_blog(self, slug: str, title: str, description: str = "") -> Blog:
+    async def create_blog(self, slug: str, title: str, description: str = "", lang: str = "en") -> Blog:
         now = now_iso()
         meta = {
             "slug": slug,
             "title": title,
             "description": description,
+            "lang": lang,
             "status": "live",
             "created_at": now,
             "updated_at": now,
@@ -902,6 +904,7 @@ def _failures_key(kind: str, value: str) -> str:
 
 
 def _blog(meta: dict[str, Any]) -> Blog:
+    lang = language_of(meta.get("lang"))  # a blog stored before languages: English
     return {
         "slug": meta["slug"],
         "title": meta.get("title", ""),
@@ -912,6 +915,8 @@ def _blog(meta: dict[str, Any]) -> Blog:
         "ended_at": meta.get("ended_at") or None,
         "last_event_id": meta.get("last_event_id") or "0-0",
         "url": f"/blogs/{meta['slug']}",
+        "lang": lang,
+        "dir": direction(lang),
     }
 
 

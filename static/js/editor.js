@@ -17,6 +17,8 @@
 // - the times to publish at (input[type=datetime-local][data-zone=UTC], UTC on the server) are
 //   shown and typed in the editor's own time zone, which the field's hint names, and sent as UTC.
 
+import { t } from './strings.js';
+
 const PREVIEW_DELAY_MS = 250;
 
 function showError(message) {
@@ -110,7 +112,7 @@ function localToUtc(value) {
 }
 
 function setupLocalTimes() {
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || t('desk.localTime');
   for (const input of document.querySelectorAll('input[type="datetime-local"][data-zone="UTC"]')) {
     if (input.value) input.value = utcToLocal(input.value);
     input.dataset.zone = 'local';
@@ -138,7 +140,7 @@ async function uploadImage(form) {
     credentials: 'same-origin',
   });
   if (!response.ok) {
-    const error = new Error(response.status === 401 ? 'your session has ended' : await problemText(response));
+    const error = new Error(response.status === 401 ? t('desk.sessionEndedShort') : await problemText(response));
     error.response = response;
     throw error;
   }
@@ -179,7 +181,7 @@ function setupPublish(form) {
         await uploadImage(form);
       } catch (error) {
         if (!error.response) throw error;
-        showError(`The image was not uploaded: ${error.message}. Your text is kept.`);
+        showError(t('desk.notUploaded', { error: error.message }));
         return;
       }
       const body = JSON.stringify(draft ? draftPayload(form) : updatePayload(form));
@@ -196,35 +198,31 @@ function setupPublish(form) {
         form.elements.namedItem('image_media')?.remove();
         document.getElementById('image-kept')?.remove();
       } else if (response.status === 401) { // the API asks for a bot's token: say what it means here
-        showError('Your session has ended: log in again in another tab, then publish. Your text is kept.');
+        showError(t('desk.sessionEnded'));
       } else {
         showError(await problemText(response));
       }
     } catch (error) {
-      showError(`Not sent: ${error.message || 'the network is unreachable'}. Your text is kept.`);
+      showError(t('desk.notSent', { error: error.message || t('desk.unreachable') }));
     } finally {
       if (button) button.disabled = false;
     }
   });
 }
 
-// Forms that ask first, by class: dismissing the question keeps the thing.
-const CONFIRMS = {
-  'control-delete': 'Delete this update?',
-  'control-cancel': 'Cancel this scheduled update?',
-  'control-delete-draft': 'Delete this draft?',
-  'control-revoke': 'Revoke this token?',
-  'control-remove': 'Remove this user?',
-  'control-remove-webhook': 'Remove this webhook?',
-  'control-remove-feed': 'Stop following this feed?',
-};
+// Forms that ask first, by class (the question: desk.confirm.CLASS in the page's strings):
+// dismissing the question keeps the thing.
+const CONFIRMS = [
+  'control-delete', 'control-cancel', 'control-delete-draft', 'control-revoke', 'control-remove',
+  'control-remove-webhook', 'control-remove-feed',
+];
 
 function setupConfirm() {
   document.addEventListener('submit', (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
-    const control = Object.keys(CONFIRMS).find((name) => form.classList.contains(name));
-    if (control && !window.confirm(CONFIRMS[control])) event.preventDefault();
+    const control = CONFIRMS.find((name) => form.classList.contains(name));
+    if (control && !window.confirm(t(`desk.confirm.${control}`))) event.preventDefault();
   }, true);
 }
 

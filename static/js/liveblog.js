@@ -14,6 +14,7 @@ import { fetchUpdates, getJSON, plainClick, setNextBefore, setupLoadMore } from 
 import { Pill, setupPreferences } from './pill.js';
 import { setupSharing } from './share.js';
 import { EVENT, Stream } from './stream.js';
+import { t } from './strings.js';
 import { keepTimesFresh, localise } from './times.js';
 import { UpdateList, valid } from './updates.js';
 
@@ -142,7 +143,8 @@ class Reader {
   renderStatus() {
     if (!this.status) return;
     const state = this.blogStatus === 'ended' ? 'ended' : this.connection;
-    if (this.status.textContent !== state) this.status.textContent = state;
+    const text = t(`status.${state}`);
+    if (this.status.textContent !== text) this.status.textContent = text;
     this.status.dataset.state = state;
   }
 

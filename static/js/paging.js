@@ -2,6 +2,8 @@
 // list (its href, ?before=ID, is the server-rendered page for a reader without JavaScript), and
 // the page of updates a reload after `reset` starts from.
 
+import { t } from './strings.js';
+
 const PAGE_SIZE = 20;
 
 export async function getJSON(url) {
@@ -30,7 +32,7 @@ export function setNextBefore(list, before) {
     wrapper.className = 'load-more';
     link = document.createElement('a');
     link.id = 'load-more';
-    link.textContent = 'Load more';
+    link.textContent = t('loadMore');
     wrapper.append(link);
     list.after(wrapper);
   }

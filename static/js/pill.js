@@ -3,6 +3,7 @@
 // events only are remembered in localStorage.
 
 import { announce } from './announce.js';
+import { plural } from './strings.js';
 
 const HOLD_BELOW_PX = 200; // scrolled further than this: new updates wait behind the pill
 const ANNOUNCE_DELAY_MS = 1000; // several held updates in a burst: one announcement
@@ -71,7 +72,7 @@ export class Pill {
   render() {
     if (!this.button) return;
     const count = this.pending.size;
-    const text = `${count} new update${count === 1 ? '' : 's'}`;
+    const text = plural('newUpdates', count);
     this.button.textContent = text;
     this.button.hidden = count === 0;
     // The held updates are outside the live list: say that they are there, once per burst.
