@@ -55,4 +55,4 @@ clean:
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --add-comments=Translators: \
 		--project=liveblog --copyright-holder=liveblog -o liveblog/locale/messages.pot liveblog
-	$(BIN)/pybabel update --no-location -i liveblog/locale/messages.pot -d liveblog/locale
+	$(BIN)/pybabel update -i liveblog/locale/messages.pot -d liveblog/locale
