@@ -111,7 +111,9 @@ def desk_strings(lang: str) -> dict[str, Any]:
     _ = translations(lang).gettext
     return {
         "notUploaded": _("The image was not uploaded: %(error)s. Your text is kept."),
-        "sessionEnded": _("Your session has ended: log in again in another tab, then publish. Your text is kept."),
+        "sessionEnded": _(
+            "Your session has ended: log in again in another tab, then publish. Your text is kept."
+        ),
         "sessionEndedShort": _("your session has ended"),
         "notSent": _("Not sent: %(error)s. Your text is kept."),
         "unreachable": _("the network is unreachable"),

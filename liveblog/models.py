@@ -483,7 +483,8 @@ class Blog(TypedDict):
     url: Annotated[str, Field(json_schema_extra={"format": "uri-reference"}, description="The reader page.")]
     lang: BlogLanguage
     dir: Annotated[
-        Direction, Field(description="The text direction of `lang` (CLDR's); follows the language, not set apart.")
+        Direction,
+        Field(description="The text direction of `lang` (CLDR's); follows the language, not set apart."),
     ]
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import expect
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
+from playwright.async_api import expect
 
 from liveblog.i18n import LOCALE_DIR
-from liveblog.pages import PAGE_SIZE
 from liveblog.languages import negotiate
+from liveblog.pages import PAGE_SIZE
 from liveblog.store import Keys
 
 from .browsing import needs_chromium, screenshot_path, watch
@@ -50,7 +50,10 @@ def test_the_pot_holds_every_message_of_the_templates_and_the_code():
     extracted = {
         message if isinstance(message, str) else message[0]
         for _, _, message, _, _ in extract_from_dir(
-            str(ROOT / "liveblog"), method_map, options_map, keywords={"_": None, "gettext": None, "ngettext": (1, 2)}
+            str(ROOT / "liveblog"),
+            method_map,
+            options_map,
+            keywords={"_": None, "gettext": None, "ngettext": (1, 2)},
         )
     }
     template = _ids(_catalog(LOCALE_DIR / "messages.pot"))
@@ -77,7 +80,9 @@ def test_every_message_is_translated(lang, forms):
             plurals += 1
             assert len(strings) == forms, message.id
         assert all(s.strip() for s in strings), f"{lang}: {message.id!r} is not translated"
-        assert all(s != message.id for s in strings if len(s) > 3 and " " in s), f"{lang}: {message.id!r} is English"
+        assert all(s != message.id for s in strings if len(s) > 3 and " " in s), (
+            f"{lang}: {message.id!r} is English"
+        )
     assert plurals >= 2
     assert [(m.id, errors) for m, errors in catalog.check()] == []
 
@@ -120,7 +125,9 @@ async def test_an_unknown_language_is_422_naming_the_field(api: httpx.AsyncClien
     assert patched.json()["detail"].startswith("lang:")
 
 
-async def test_a_blog_stored_before_languages_reads_as_english(server: Server, api: httpx.AsyncClient, blog: str):
+async def test_a_blog_stored_before_languages_reads_as_english(
+    server: Server, api: httpx.AsyncClient, blog: str
+):
     client = server.redis()
     try:
         assert client.hdel(Keys.of(blog).meta, "lang") == 1
@@ -153,7 +160,10 @@ async def test_a_ukrainian_blog_is_rendered_in_ukrainian(api: httpx.AsyncClient)
     assert updated
     moment = datetime.fromisoformat(updated[1].replace("Z", "+00:00"))
     # CLDR puts a no-break space before "р.": compare words.
-    assert " ".join(updated[2].split()) == f"{moment.day} {UK_MONTHS[moment.month - 1]} {moment.year} р., {moment:%H:%M} UTC"
+    assert (
+        " ".join(updated[2].split())
+        == f"{moment.day} {UK_MONTHS[moment.month - 1]} {moment.year} р., {moment:%H:%M} UTC"
+    )
     strings = json.loads(STRINGS.search(html)[1])  # type: ignore[index]
     assert strings["status"] == {"live": "наживо", "reconnecting": "перепідключення", "ended": "завершено"}
     assert strings["loadMore"] == "Показати ще"
@@ -208,7 +218,9 @@ async def test_the_desk_sets_a_blogs_language_and_speaks_the_editors(server: Ser
     refused = await desk.post(f"/editor/{slug}/language", data={"csrf": csrf, "lang": "klingon"})
     assert refused.status_code == 422
     assert (await desk.get(f"/api/v1/blogs/{slug}")).json()["lang"] == "uk"
-    bad_new = await desk.post("/editor/", data={"csrf": csrf, "slug": slug + "-x", "title": "X", "lang": "xx"})
+    bad_new = await desk.post(
+        "/editor/", data={"csrf": csrf, "slug": slug + "-x", "title": "X", "lang": "xx"}
+    )
     assert bad_new.status_code == 422 and "lang:" in bad_new.text
 
 
@@ -251,7 +263,9 @@ ARABIC_UPDATES = [
 @pytest.mark.browser
 @pytest.mark.timeout(120)
 @needs_chromium
-async def test_an_arabic_blog_reads_right_to_left_in_arabic(browser, server: Server, api: httpx.AsyncClient, tmp_path):
+async def test_an_arabic_blog_reads_right_to_left_in_arabic(
+    browser, server: Server, api: httpx.AsyncClient, tmp_path
+):
     slug = f"ar-live-{os.getpid()}-{datetime.now().microsecond}"
     created = await api.post(
         "/api/v1/blogs",
@@ -295,6 +309,8 @@ async def test_an_arabic_blog_reads_right_to_left_in_arabic(browser, server: Ser
     arabic = re.compile(r"[\u0600-\u06ff]")
     await expect(article.locator(".update-ago")).to_have_text(arabic)
     await expect(article.locator(".update-time")).to_have_text(arabic)
+    bot = await article.locator(".update-author").evaluate("e => getComputedStyle(e, '::after').content")
+    assert bot == '" · روبوت"'  # a bot's byline (CSS content from the translated data-bot-label)
 
     await page.wait_for_timeout(300)
     picture = screenshot_path("reader-ar.png", tmp_path)
@@ -309,3 +325,28 @@ async def test_an_arabic_blog_reads_right_to_left_in_arabic(browser, server: Ser
     await expect(page.locator("#new-updates")).to_have_text("تحديثان جديدان", timeout=10000)
     assert errors == []
     await page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(90)
+@needs_chromium
+async def test_a_ukrainian_page_speaks_ukrainian_to_any_reader(browser, api: httpx.AsyncClient):
+    """The page's language wins over the browser's: an English-speaking reader of a Ukrainian blog
+    reads its status and relative times in Ukrainian."""
+    slug = f"uk-live-{os.getpid()}-{datetime.now().microsecond}"
+    created = await api.post("/api/v1/blogs", json={"slug": slug, "title": "Київ наживо", "lang": "uk"})
+    assert created.status_code == 201, created.text
+    await publish(api, slug, "Повітряна тривога в Києві скасована.")
+    context = await browser.new_context(locale="en-US")
+    await context.clock.install()
+    page = await context.new_page()
+    errors = watch(page)
+    await page.goto(f"{api.base_url}/blogs/{slug}")
+    await expect(page.locator("#live-status")).to_have_text("наживо")
+    ago = page.locator("#updates .update-ago")
+    await expect(ago).to_have_text("зараз")
+    await context.clock.fast_forward("05:10")
+    await expect(ago).to_have_text("5 хв тому")
+    await expect(page.locator("#blog-updated")).to_have_text(re.compile(r"[а-яі]"))  # "29 лист., 04:58"
+    assert errors == []
+    await context.close()
