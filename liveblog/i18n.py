@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,17 @@ def translations(lang: str) -> NullTranslations:
     write_mo(compiled, catalog, use_fuzzy=False)
     compiled.seek(0)
     return Translations(compiled, domain=DOMAIN)
+
+
+def N_(message: str) -> str:
+    """Marks `message` for `pybabel extract`, translated where it is shown (gettext_noop)."""
+    return message
+
+
+def gettext_for(request: Request) -> Callable[[str], str]:
+    """`gettext` in the language the request asks for (Accept-Language): for messages the desk
+    and the login page show that the code, not a template, writes."""
+    return translations(negotiate(request.headers.get("accept-language"))).gettext
 
 
 def _moment(value: object) -> datetime | None:

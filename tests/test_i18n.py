@@ -52,8 +52,7 @@ def test_the_pot_holds_every_message_of_the_templates_and_the_code():
         for _, _, message, _, _ in extract_from_dir(
             str(ROOT / "liveblog"),
             method_map,
-            options_map,
-            keywords={"_": None, "gettext": None, "ngettext": (1, 2)},
+            options_map,  # and Babel's default keywords, as `pybabel extract` (`make messages`)
         )
     }
     template = _ids(_catalog(LOCALE_DIR / "messages.pot"))
@@ -192,6 +191,14 @@ async def test_pages_without_a_blog_follow_accept_language(server: Server):
     assert '<html lang="en" dir="ltr">' in english.text and "<h1>Log in</h1>" in english.text
     assert '<html lang="ar" dir="rtl">' in arabic.text and "<h1>تسجيل الدخول</h1>" in arabic.text
     assert "Accept-Language" in arabic.headers["vary"]
+    async with httpx.AsyncClient(base_url=server.url, timeout=10, headers={"Accept-Language": "uk"}) as http:
+        form = {
+            "csrf": csrf_of((await http.get("/login")).text),
+            "username": "nobody",
+            "password": "wrong-one",
+        }
+        refused = await http.post("/login", data=form)
+    assert "Неправильне ім’я користувача або пароль" in refused.text
     assert missing.status_code == 404 and "На головну сторінку" in missing.text
     assert '<html lang="uk" dir="ltr">' in index.text and "Онлайн-трансляції" in index.text
 
@@ -215,6 +222,12 @@ async def test_the_desk_sets_a_blogs_language_and_speaks_the_editors(server: Ser
     changed = await desk.post(f"/editor/{slug}/language", data={"csrf": csrf, "lang": "uk"})
     assert changed.status_code == 303
     assert (await desk.get(f"/api/v1/blogs/{slug}")).json()["lang"] == "uk"
+    # What a form did, said in the editor's language.
+    uk = {"Accept-Language": "uk"}
+    saved = await desk.post(f"/editor/{slug}/drafts", data={"csrf": csrf, "body": "Чернетка"}, headers=uk)
+    assert saved.status_code == 303, saved.text
+    shown = (await desk.get(f"/editor/{slug}", headers=uk)).text
+    assert "Чернетку збережено: читачі не побачать її, доки її не опублікують" in shown
     refused = await desk.post(f"/editor/{slug}/language", data={"csrf": csrf, "lang": "klingon"})
     assert refused.status_code == 422
     assert (await desk.get(f"/api/v1/blogs/{slug}")).json()["lang"] == "uk"
