@@ -131,13 +131,13 @@ def desk_strings(lang: str) -> dict[str, Any]:
         "unreachable": _("the network is unreachable"),
         "localTime": _("local time"),
         "confirm": {
-            "control-delete": _("Delete this update?"),
-            "control-cancel": _("Cancel this scheduled update?"),
-            "control-delete-draft": _("Delete this draft?"),
-            "control-revoke": _("Revoke this token?"),
-            "control-remove": _("Remove this user?"),
-            "control-remove-webhook": _("Remove this webhook?"),
-            "control-remove-feed": _("Stop following this feed?"),
+            "deleteUpdate": _("Delete this update?"),
+            "cancelScheduled": _("Cancel this scheduled update?"),
+            "deleteDraft": _("Delete this draft?"),
+            "revokeToken": _("Revoke this token?"),
+            "removeUser": _("Remove this user?"),
+            "removeWebhook": _("Remove this webhook?"),
+            "removeFeed": _("Stop following this feed?"),
         },
     }
 

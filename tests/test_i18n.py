@@ -209,7 +209,7 @@ async def test_the_desk_sets_a_blogs_language_and_speaks_the_editors(server: Ser
     assert '<html lang="uk" dir="ltr">' in page and "Нова трансляція" in page
     assert '<option value="ar">العربية</option>' in page
     desk_strings = json.loads(re.search(r'id="lb-desk-strings">(.*?)</script>', page)[1])  # type: ignore[index]
-    assert desk_strings["desk"]["confirm"]["control-delete"] == "Видалити це оновлення?"
+    assert desk_strings["desk"]["confirm"]["deleteUpdate"] == "Видалити це оновлення?"
 
     csrf = csrf_of(page)
     made = await desk.post("/editor/", data={"csrf": csrf, "slug": slug, "title": "Live", "lang": "ar"})

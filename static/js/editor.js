@@ -210,19 +210,24 @@ function setupPublish(form) {
   });
 }
 
-// Forms that ask first, by class (the question: desk.confirm.CLASS in the page's strings):
+// Forms that ask first, by class (the question: desk.confirm.KEY in the page's strings):
 // dismissing the question keeps the thing.
-const CONFIRMS = [
-  'control-delete', 'control-cancel', 'control-delete-draft', 'control-revoke', 'control-remove',
-  'control-remove-webhook', 'control-remove-feed',
-];
+const CONFIRMS = {
+  'control-delete': 'deleteUpdate',
+  'control-cancel': 'cancelScheduled',
+  'control-delete-draft': 'deleteDraft',
+  'control-revoke': 'revokeToken',
+  'control-remove': 'removeUser',
+  'control-remove-webhook': 'removeWebhook',
+  'control-remove-feed': 'removeFeed',
+};
 
 function setupConfirm() {
   document.addEventListener('submit', (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
-    const control = CONFIRMS.find((name) => form.classList.contains(name));
-    if (control && !window.confirm(t(`desk.confirm.${control}`))) event.preventDefault();
+    const control = Object.keys(CONFIRMS).find((name) => form.classList.contains(name));
+    if (control && !window.confirm(t(`desk.confirm.${CONFIRMS[control]}`))) event.preventDefault();
   }, true);
 }
 
