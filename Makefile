@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The versions `make` and CI install: runtime, the `embedded` extra and the `test` extra.
 LOCK := requirements.lock
+# The test suite's HTML and accessibility checkers (package.json: axe-core, vnu-jar).
+NODE_STAMP := node_modules/.installed
 
 .PHONY: run test lint upgrade stress bench clean messages
 
@@ -16,11 +18,17 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/pip check  # the lock satisfies pyproject.toml (else: make upgrade)
 	touch $(STAMP)
 
+# --ignore-scripts: vnu-jar's postinstall would download a Java runtime; the jar runs on the
+# system's java (Debian's default-jre-headless, which .ci/run installs). Nothing else is fetched.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 run: $(STAMP)
 	$(BIN)/liveblog serve --demo
 
 # Two test processes (pytest-xdist), each taking whole files, so a file's servers stay its own.
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest --numprocesses 2 --dist loadfile
 
 lint: $(STAMP)
@@ -48,7 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules
 
 # The interface's messages: re-extract liveblog/locale/messages.pot (babel.cfg) and merge it into
 # each language's messages.po; then translate what is new or fuzzy (tests/test_i18n.py checks).

@@ -109,6 +109,7 @@ def client_strings(lang: str) -> dict[str, Any]:
             category: ngettext("%(num)s new update", "%(num)s new updates", n)
             for category, n in sorted(samples.items(), key=lambda item: _CATEGORIES.index(item[0]))
         },
+        "newUpdate": _("New update: %(words)s"),  # said to a screen reader (announce.js)
         "loadMore": _("Load more"),
         "share": _("Share"),
         "linkCopied": _("Link copied"),

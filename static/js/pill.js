@@ -54,7 +54,8 @@ export class Pill {
     const held = [...this.pending.values()];
     this.pending.clear();
     for (const update of held) {
-      if (!this.updates.find(String(update.id))) this.updates.insert(update);
+      // Not announced one by one: the pill has said how many there are.
+      if (!this.updates.find(String(update.id))) this.updates.insert(update, { quiet: true });
     }
     this.render();
   }
@@ -73,7 +74,8 @@ export class Pill {
     if (!this.button) return;
     const count = this.pending.size;
     const text = plural('newUpdates', count);
-    this.button.textContent = text;
+    // The text beside the button's icon (blog.html); the button alone on an older markup.
+    (this.button.querySelector('.new-updates-text') ?? this.button).textContent = text;
     this.button.hidden = count === 0;
     // The held updates are outside the live list: say that they are there, once per burst.
     clearTimeout(this.announceTimer);

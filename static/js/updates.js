@@ -3,11 +3,13 @@
 // templates/_update.html as the page's own updates (`render_templates`, with a placeholder update
 // that has every optional part), filled in here: the markup exists once, in _update.html.
 
+import { announceUpdate } from './announce.js';
 import { isAfter, parseId } from './stream.js';
 import { refreshTimes } from './times.js';
 
 const ID = '__ID__'; // the placeholder update's ID in the templates
 const FLASH_MS = 2500;
+const ANNOUNCE_CHARS = 90; // an untitled update is announced by this much of its text
 
 const templateOf = (name) => document.getElementById(`${name}-template`);
 
@@ -60,6 +62,8 @@ function renderArticle(update) {
   article.querySelector('.update-time').setAttribute('datetime', update.published_at ?? '');
   article.querySelector('.update-ago').dataset.since = update.published_at ?? '';
   fill(article.querySelector('.update-title'), update.title);
+  // Named by its time and title, by its time alone without one (_update.html).
+  if (!update.title) article.setAttribute('aria-labelledby', `update-${update.id}-time`);
   article.querySelector('.update-body').innerHTML = update.html ?? ''; // sanitized server-side (nh3)
   const { image } = update;
   const figure = article.querySelector('.update-image');
@@ -208,13 +212,19 @@ export class UpdateList {
     return node && node.parentElement === this.list ? node : null;
   }
 
-  /** A new update at the top (at the bottom when oldest first). */
-  insert(update) {
+  /**
+   * A new update at the top (at the bottom when oldest first), announced in a few words unless
+   * `quiet` or the list reads out its changes itself (an aria-live list: the desk's).
+   */
+  insert(update, { quiet = false } = {}) {
     const article = renderArticle(update);
     if (this.oldestFirst) this.list.append(article);
     else this.list.prepend(article);
     flash(article, 'is-new');
     this.renderEmpty();
+    if (!quiet && !this.list.closest('[aria-live]')) {
+      announceUpdate(update.title || firstWords(update.html, ANNOUNCE_CHARS));
+    }
   }
 
   replace(existing, update) {
