@@ -24,6 +24,7 @@ from liveblog.store import Keys
 
 from .browsing import needs_chromium, screenshot_path, watch
 from .conftest import ROOT, Server, csrf_of, publish
+from .validators import axe_violations, describe_violations, needs_axe, needs_vnu, vnu_errors
 
 STRINGS = re.compile(r'<script type="application/json" id="lb-strings">(.*?)</script>', re.S)
 # Ukrainian months in the genitive ("24 квітня 2026 р."), January first.
@@ -276,6 +277,8 @@ ARABIC_UPDATES = [
 @pytest.mark.browser
 @pytest.mark.timeout(120)
 @needs_chromium
+@needs_axe
+@needs_vnu
 async def test_an_arabic_blog_reads_right_to_left_in_arabic(
     browser, server: Server, api: httpx.AsyncClient, tmp_path
 ):
@@ -324,6 +327,11 @@ async def test_an_arabic_blog_reads_right_to_left_in_arabic(
     await expect(article.locator(".update-time")).to_have_text(arabic)
     bot = await article.locator(".update-author").evaluate("e => getComputedStyle(e, '::after').content")
     assert bot == '" · روبوت"'  # a bot's byline (CSS content from the translated data-bot-label)
+
+    violations = await axe_violations(page)  # the accessibility checks hold right to left too
+    assert violations == [], describe_violations(violations)
+    served = (await api.get(f"/blogs/{slug}")).text
+    assert vnu_errors({"ar": served}, tmp_path) == {"ar": []}
 
     await page.wait_for_timeout(300)
     picture = screenshot_path("reader-ar.png", tmp_path)
