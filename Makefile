@@ -8,7 +8,7 @@ LOCK := requirements.lock
 # The test suite's HTML and accessibility checkers (package.json: axe-core, vnu-jar).
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint upgrade stress bench lighthouse clean
+.PHONY: run test lint upgrade stress bench lighthouse clean messages
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -62,3 +62,10 @@ lighthouse: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var node_modules tools/lighthouse/node_modules
+
+# The interface's messages: re-extract liveblog/locale/messages.pot (babel.cfg) and merge it into
+# each language's messages.po; then translate what is new or fuzzy (tests/test_i18n.py checks).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --add-comments=Translators: \
+		--project=liveblog --copyright-holder=liveblog -o liveblog/locale/messages.pot liveblog
+	$(BIN)/pybabel update -i liveblog/locale/messages.pot -d liveblog/locale

@@ -101,10 +101,10 @@ async def create_blog(request: Request) -> Response:
     principal = await writer(request)
     principal.require_admin()
     obj, _ = await read_json(request)
-    slug, title, description = updates.new_blog(obj)
+    slug, title, description, lang = updates.new_blog(obj)
     store = state_of(request).store
     cover = await publishing.cover(store, slug, validate(NewBlog, obj).cover)
-    blog = await store.create_blog(slug, title, description, cover=cover)
+    blog = await store.create_blog(slug, title, description, lang, cover=cover)
     return _json(blog, 201, {"Location": location(request, f"/api/v1/blogs/{slug}")})
 
 

@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import api, desk_drafts, drafts_api, editor, feeds, metrics, openapi, pages, runner, uploads
@@ -32,6 +31,7 @@ from .dispatch import STREAM_ROUTES, Streams
 from .embedded import EmbeddedRedis
 from .errors import Forbidden, LiveblogError, Unavailable
 from .hub import Hub
+from .i18n import Localized
 from .problems import problem
 from .redis_client import UNAVAILABLE, AsyncClient, connect
 from .render import markdown_to_html
@@ -77,7 +77,7 @@ def _problem(request: Request, exc: LiveblogError) -> Response:
     path = request.scope["path"]  # not `request.url`: that parses the Host, which may be junk
     if path.startswith("/api/") or path in ("/openapi.json", "/metrics"):
         return problem(exc)
-    templates: Jinja2Templates = request.app.state.templates
+    templates: Localized = request.app.state.templates
     context = {"status": exc.status, "title": exc.title, "detail": exc.detail}
     return templates.TemplateResponse(
         request, "error.html", context, status_code=exc.status, headers=exc.headers
@@ -203,7 +203,7 @@ async def openapi_endpoint(request: Request) -> Response:
 
 def create_app(settings: Settings | None = None) -> Streams:
     settings = settings or Settings.from_env()
-    templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
+    templates = Localized(PACKAGE_DIR / "templates")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:

@@ -33,6 +33,7 @@ from .errors import (
     Unauthorized,
 )
 from .feedbot import DEFAULT_EVERY, Feeds
+from .i18n import N_, gettext_for
 from .models import markdown_fits
 from .sessions import (
     MAX_FORM_BYTES,
@@ -51,8 +52,8 @@ from .urls import request_origin
 from .webhooks import EVENT_TYPES, Webhooks, public
 
 NO_STORE = {"Cache-Control": "no-store"}
-LOGIN_FAILED = "Wrong username or password"
-ACCOUNT_DISABLED = "This account is disabled: ask an admin"
+LOGIN_FAILED = N_("Wrong username or password")
+ACCOUNT_DISABLED = N_("This account is disabled: ask an admin")
 
 
 def _local_path(target: str | None) -> str | None:
@@ -100,10 +101,12 @@ async def require_admin(request: Request, what: str) -> Editor:
     return editor
 
 
-def _back(request: Request, to: str, message: str) -> Response:
+def _back(request: Request, to: str, message: str, **values: str) -> Response:
     """303 back to `to`, a desk page and its section, which shows `message` once: the result of
-    the form posted."""
-    request.session["flash"] = [to, message]
+    the form posted, in the editor's language (`message` marked with N_, its `%(name)s` filled
+    from `values`)."""
+    message = gettext_for(request)(message)
+    request.session["flash"] = [to, message % values if values else message]
     return RedirectResponse(to, 303)
 
 
@@ -142,11 +145,11 @@ async def login(request: Request) -> Response:
         ok = await run_in_threadpool(auth.verify_password, stored, password)
     if not (ok and user):
         await asyncio.sleep(auth.failure_delay(attempt[1]))
-        context = {"next": next_path, "username": username, "error": LOGIN_FAILED}
+        context = {"next": next_path, "username": username, "error": gettext_for(request)(LOGIN_FAILED)}
         return _page(request, "login.html", context, 401)
     await store.login_succeeded(username, client)
     if user.get("disabled"):
-        context = {"next": next_path, "username": username, "error": ACCOUNT_DISABLED}
+        context = {"next": next_path, "username": username, "error": gettext_for(request)(ACCOUNT_DISABLED)}
         return _page(request, "login.html", context, 403)
     if auth.needs_rehash(stored):
         rehashed = await run_in_threadpool(auth.hash_password, password)
@@ -207,9 +210,10 @@ async def create_blog(request: Request) -> Response:
     editor, form = await _write_form(request)
     editor.principal().require_admin()
     values = {name: str(form.get(name) or "") for name in ("slug", "title", "description")}
+    values["lang"] = str(form.get("lang") or "en")
     try:
-        slug, title, description = updates.new_blog(values)
-        await state_of(request).store.create_blog(slug, title, description)
+        slug, title, description, lang = updates.new_blog(values)
+        await state_of(request).store.create_blog(slug, title, description, lang)
     except LiveblogError as exc:
         if exc.status >= 500:
             raise
@@ -274,7 +278,16 @@ async def blog_settings(request: Request) -> Response:
         return await _blog_page(
             request, editor, slug, status=exc.status, settings_form=values, settings_error=exc.detail
         )
-    return _back(request, f"/editor/{slug}#blog-settings", "Blog settings saved.")
+    return _back(request, f"/editor/{slug}#blog-settings", N_("Blog settings saved."))
+
+
+async def blog_language(request: Request) -> Response:
+    """The blog's language (its pages' interface, dates and direction): 422 for one not shipped."""
+    slug = request.path_params["slug"]
+    _, form = await _write_form(request)
+    changes = updates.blog_changes({"lang": str(form.get("lang") or "")})
+    await state_of(request).store.patch_blog(slug, changes)
+    return RedirectResponse(f"/editor/{slug}", 303)
 
 
 async def create_token(request: Request) -> Response:
@@ -359,7 +372,7 @@ async def add_user(request: Request) -> Response:
         return await _index_page(
             request, editor, exc.status, user_form=_user_fields(form), user_error=exc.detail
         )
-    return _back(request, "/editor/#users", f"User {name} added")
+    return _back(request, "/editor/#users", N_("User %(name)s added"), name=name)
 
 
 async def change_user(request: Request) -> Response:
@@ -375,7 +388,7 @@ async def change_user(request: Request) -> Response:
         raise Conflict("you may not change your own role")
     if not await state_of(request).store.patch_user(name, fields, end_sessions=False):
         raise NotFound(f"no user {name!r}")
-    return _back(request, "/editor/#users", f"User {name} changed")
+    return _back(request, "/editor/#users", N_("User %(name)s changed"), name=name)
 
 
 async def reset_password(request: Request) -> Response:
@@ -385,7 +398,9 @@ async def reset_password(request: Request) -> Response:
     name = str(form.get("name") or "")
     if not await people.reset_password(state_of(request).store, name, str(form.get("password") or "")):
         raise NotFound(f"no user {name!r}")
-    return _back(request, "/editor/#users", f"New password set for {name}: their sessions ended")
+    return _back(
+        request, "/editor/#users", N_("New password set for %(name)s: their sessions ended"), name=name
+    )
 
 
 async def disable_user(request: Request) -> Response:
@@ -706,7 +721,13 @@ async def remove_webhook(request: Request) -> Response:
     slug, hook_id = request.path_params["slug"], request.path_params["webhook_id"]
     await _write_form(request, admins_manage="webhooks")
     record = await Webhooks(state_of(request).store).remove(hook_id, slug)
-    return _back(request, f"/editor/{slug}#webhooks", f"Webhook {record['id']} to {record['url']} removed")
+    return _back(
+        request,
+        f"/editor/{slug}#webhooks",
+        N_("Webhook %(id)s to %(url)s removed"),
+        id=record["id"],
+        url=record["url"],
+    )
 
 
 async def add_feed(request: Request) -> Response:
@@ -730,14 +751,22 @@ async def add_feed(request: Request) -> Response:
         return await _blog_page(
             request, editor, slug, status=exc.status, feed_form=values, feed_error=exc.detail
         )
-    return _back(request, f"/editor/{slug}#feeds", f"Feed {record['id']} added: {record['url']}")
+    return _back(
+        request, f"/editor/{slug}#feeds", N_("Feed %(id)s added: %(url)s"), id=record["id"], url=record["url"]
+    )
 
 
 async def remove_feed(request: Request) -> Response:
     slug, feed_id = request.path_params["slug"], request.path_params["feed_id"]
     await _write_form(request, admins_manage="feeds")
     record = await Feeds(state_of(request).store).remove(feed_id, slug)
-    return _back(request, f"/editor/{slug}#feeds", f"Feed {record['id']} removed: {record['url']}")
+    return _back(
+        request,
+        f"/editor/{slug}#feeds",
+        N_("Feed %(id)s removed: %(url)s"),
+        id=record["id"],
+        url=record["url"],
+    )
 
 
 def _guarded(endpoint: Any) -> Any:
@@ -776,6 +805,7 @@ def routes() -> list[BaseRoute]:
         Route("/editor/{slug}/audience", audience, methods=["GET"]),
         Route("/editor/{slug}/status", _guarded(blog_status), methods=["POST"]),
         Route("/editor/{slug}/settings", _guarded(blog_settings), methods=["POST"]),
+        Route("/editor/{slug}/language", _guarded(blog_language), methods=["POST"]),
         Route("/editor/{slug}/updates", _guarded(publish), methods=["POST"]),
         Route("/editor/{slug}/preview", _guarded(preview), methods=["POST"]),
         Route(f"{update}/edit", _guarded(edit_update), methods=["GET", "POST"]),

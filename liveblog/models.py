@@ -33,6 +33,7 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 
 from .errors import Invalid, PayloadTooLarge
 from .events import EventType, StoredEventType
+from .languages import Direction, Language
 
 MAX_BODY_BYTES = 64 * 1024  # of Markdown, as UTF-8
 MAX_HTML_BYTES = 8 * MAX_BODY_BYTES  # ordinary Markdown grows 1-4x; reference links can grow 1000x
@@ -256,6 +257,12 @@ class CoverInput(_Request):
 _COVER_FIELD = "An image for the blog's link previews and search results (Open Graph, JSON-LD)"
 
 
+BlogLanguage = Annotated[
+    Language,
+    Field(description="The blog's language (BCP 47): its pages' interface, dates and direction."),
+]
+
+
 class NewBlog(_Request):
     slug: Slug
     title: BlogTitle
@@ -263,6 +270,7 @@ class NewBlog(_Request):
     cover: CoverInput | None = Field(
         default=None, description=f"{_COVER_FIELD}; an upload needs the blog first."
     )
+    lang: BlogLanguage = "en"
 
 
 class BlogPatch(_Request):
@@ -272,6 +280,7 @@ class BlogPatch(_Request):
     description: Text = _optional()
     status: Status = _optional()
     cover: CoverInput | None = Field(default=None, description=f"{_COVER_FIELD}; null removes it.")
+    lang: BlogLanguage = _optional()
 
 
 class NewWebhook(_Request):
@@ -515,6 +524,11 @@ class Blog(TypedDict):
     ]
     url: Annotated[str, Field(json_schema_extra={"format": "uri-reference"}, description="The reader page.")]
     cover: Annotated[Cover | None, Field(description="The blog's cover image; null: none.")]
+    lang: BlogLanguage
+    dir: Annotated[
+        Direction,
+        Field(description="The text direction of `lang` (CLDR's); follows the language, not set apart."),
+    ]
 
 
 class BlogList(TypedDict):

@@ -276,7 +276,7 @@ def _paths() -> dict[str, Any]:
             "patch": {
                 **_write(
                     "updateBlog",
-                    "Change a blog's title, description, status or cover image",
+                    "Change a blog's title, description, status, cover image or language",
                     "BlogPatch",
                     blog_ok,
                     _errors(400, 401, 403, 404, 413, 415, 422, 429, 503),

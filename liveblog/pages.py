@@ -95,7 +95,7 @@ async def _render_blog(request: Request, *, embed: bool) -> Rendered:
         # Read apart, the blog and its updates may straddle an event: then the render is served
         # but kept under no head, so the next view renders the current state.
         head = page.last_event_id if blog["last_event_id"] == page.last_event_id else ""
-        template = state.templates.get_template("blog.html")
+        template = state.templates[blog["lang"]].get_template("blog.html")
 
         def render() -> Rendered:
             updates, cut = within_budget(page.updates, PAGE_BYTES, None)
@@ -154,7 +154,7 @@ async def update_page(request: Request) -> Response:
     async def build() -> Rendered:
         blog = await state.store.require_blog(slug)
         update = await state.store.require_update(slug, update_id)
-        template = state.templates.get_template("update.html")
+        template = state.templates[blog["lang"]].get_template("update.html")
         page_url = origin + update["url"]
         publisher = structured.publisher(state.settings, origin)
         context = {

@@ -34,6 +34,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import BlogEnded, Conflict, NotFound, NotReplicated, Unavailable
 from .folding import fold_table
+from .languages import direction, language_of
 from .models import Author, Blog, Cover, Draft, MediaDoc, Update
 from .redis_client import AsyncClient, is_cluster
 
@@ -360,13 +361,14 @@ class Store:
     # -- blogs -------------------------------------------------------------------------------
 
     async def create_blog(
-        self, slug: str, title: str, description: str = "", *, cover: Cover | None = None
+        self, slug: str, title: str, description: str = "", lang: str = "en", *, cover: Cover | None = None
     ) -> Blog:
         now = now_iso()
         meta = {
             "slug": slug,
             "title": title,
             "description": description,
+            "lang": lang,
             "status": "live",
             "created_at": now,
             "updated_at": now,
@@ -953,6 +955,7 @@ def _failures_key(kind: str, value: str) -> str:
 
 
 def _blog(meta: dict[str, Any]) -> Blog:
+    lang = language_of(meta.get("lang"))  # a blog stored before languages: English
     return {
         "slug": meta["slug"],
         "title": meta.get("title", ""),
@@ -964,6 +967,8 @@ def _blog(meta: dict[str, Any]) -> Blog:
         "last_event_id": meta.get("last_event_id") or "0-0",
         "url": f"/blogs/{meta['slug']}",
         "cover": _cover(meta.get("cover")),
+        "lang": lang,
+        "dir": direction(lang),
     }
 
 

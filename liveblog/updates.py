@@ -118,9 +118,10 @@ def patched(current: Update, patch: UpdatePatch, upload: MediaDoc | None = None)
     return update
 
 
-def new_blog(obj: Any) -> tuple[str, str, str]:
+def new_blog(obj: Any) -> tuple[str, str, str, str]:
+    """The new blog's slug, title, description and language."""
     request = validate(NewBlog, obj)
-    return request.slug, request.title, request.description
+    return request.slug, request.title, request.description, request.lang
 
 
 def blog_changes(obj: Any) -> dict[str, Any]:
@@ -131,5 +132,5 @@ def blog_changes(obj: Any) -> dict[str, Any]:
     if "cover" in patch.model_fields_set:
         changes["cover"] = patch.cover
     if not changes:
-        raise Invalid("body", "nothing to change: give title, description, status or cover")
+        raise Invalid("body", "nothing to change: give title, description, status, cover or lang")
     return changes

@@ -22,6 +22,10 @@ SHIPPED = [
     "liveblog/static/css/liveblog.css",
     "liveblog/static/css/editor.css",
     "liveblog/scripts.lua",
+    "liveblog/locale/messages.pot",  # read by nothing at run time, shipped for translators
+    "liveblog/locale/uk/LC_MESSAGES/messages.po",
+    "liveblog/locale/ar/LC_MESSAGES/messages.po",
+    "liveblog/static/js/strings.js",
     "workers/__init__.py",
     "workers/scheduler.py",
     "workers/feeds.py",

@@ -2,6 +2,8 @@
 // each live update in a few words ("New update: ..."), so that a screen reader does not read out
 // whole articles as they arrive.
 
+import { plural, t } from './strings.js';
+
 export function setupAnnouncer() {
   if (document.getElementById('announcer')) return;
   const region = document.createElement('div');
@@ -29,7 +31,7 @@ export function announceUpdate(words) {
   clearTimeout(burstTimer);
   burstTimer = setTimeout(() => {
     const count = burst.length;
-    announce(count === 1 ? `New update: ${burst[0]}` : `${count} new updates`);
+    announce(count === 1 ? t('newUpdate', { words: burst[0] }) : plural('newUpdates', count));
     burst = [];
   }, BURST_MS);
 }

@@ -18,6 +18,7 @@ import { Pill, setupPreferences } from './pill.js';
 import { setupPermalink } from './permalink.js';
 import { setupSharing } from './share.js';
 import { EVENT, isAfter, Stream } from './stream.js';
+import { t } from './strings.js';
 import { keepTimesFresh, localise } from './times.js';
 import { UpdateList, valid } from './updates.js';
 
@@ -201,7 +202,8 @@ class Reader {
   renderStatus() {
     if (!this.status) return;
     const state = this.blogStatus === 'ended' ? 'ended' : this.connection;
-    if (this.status.textContent !== state) this.status.textContent = state;
+    const text = t(`status.${state}`);
+    if (this.status.textContent !== text) this.status.textContent = text;
     this.status.dataset.state = state;
   }
 

@@ -4,6 +4,8 @@
 // ?after=ID with the view's parameters, is the server-rendered page for a reader without
 // JavaScript), and the page of updates a reload after `reset` starts from.
 
+import { t } from './strings.js';
+
 const PAGE_SIZE = 20;
 
 export async function getJSON(url) {
@@ -61,7 +63,7 @@ export function setNextPage(list, query) {
     wrapper.className = 'load-more';
     link = document.createElement('a');
     link.id = 'load-more';
-    link.textContent = 'Load more';
+    link.textContent = t('loadMore');
     wrapper.append(link);
     list.after(wrapper);
   }

@@ -7,6 +7,7 @@
 
 import { announce } from './announce.js';
 import { plainClick } from './paging.js';
+import { plural } from './strings.js';
 
 const HOLD_BELOW_PX = 200; // scrolled further than this: new updates wait behind the pill
 const ANNOUNCE_DELAY_MS = 1000; // several held updates in a burst: one announcement
@@ -98,7 +99,7 @@ export class Pill {
   render() {
     if (!this.button) return;
     const count = this.pending.size;
-    const text = `${count} new update${count === 1 ? '' : 's'}`;
+    const text = plural('newUpdates', count);
     // The text beside the button's icon (blog.html); the button alone on an older markup.
     (this.button.querySelector('.new-updates-text') ?? this.button).textContent = text;
     this.button.hidden = count === 0;
