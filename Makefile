@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The versions `make` and CI install: runtime, the `embedded` extra and the `test` extra.
 LOCK := requirements.lock
+# The test suite's HTML and accessibility checkers (package.json: axe-core, vnu-jar).
+NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint upgrade stress bench clean
+.PHONY: run test lint upgrade stress bench lighthouse clean messages
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +18,17 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/pip check  # the lock satisfies pyproject.toml (else: make upgrade)
 	touch $(STAMP)
 
+# --ignore-scripts: vnu-jar's postinstall would download a Java runtime; the jar runs on the
+# system's java (Debian's default-jre-headless, which .ci/run installs). Nothing else is fetched.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 run: $(STAMP)
 	$(BIN)/liveblog serve --demo
 
 # Two test processes (pytest-xdist), each taking whole files, so a file's servers stay its own.
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest --numprocesses 2 --dist loadfile
 
 lint: $(STAMP)
@@ -47,5 +55,17 @@ stress: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Lighthouse (pinned in tools/lighthouse, installed by npm ci) on the demo reader page, desktop and
+# mobile: 100 in every category, mobile performance >= 95. Not in `test`: a run takes a minute.
+lighthouse: $(STAMP)
+	tools/lighthouse/run
+
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules tools/lighthouse/node_modules
+
+# The interface's messages: re-extract liveblog/locale/messages.pot (babel.cfg) and merge it into
+# each language's messages.po; then translate what is new or fuzzy (tests/test_i18n.py checks).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --add-comments=Translators: \
+		--project=liveblog --copyright-holder=liveblog -o liveblog/locale/messages.pot liveblog
+	$(BIN)/pybabel update -i liveblog/locale/messages.pot -d liveblog/locale

@@ -14,8 +14,8 @@ from .auth import Principal, bearer
 from .bodies import read_body
 from .caching import cacheable
 from .errors import BadRequest, Invalid, NotFound, UnsupportedMediaType
-from .events import BadEventId, parse_id
-from .models import MAX_IDEMPOTENCY_KEY, MAX_REQUEST_BYTES, NewWebhook, validate
+from .models import MAX_IDEMPOTENCY_KEY, MAX_REQUEST_BYTES, NewBlog, NewWebhook, validate
+from .paging import listing_of
 from .state import state_of
 from .urls import location
 from .webhooks import Webhooks, public
@@ -101,8 +101,10 @@ async def create_blog(request: Request) -> Response:
     principal = await writer(request)
     principal.require_admin()
     obj, _ = await read_json(request)
-    slug, title, description = updates.new_blog(obj)
-    blog = await state_of(request).store.create_blog(slug, title, description)
+    slug, title, description, lang = updates.new_blog(obj)
+    store = state_of(request).store
+    cover = await publishing.cover(store, slug, validate(NewBlog, obj).cover)
+    blog = await store.create_blog(slug, title, description, lang, cover=cover)
     return _json(blog, 201, {"Location": location(request, f"/api/v1/blogs/{slug}")})
 
 
@@ -114,7 +116,8 @@ async def patch_blog(request: Request) -> Response:
     slug = request.path_params["slug"]
     await writer(request, slug)
     obj, _ = await read_json(request)
-    return _json(await state_of(request).store.patch_blog(slug, updates.blog_changes(obj)))
+    store = state_of(request).store
+    return _json(await store.patch_blog(slug, await publishing.blog_changes(store, slug, obj)))
 
 
 # -- updates ---------------------------------------------------------------------------------
@@ -132,24 +135,36 @@ def _limit(request: Request) -> int:
     return int(raw)
 
 
-def _before(request: Request) -> str | None:
-    before = request.query_params.get("before")
-    if before is None:
-        return None
-    try:
-        parse_id(before)
-    except BadEventId as exc:
-        raise BadRequest(f"before: {exc}") from None
-    return before
-
-
 async def list_updates(request: Request) -> Response:
+    """A page of updates in either order, or of key events only, with the cursors and links of
+    the pages on either side (see `paging.Listing`)."""
     slug = request.path_params["slug"]
     store = state_of(request).store
-    limit, before = _limit(request), _before(request)
+    limit, listing = _limit(request), listing_of(request)
     await store.require_blog(slug)
-    items, next_before, last_event_id, _, _ = await store.list_updates(slug, limit=limit, before=before)
-    return _read(request, {"updates": items, "next_before": next_before, "last_event_id": last_event_id})
+    page = await store.list_updates(
+        slug,
+        limit=limit,
+        before=listing.before,
+        after=listing.after,
+        oldest=listing.oldest,
+        key_events=listing.key_events,
+    )
+    path = f"/api/v1/blogs/{slug}/updates"
+    size = {"limit": str(limit)} if "limit" in request.query_params else {}
+    following = listing.next_query(page.next_before, page.next_after, **size)
+    preceding = listing.prev_query(page.next_before, page.next_after, **size)
+    return _read(
+        request,
+        {
+            "updates": page.updates,
+            "next_before": page.next_before,
+            "next_after": page.next_after,
+            "next": None if following is None else path + following,
+            "prev": None if preceding is None else path + preceding,
+            "last_event_id": page.last_event_id,
+        },
+    )
 
 
 async def publish(request: Request) -> Response:

@@ -22,7 +22,6 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import api, desk_drafts, drafts_api, editor, feeds, metrics, openapi, pages, runner, security, uploads
@@ -34,6 +33,7 @@ from .dispatch import STREAM_ROUTES, Streams
 from .embedded import EmbeddedRedis
 from .errors import Forbidden, LiveblogError, Unavailable
 from .hub import Hub
+from .i18n import Localized
 from .problems import problem
 from .redis_client import UNAVAILABLE, AsyncClient, connect
 from .render import markdown_to_html
@@ -80,7 +80,7 @@ def _problem(request: Request, exc: LiveblogError) -> Response:
     headers = {**error_headers(request, exc.status), **exc.headers}
     if path.startswith("/api/") or path in ("/openapi.json", "/metrics"):
         return problem(exc, headers)
-    templates: Jinja2Templates = request.app.state.templates
+    templates: Localized = request.app.state.templates
     context = {"status": exc.status, "title": exc.title, "detail": exc.detail}
     return templates.TemplateResponse(request, "error.html", context, status_code=exc.status, headers=headers)
 
@@ -241,9 +241,10 @@ async def docs_page(request: Request) -> Response:
 def create_app(settings: Settings | None = None, *, static: Path | None = None) -> Streams:
     """The app; `static`: its static files' directory (by default `static_dir()`)."""
     settings = settings or Settings.from_env()
-    templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
+    templates = Localized(PACKAGE_DIR / "templates")
     assets = Assets(static or static_dir())
-    templates.env.globals["static_url"] = assets.url
+    for language in templates.by_language.values():
+        language.env.globals["static_url"] = assets.url
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:

@@ -41,7 +41,8 @@ from . import (
 from .embedded import EmbeddedRedis
 from .errors import LiveblogError
 from .feedbot import Feeds
-from .models import Author, Blog
+from .languages import DEFAULT_LANGUAGE, LANGUAGES
+from .models import Author, Blog, NewBlog, validate
 from .redis_client import connect
 from .settings import SETTINGS, Setting, Settings
 from .store import Store
@@ -210,12 +211,20 @@ def _run(settings: Settings, action: Any) -> Any:
 
 
 def cmd_blog_create(args: argparse.Namespace) -> int:
-    slug, title, description = updates.new_blog(
-        {"slug": args.slug, "title": args.title, "description": args.description or ""}
-    )
+    obj: dict[str, Any] = {
+        "slug": args.slug,
+        "title": args.title,
+        "description": args.description or "",
+        "lang": args.lang,
+    }
+    if args.cover:
+        obj["cover"] = {"url": args.cover, "alt": args.cover_alt or ""}
+    slug, title, description, lang = updates.new_blog(obj)
+    given = validate(NewBlog, obj).cover
 
     async def action(store: Store) -> None:
-        await store.create_blog(slug, title, description)
+        cover = await publishing.cover(store, slug, given)
+        await store.create_blog(slug, title, description, lang, cover=cover)
 
     _run(_settings(args), action)
     print(f"created blog {slug}: /blogs/{slug}")
@@ -530,6 +539,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("slug")
     create.add_argument("--title", required=True)
     create.add_argument("--description")
+    create.add_argument("--cover", metavar="URL", help="an https URL of the blog's cover image (og:image)")
+    create.add_argument("--cover-alt", metavar="TEXT", help="the cover image's alt text")
+    create.add_argument(
+        "--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE, help="the blog's language (default: en)"
+    )
     _common(create)
     create.set_defaults(func=cmd_blog_create)
     blist = blog.add_parser("list", help="list blogs: slug, status (live or ended), title")

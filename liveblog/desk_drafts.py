@@ -32,6 +32,7 @@ from .editor import (
     require_editor,
 )
 from .errors import Invalid, NotFound, PayloadTooLarge
+from .i18n import N_
 from .models import NewUpdate, validate
 from .sessions import MAX_UPDATE_FORM_BYTES, Editor
 from .state import state_of
@@ -59,7 +60,7 @@ async def save_draft(request: Request) -> Response:
     except (Invalid, PayloadTooLarge) as exc:
         return await _blog_page(request, editor, slug, status=exc.status, form=values, error=exc.detail)
     return _back(
-        request, f"/editor/{slug}#drafts", "Draft saved: readers do not see it until it is published"
+        request, f"/editor/{slug}#drafts", N_("Draft saved: readers do not see it until it is published")
     )
 
 
@@ -97,7 +98,7 @@ async def edit_draft(request: Request) -> Response:
         await drafts.edit(state_of(request).store, slug, draft_id, payload, editor.principal())
     except (Invalid, PayloadTooLarge) as exc:
         return await _draft_page(request, editor, values, exc.detail, exc.status)
-    return _back(request, f"/editor/{slug}#drafts", "Draft saved")
+    return _back(request, f"/editor/{slug}#drafts", N_("Draft saved"))
 
 
 async def publish_draft(request: Request) -> Response:
@@ -120,7 +121,7 @@ async def delete_draft(request: Request) -> Response:
     slug, draft_id = request.path_params["slug"], request.path_params["draft_id"]
     editor, _ = await _write_form(request, drafts=True)
     await drafts.delete(state_of(request).store, slug, draft_id, editor.principal())
-    return _back(request, f"/editor/{slug}#drafts", "Draft deleted")
+    return _back(request, f"/editor/{slug}#drafts", N_("Draft deleted"))
 
 
 # -- scheduled updates: edit the title, the text and the time -------------------------------------
@@ -174,7 +175,9 @@ async def edit_scheduled(request: Request) -> Response:
         return await _scheduled_page(request, editor, item, values, exc.detail, exc.status)
     if not await store.edit_scheduled(slug, scheduled_id, fields, at):
         raise NotFound("this update is no longer scheduled: published or cancelled already")
-    return _back(request, f"/editor/{slug}#scheduled", f"Scheduled update saved, to publish at {iso(at)}")
+    return _back(
+        request, f"/editor/{slug}#scheduled", N_("Scheduled update saved, to publish at %(at)s"), at=iso(at)
+    )
 
 
 async def _scheduled_page(

@@ -33,6 +33,7 @@ from .errors import (
     Unauthorized,
 )
 from .feedbot import DEFAULT_EVERY, Feeds
+from .i18n import N_, gettext_for
 from .models import markdown_fits
 from .sessions import (
     MAX_FORM_BYTES,
@@ -47,11 +48,12 @@ from .sessions import (
     log_out,
 )
 from .state import state_of
+from .urls import request_origin
 from .webhooks import EVENT_TYPES, Webhooks, public
 
 NO_STORE = {"Cache-Control": "no-store", "Vary": "Cookie"}  # what the desk shows follows the session
-LOGIN_FAILED = "Wrong username or password"
-ACCOUNT_DISABLED = "This account is disabled: ask an admin"
+LOGIN_FAILED = N_("Wrong username or password")
+ACCOUNT_DISABLED = N_("This account is disabled: ask an admin")
 
 
 def _local_path(target: str | None) -> str | None:
@@ -99,10 +101,12 @@ async def require_admin(request: Request, what: str) -> Editor:
     return editor
 
 
-def _back(request: Request, to: str, message: str) -> Response:
+def _back(request: Request, to: str, message: str, **values: str) -> Response:
     """303 back to `to`, a desk page and its section, which shows `message` once: the result of
-    the form posted."""
-    request.session["flash"] = [to, message]
+    the form posted, in the editor's language (`message` marked with N_, its `%(name)s` filled
+    from `values`)."""
+    message = gettext_for(request)(message)
+    request.session["flash"] = [to, message % values if values else message]
     return RedirectResponse(to, 303)
 
 
@@ -141,11 +145,11 @@ async def login(request: Request) -> Response:
         ok = await run_in_threadpool(auth.verify_password, stored, password)
     if not (ok and user):
         await asyncio.sleep(auth.failure_delay(attempt[1]))
-        context = {"next": next_path, "username": username, "error": LOGIN_FAILED}
+        context = {"next": next_path, "username": username, "error": gettext_for(request)(LOGIN_FAILED)}
         return _page(request, "login.html", context, 401)
     await store.login_succeeded(username, client)
     if user.get("disabled"):
-        context = {"next": next_path, "username": username, "error": ACCOUNT_DISABLED}
+        context = {"next": next_path, "username": username, "error": gettext_for(request)(ACCOUNT_DISABLED)}
         return _page(request, "login.html", context, 403)
     if auth.needs_rehash(stored):
         rehashed = await run_in_threadpool(auth.hash_password, password)
@@ -206,9 +210,10 @@ async def create_blog(request: Request) -> Response:
     editor, form = await _write_form(request)
     editor.principal().require_admin()
     values = {name: str(form.get(name) or "") for name in ("slug", "title", "description")}
+    values["lang"] = str(form.get("lang") or "en")
     try:
-        slug, title, description = updates.new_blog(values)
-        await state_of(request).store.create_blog(slug, title, description)
+        slug, title, description, lang = updates.new_blog(values)
+        await state_of(request).store.create_blog(slug, title, description, lang)
     except LiveblogError as exc:
         if exc.status >= 500:
             raise
@@ -222,6 +227,67 @@ async def blog_status(request: Request) -> Response:
     changes = updates.blog_changes({"status": str(form.get("status") or "")})
     await state_of(request).store.patch_blog(slug, changes)
     return RedirectResponse(_local_path(str(form.get("back") or "")) or f"/editor/{slug}", 303)
+
+
+# The blog settings form's text fields (beside the checkbox cover_remove and the file cover_file).
+SETTINGS_FIELDS = ("title", "description", "cover_url", "cover_alt")
+
+
+def _settings_values(blog: Mapping[str, Any]) -> dict[str, str]:
+    cover = blog.get("cover") or {}
+    return {
+        "title": blog["title"],
+        "description": blog["description"],
+        "cover_url": "",
+        "cover_alt": cover.get("alt", ""),
+    }
+
+
+async def blog_settings(request: Request) -> Response:
+    """The desk's blog settings: title, description and cover image, posted as a multipart form
+    with or without JavaScript. A cover file is uploaded first (as the API's media upload), then
+    the blog is patched through the API's path (`publishing.blog_changes`: the same checks, 422s
+    and `blog.updated` event); 303 back, or the page again with the error and what was typed."""
+    slug = request.path_params["slug"]
+    editor = await require_editor(request, write=True)
+    state = state_of(request)
+    blog = await state.store.require_blog(slug)
+    values = _settings_values(blog)
+    try:
+        form = await checked_form(request, uploads.form_limit(request, MAX_FORM_BYTES), files=1)
+        await state.rate_limiter.check(editor.principal().rate_key)
+        values = {name: str(form.get(name) or "") for name in SETTINGS_FIELDS}
+        remove = _checked(form, "cover_remove")
+        cover_file = await uploads.file_of(request, form, "cover_file")
+        await form.close()
+        patch: dict[str, Any] = {"title": values["title"], "description": values["description"]}
+        alt, current = values["cover_alt"], blog.get("cover")
+        if remove:
+            patch["cover"] = None
+        elif cover_file:
+            upload = await media.upload(state.store, slug, cover_file, state.uploads)
+            patch["cover"] = {"media": upload["id"], "alt": alt}
+        elif values["cover_url"].strip():
+            patch["cover"] = {"url": values["cover_url"].strip(), "alt": alt}
+        elif current and alt != current.get("alt"):  # the same image, described anew
+            source = {"media": current["media"]} if current.get("media") else {"url": current["url"]}
+            patch["cover"] = {**source, "alt": alt}
+        changes = await publishing.blog_changes(state.store, slug, patch)
+        await state.store.patch_blog(slug, changes)
+    except (Invalid, PayloadTooLarge) as exc:
+        return await _blog_page(
+            request, editor, slug, status=exc.status, settings_form=values, settings_error=exc.detail
+        )
+    return _back(request, f"/editor/{slug}#blog-settings", N_("Blog settings saved."))
+
+
+async def blog_language(request: Request) -> Response:
+    """The blog's language (its pages' interface, dates and direction): 422 for one not shipped."""
+    slug = request.path_params["slug"]
+    _, form = await _write_form(request)
+    changes = updates.blog_changes({"lang": str(form.get("lang") or "")})
+    await state_of(request).store.patch_blog(slug, changes)
+    return RedirectResponse(f"/editor/{slug}", 303)
 
 
 async def create_token(request: Request) -> Response:
@@ -306,7 +372,7 @@ async def add_user(request: Request) -> Response:
         return await _index_page(
             request, editor, exc.status, user_form=_user_fields(form), user_error=exc.detail
         )
-    return _back(request, "/editor/#users", f"User {name} added")
+    return _back(request, "/editor/#users", N_("User %(name)s added"), name=name)
 
 
 async def change_user(request: Request) -> Response:
@@ -322,7 +388,7 @@ async def change_user(request: Request) -> Response:
         raise Conflict("you may not change your own role")
     if not await state_of(request).store.patch_user(name, fields, end_sessions=False):
         raise NotFound(f"no user {name!r}")
-    return _back(request, "/editor/#users", f"User {name} changed")
+    return _back(request, "/editor/#users", N_("User %(name)s changed"), name=name)
 
 
 async def reset_password(request: Request) -> Response:
@@ -332,7 +398,9 @@ async def reset_password(request: Request) -> Response:
     name = str(form.get("name") or "")
     if not await people.reset_password(state_of(request).store, name, str(form.get("password") or "")):
         raise NotFound(f"no user {name!r}")
-    return _back(request, "/editor/#users", f"New password set for {name}: their sessions ended")
+    return _back(
+        request, "/editor/#users", N_("New password set for %(name)s: their sessions ended"), name=name
+    )
 
 
 async def disable_user(request: Request) -> Response:
@@ -445,6 +513,10 @@ async def _blog_page(
         "reading": await store.audience(slug),
         "audience_every": state_of(request).settings.audience_interval,
         "drafts": await store.list_drafts(slug),
+        "settings_form": _settings_values(blog),
+        "settings_error": None,
+        # The embed snippet's absolute URLs (the desk is rendered per request, never shared).
+        "origin": state_of(request).settings.public_url or request_origin(request),
     }
     context["publishers"] = await store.publishers(slug, [u["id"] for u in context["updates"]])
     if editor.admin:
@@ -649,7 +721,13 @@ async def remove_webhook(request: Request) -> Response:
     slug, hook_id = request.path_params["slug"], request.path_params["webhook_id"]
     await _write_form(request, admins_manage="webhooks")
     record = await Webhooks(state_of(request).store).remove(hook_id, slug)
-    return _back(request, f"/editor/{slug}#webhooks", f"Webhook {record['id']} to {record['url']} removed")
+    return _back(
+        request,
+        f"/editor/{slug}#webhooks",
+        N_("Webhook %(id)s to %(url)s removed"),
+        id=record["id"],
+        url=record["url"],
+    )
 
 
 async def add_feed(request: Request) -> Response:
@@ -673,14 +751,22 @@ async def add_feed(request: Request) -> Response:
         return await _blog_page(
             request, editor, slug, status=exc.status, feed_form=values, feed_error=exc.detail
         )
-    return _back(request, f"/editor/{slug}#feeds", f"Feed {record['id']} added: {record['url']}")
+    return _back(
+        request, f"/editor/{slug}#feeds", N_("Feed %(id)s added: %(url)s"), id=record["id"], url=record["url"]
+    )
 
 
 async def remove_feed(request: Request) -> Response:
     slug, feed_id = request.path_params["slug"], request.path_params["feed_id"]
     await _write_form(request, admins_manage="feeds")
     record = await Feeds(state_of(request).store).remove(feed_id, slug)
-    return _back(request, f"/editor/{slug}#feeds", f"Feed {record['id']} removed: {record['url']}")
+    return _back(
+        request,
+        f"/editor/{slug}#feeds",
+        N_("Feed %(id)s removed: %(url)s"),
+        id=record["id"],
+        url=record["url"],
+    )
 
 
 def _guarded(endpoint: Any) -> Any:
@@ -718,6 +804,8 @@ def routes() -> list[BaseRoute]:
         Route("/editor/{slug}", _guarded(editor_blog), methods=["GET"]),
         Route("/editor/{slug}/audience", audience, methods=["GET"]),
         Route("/editor/{slug}/status", _guarded(blog_status), methods=["POST"]),
+        Route("/editor/{slug}/settings", _guarded(blog_settings), methods=["POST"]),
+        Route("/editor/{slug}/language", _guarded(blog_language), methods=["POST"]),
         Route("/editor/{slug}/updates", _guarded(publish), methods=["POST"]),
         Route("/editor/{slug}/preview", _guarded(preview), methods=["POST"]),
         Route(f"{update}/edit", _guarded(edit_update), methods=["GET", "POST"]),

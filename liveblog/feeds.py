@@ -4,8 +4,9 @@ The feed documents are built by pure functions from the blog and its updates; ev
 through ElementTree or `json.dumps`, so nothing reaches the output unescaped.
 
 A feed holds at most `FEED_SIZE` updates and `FEED_BYTES` of their HTML; older ones are on the
-next page (`?before=ID`): Atom's `<link rel="next">` (RFC 5005 paged feeds), JSON Feed's
-`next_url`. Like pages, feeds are rendered once per blog state, off the event loop, and kept in
+next page (`?before=ID`): Atom's `<link rel="next">` (RFC 5005 paged feeds; a later page also
+links `rel="first"` and, to the newer page `?after=ID`, `rel="previous"`), JSON Feed's
+`next_url`, so following them reaches every update once. Like pages, feeds are rendered once per blog state, off the event loop, and kept in
 the bounded `caching.RenderCache`.
 """
 
@@ -25,7 +26,8 @@ from starlette.routing import BaseRoute, Route
 
 from .caching import Rendered, head_of, rendered
 from .models import Blog, Update
-from .pages import before_of, respond, within_budget
+from .pages import respond, within_budget
+from .paging import cursor_of
 from .state import state_of
 from .urls import shared_origin
 
@@ -99,7 +101,9 @@ def _add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
-def _paged(url: str, before: str | None) -> str:
+def _paged(url: str, before: str | None, after: str | None = None) -> str:
+    if after is not None:
+        return f"{url}?{urlencode({'after': after})}"
     return url if before is None else f"{url}?{urlencode({'before': before})}"
 
 
@@ -110,9 +114,12 @@ def atom_feed(
     *,
     before: str | None = None,
     next_before: str | None = None,
+    after: str | None = None,
+    next_after: str | None = None,
 ) -> bytes:
-    """The Atom document; `before` is this page's position (None: the newest), `next_before`
-    the next (older) page's, linked as `rel="next"` (and `rel="first"` on later pages)."""
+    """The Atom document; `before` / `after` is this page's position (None: the newest),
+    `next_before` the next (older) page's, linked as `rel="next"`, and `next_after` the newer
+    page's, as `rel="previous"` (with `rel="first"`): RFC 5005's paged feed."""
     page = _absolute(base, blog["url"])
     feed = ET.Element(f"{{{ATOM}}}feed")
     _add(feed, "id", page)
@@ -120,9 +127,14 @@ def atom_feed(
     if blog.get("description"):
         _add(feed, "subtitle", blog["description"])
     _add(feed, "updated", _feed_updated(blog, updates))
-    _add(feed, "link", rel="self", type="application/atom+xml", href=_paged(page + "/feed.atom", before))
-    if before is not None:
+    _add(
+        feed, "link", rel="self", type="application/atom+xml", href=_paged(page + "/feed.atom", before, after)
+    )
+    if before is not None or after is not None:
         _add(feed, "link", rel="first", type="application/atom+xml", href=page + "/feed.atom")
+    if next_after is not None:
+        href = _paged(page + "/feed.atom", None, next_after)
+        _add(feed, "link", rel="previous", type="application/atom+xml", href=href)
     if next_before is not None:
         _add(
             feed,
@@ -194,18 +206,26 @@ async def _feed(request: Request, kind: str) -> Rendered:
     """The blog's feed of `kind` at its current state, rendered once per state and page."""
     state = state_of(request)
     slug = request.path_params["slug"]
-    before = before_of(request)
+    before, after = cursor_of(request, "before"), cursor_of(request, "after")
     base = shared_origin(request)
 
     async def build() -> Rendered:
         blog = await state.store.require_blog(slug)
-        page = await state.store.list_updates(slug, limit=FEED_SIZE, before=before)
+        page = await state.store.list_updates(slug, limit=FEED_SIZE, before=before, after=after)
         head = page.last_event_id if blog["last_event_id"] == page.last_event_id else ""
 
         def render() -> Rendered:
             updates, next_before = within_budget(page.updates, FEED_BYTES, page.next_before)
             if kind == "atom":
-                body = atom_feed(blog, updates, base, before=before, next_before=next_before)
+                body = atom_feed(
+                    blog,
+                    updates,
+                    base,
+                    before=before,
+                    next_before=next_before,
+                    after=after,
+                    next_after=page.next_after,
+                )
             else:
                 body = _json_bytes(json_feed(blog, updates, base, next_before=next_before))
             return rendered(head, body)
@@ -213,7 +233,7 @@ async def _feed(request: Request, kind: str) -> Rendered:
         return await state.renders.run(render)
 
     head = await head_of(state.hub, state.store, slug)
-    return await state.renders.get(slug, ("feed", kind, before), head, build)
+    return await state.renders.get(slug, ("feed", kind, before, after), head, build)
 
 
 async def atom(request: Request) -> Response:

@@ -33,6 +33,7 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 
 from .errors import Invalid, PayloadTooLarge
 from .events import EventType, StoredEventType
+from .languages import Direction, Language
 
 MAX_BODY_BYTES = 64 * 1024  # of Markdown, as UTF-8
 MAX_HTML_BYTES = 8 * MAX_BODY_BYTES  # ordinary Markdown grows 1-4x; reference links can grow 1000x
@@ -236,10 +237,40 @@ class DraftPatch(_Request):
     image: ImageInput | None = None
 
 
+class CoverInput(_Request):
+    """A blog's cover image, its pages' `og:image` and JSON-LD `image`: an https `url` hosted
+    elsewhere or the `media` id of an image uploaded to the blog (422 with both or neither)."""
+
+    url: Annotated[str, Field(pattern=HTTPS_URL_PATTERN, max_length=MAX_TEXT), AfterValidator(_https_url)] = (
+        _optional(format="uri")
+    )
+    media: MediaId = _optional()
+    alt: Text = Field(default="", description="The image's text alternative (`og:image:alt`).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CoverInput:
+        if (self.url is None) == (self.media is None):
+            raise ValueError("give either url (an https image) or media (the id of an upload)")
+        return self
+
+
+_COVER_FIELD = "An image for the blog's link previews and search results (Open Graph, JSON-LD)"
+
+
+BlogLanguage = Annotated[
+    Language,
+    Field(description="The blog's language (BCP 47): its pages' interface, dates and direction."),
+]
+
+
 class NewBlog(_Request):
     slug: Slug
     title: BlogTitle
     description: Text = ""
+    cover: CoverInput | None = Field(
+        default=None, description=f"{_COVER_FIELD}; an upload needs the blog first."
+    )
+    lang: BlogLanguage = "en"
 
 
 class BlogPatch(_Request):
@@ -248,6 +279,8 @@ class BlogPatch(_Request):
     title: BlogTitle = _optional()
     description: Text = _optional()
     status: Status = _optional()
+    cover: CoverInput | None = Field(default=None, description=f"{_COVER_FIELD}; null removes it.")
+    lang: BlogLanguage = _optional()
 
 
 class NewWebhook(_Request):
@@ -426,6 +459,23 @@ class Draft(TypedDict):
     updated_at: str
 
 
+class Cover(TypedDict):
+    """A blog's cover image as stored and served: `width` and `height` are known for an upload."""
+
+    url: Annotated[
+        str,
+        Field(
+            pattern="^(https://|/media/)",
+            json_schema_extra={"format": "uri-reference"},
+            description="An https URL, or the path of an uploaded image on this site (`/media/...`).",
+        ),
+    ]
+    alt: str
+    media: NotRequired[Annotated[str, Field(description="The upload's id, for an uploaded image.")]]
+    width: NotRequired[int]
+    height: NotRequired[int]
+
+
 class DeletedUpdate(TypedDict):
     id: StreamId
 
@@ -444,6 +494,7 @@ class DeletedUpdate(TypedDict):
                     "ended_at": None,
                     "last_event_id": "1650769560000-0",
                     "url": "/blogs/russia-ukraine",
+                    "cover": None,
                 }
             ]
         }
@@ -472,6 +523,12 @@ class Blog(TypedDict):
         ),
     ]
     url: Annotated[str, Field(json_schema_extra={"format": "uri-reference"}, description="The reader page.")]
+    cover: Annotated[Cover | None, Field(description="The blog's cover image; null: none.")]
+    lang: BlogLanguage
+    dir: Annotated[
+        Direction,
+        Field(description="The text direction of `lang` (CLDR's); follows the language, not set apart."),
+    ]
 
 
 class BlogList(TypedDict):
@@ -480,11 +537,40 @@ class BlogList(TypedDict):
 
 class UpdateList(TypedDict):
     updates: Annotated[
-        list[Update], Field(description="Newest first; pinned updates are flagged, not moved.")
+        list[Update],
+        Field(
+            description="Newest first (oldest first with `order=oldest`); pinned updates are "
+            "flagged, not moved. With `key_events=1`, key events only."
+        ),
     ]
     next_before: Annotated[
         StreamId | None,
-        Field(description="Pass as `before` for the next (older) page; null on the last page."),
+        Field(
+            description="The oldest update of this page: pass as `before` for the older page; "
+            "null when nothing is older (or the page is empty)."
+        ),
+    ]
+    next_after: Annotated[
+        StreamId | None,
+        Field(
+            description="The newest update of this page: pass as `after` for the newer page; "
+            "null when nothing is newer (or the page is empty)."
+        ),
+    ]
+    next: Annotated[
+        str | None,
+        Field(
+            json_schema_extra={"format": "uri-reference"},
+            description="The next page in this order (older when newest first, newer when oldest "
+            "first), with the same `order`, `key_events` and `limit`; null on the last page.",
+        ),
+    ]
+    prev: Annotated[
+        str | None,
+        Field(
+            json_schema_extra={"format": "uri-reference"},
+            description="The page before this one in this order; null on the first page.",
+        ),
     ]
     last_event_id: Annotated[
         str,
@@ -596,7 +682,9 @@ class Event(TypedDict):
     meta: NotRequired[
         Annotated[
             dict[str, Any],
-            Field(description="`blog.updated`: the blog's new title, description, status and times."),
+            Field(
+                description="`blog.updated`: the blog's new title, description, status, times and cover (an object or null)."
+            ),
         ]
     ]
     last_event_id: NotRequired[
@@ -622,6 +710,8 @@ SCHEMAS: dict[str, Any] = {
     "NewWebhook": NewWebhook,
     "NewBlog": NewBlog,
     "BlogPatch": BlogPatch,
+    "Cover": Cover,
+    "CoverInput": CoverInput,
     "MediaSource": MediaSource,
     "Media": MediaDoc,
     "Image": Image,

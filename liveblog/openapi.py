@@ -195,6 +195,25 @@ def _parameters() -> dict[str, Any]:
             "(a stream ID; take `next_before` of the previous page).",
             "schema": {"type": "string", "pattern": STREAM_ID_INPUT_PATTERN},
         },
+        "After": {
+            "name": "after",
+            "in": "query",
+            "description": "Only updates newer than this one (a stream ID; take `next_after` of "
+            "the previous page). With `before` too: the updates between the two.",
+            "schema": {"type": "string", "pattern": STREAM_ID_INPUT_PATTERN},
+        },
+        "Order": {
+            "name": "order",
+            "in": "query",
+            "description": "`newest` first (the default) or `oldest` first.",
+            "schema": {"type": "string", "enum": ["newest", "oldest"], "default": "newest"},
+        },
+        "KeyEvents": {
+            "name": "key_events",
+            "in": "query",
+            "description": "`1`: key events only (`0`: every update, the default).",
+            "schema": {"type": "string", "enum": ["0", "1", "true", "false"], "default": "0"},
+        },
         "IdempotencyKey": {
             "name": "Idempotency-Key",
             "in": "header",
@@ -257,7 +276,7 @@ def _paths() -> dict[str, Any]:
             "patch": {
                 **_write(
                     "updateBlog",
-                    "Change a blog's title, description or status",
+                    "Change a blog's title, description, status, cover image or language",
                     "BlogPatch",
                     blog_ok,
                     _errors(400, 401, 403, 404, 413, 415, 422, 429, 503),
@@ -269,12 +288,25 @@ def _paths() -> dict[str, Any]:
             "parameters": [slug],
             "get": {
                 "operationId": "listUpdates",
-                "summary": "Current updates, newest first, paged",
+                "summary": "Current updates, newest or oldest first, or key events only, paged both ways",
                 "tags": ["updates"],
-                "parameters": [_ref("parameters", "Limit"), _ref("parameters", "Before")],
+                "parameters": [
+                    _ref("parameters", "Limit"),
+                    _ref("parameters", "Before"),
+                    _ref("parameters", "After"),
+                    _ref("parameters", "Order"),
+                    _ref("parameters", "KeyEvents"),
+                ],
                 "responses": {
                     "200": {"description": "One page of updates.", "content": _json(_schema("UpdateList"))},
-                    **_errors(400, 404, 422, 503, e400="`before` is not a stream ID."),
+                    **_errors(
+                        400,
+                        404,
+                        422,
+                        503,
+                        e400="`before` or `after` is not a stream ID.",
+                        e422="`limit`, `order` or `key_events` is out of range.",
+                    ),
                 },
             },
             "post": {

@@ -11,10 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from . import structured
 from .caching import Rendered, cacheable, head_of, rendered
 from .errors import BadRequest
 from .events import BadEventId, parse_id
 from .models import Update
+from .paging import listing_of
 from .security import CONTENT_SECURITY_POLICY, frame_ancestors_policy
 from .state import state_of
 from .urls import localize, request_origin, shared_origin, varies, vary_host
@@ -79,29 +81,54 @@ async def _render_blog(request: Request, *, embed: bool) -> Rendered:
     one's a single `HGET`."""
     state = state_of(request)
     slug = request.path_params["slug"]
-    before = before_of(request)
+    listing = listing_of(request)
     transport = "ws" if request.query_params.get("transport") == "ws" else "sse"
     origin = shared_origin(request)
+    path = request.url.path
 
     async def build() -> Rendered:
         blog = await state.store.require_blog(slug)
-        page = await state.store.list_updates(slug, limit=PAGE_SIZE, before=before, flagged=FLAGGED_SHOWN)
+        page = await state.store.list_updates(
+            slug,
+            limit=PAGE_SIZE,
+            before=listing.before,
+            after=listing.after,
+            oldest=listing.oldest,
+            key_events=listing.key_events,
+            flagged=FLAGGED_SHOWN,
+        )
         # Read apart, the blog and its updates may straddle an event: then the render is served
         # but kept under no head, so the next view renders the current state.
         head = page.last_event_id if blog["last_event_id"] == page.last_event_id else ""
-        template = state.templates.get_template("blog.html")
+        template = state.templates[blog["lang"]].get_template("blog.html")
 
         def render() -> Rendered:
-            updates, next_before = within_budget(page.updates, PAGE_BYTES, page.next_before)
+            updates, cut = within_budget(page.updates, PAGE_BYTES, None)
+            next_before, next_after = page.next_before, page.next_after
+            if cut is not None and listing.oldest:
+                next_after = cut
+            elif cut is not None:
+                next_before = cut
+            page_url = origin + blog["url"]
+            publisher = structured.publisher(state.settings, origin)
             context = {
                 "blog": blog,
-                "page_url": origin + blog["url"],
+                "page_url": page_url,
                 "origin": origin,
+                "ld": structured.live_blog(blog, updates, page_url, origin, publisher),
+                "share_image": structured.share_image(blog.get("cover"), origin),
+                "site_name": state.settings.publisher_name,
                 "updates": updates,
                 "pinned": page.pinned,
                 "key_events": page.key_events,
                 "last_event_id": page.last_event_id,
                 "next_before": next_before,
+                "next_page": listing.next_query(next_before, next_after),
+                "listing": listing,
+                "order_toggle": path
+                + listing._replace(before=None, after=None, oldest=not listing.oldest).query(),
+                "key_events_toggle": path
+                + listing._replace(before=None, after=None, key_events=not listing.key_events).query(),
                 "transport": transport,
                 "embed": embed,
             }
@@ -110,7 +137,7 @@ async def _render_blog(request: Request, *, embed: bool) -> Rendered:
         return await state.renders.run(render)
 
     head = await head_of(state.hub, state.store, slug)
-    return await state.renders.get(slug, ("blog", embed, transport, before), head, build)
+    return await state.renders.get(slug, ("blog", embed, transport, *listing), head, build)
 
 
 async def blog_page(request: Request) -> Response:
@@ -132,8 +159,19 @@ async def update_page(request: Request) -> Response:
     async def build() -> Rendered:
         blog = await state.store.require_blog(slug)
         update = await state.store.require_update(slug, update_id)
-        template = state.templates.get_template("update.html")
-        context = {"blog": blog, "update": update, "page_url": f"{origin}{update['url']}", "origin": origin}
+        template = state.templates[blog["lang"]].get_template("update.html")
+        page_url = origin + update["url"]
+        publisher = structured.publisher(state.settings, origin)
+        context = {
+            "blog": blog,
+            "update": update,
+            "updates": [update],  # base.html adds the <template>s that a live edit is drawn from
+            "page_url": page_url,
+            "origin": origin,
+            "ld": structured.blog_posting(blog, update, page_url, origin, publisher),
+            "share_image": structured.share_image(update.get("image") or blog.get("cover"), origin),
+            "site_name": state.settings.publisher_name,
+        }
         return await state.renders.run(
             lambda: rendered(blog["last_event_id"], template.render(context).encode("utf-8"))
         )

@@ -17,8 +17,8 @@ from typing import Any
 
 from . import metrics, updates
 from .errors import Invalid
-from .models import Author, ImageInput, MediaDoc, NewUpdate, Update, UpdatePatch, validate
-from .store import DraftRef, Published, Store, draft_key
+from .models import Author, Cover, CoverInput, ImageInput, MediaDoc, NewUpdate, Update, UpdatePatch, validate
+from .store import DraftRef, Published, Store, cover_field, draft_key
 
 
 def _idempotency(key: str | None, request: bytes) -> tuple[str, str] | None:
@@ -82,6 +82,33 @@ async def uploaded(store: Store, slug: str, image: ImageInput | None) -> MediaDo
     if upload is None:
         raise Invalid("image.media", f"no upload {image.media!r} in blog {slug!r}")
     return upload
+
+
+async def cover(store: Store, slug: str, given: CoverInput | None) -> Cover | None:
+    """A blog's cover as stored: an https URL as given, or the blog's upload its `media` names,
+    with its size (422 when the blog has no such upload)."""
+    if given is None:
+        return None
+    if given.media is None:
+        return {"url": str(given.url), "alt": given.alt}
+    upload = await store.get_media(slug, given.media)
+    if upload is None:
+        raise Invalid("cover.media", f"no upload {given.media!r} in blog {slug!r}")
+    return {
+        "url": upload["url"],
+        "alt": given.alt,
+        "media": upload["id"],
+        "width": upload["width"],
+        "height": upload["height"],
+    }
+
+
+async def blog_changes(store: Store, slug: str, obj: Any) -> dict[str, str]:
+    """The blog patch request `obj` as the store's changes, its cover looked up (`cover`)."""
+    changes = updates.blog_changes(obj)
+    if "cover" in changes:
+        changes["cover"] = cover_field(await cover(store, slug, changes["cover"]))
+    return changes
 
 
 async def publish_due(store: Store, slug: str, now: datetime | None = None) -> list[str]:

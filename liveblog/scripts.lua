@@ -268,7 +268,11 @@ local flat = redis.call('HGETALL', KEYS[2])
 local meta = {}
 for i = 1, #flat, 2 do
   local field = flat[i]
-  if field ~= 'last_event_id' and field ~= 'seq' and field ~= 'bytes' then meta[field] = flat[i + 1] end
+  if field == 'cover' then  -- JSON in the hash ('' for none): an object or null in the event
+    meta[field] = flat[i + 1] ~= '' and cjson.decode(flat[i + 1]) or cjson.null
+  elseif field ~= 'last_event_id' and field ~= 'seq' and field ~= 'bytes' and field ~= 'flags_indexed' then
+    meta[field] = flat[i + 1]
+  end
 end
 local data = cjson.encode(meta)
 local eid = add_event(KEYS[1], KEYS[2], ARGV[1], '*', 'blog.updated', data)
@@ -306,19 +310,74 @@ return total
 
 --! list_updates
 -- KEYS: updates, order, meta, pinned, key events
--- ARGV: before score ('+inf' or '(N'), limit, how many pinned updates and key events (0: none)
+-- ARGV: a score bound ('+inf', '-inf' or '(N'), limit, how many pinned updates and key events
+-- (0: none), the direction ('desc': newest first, from the bound down; 'asc': oldest first, from
+-- the bound up), '1' for key events only (read from their index, never by scanning the updates),
+-- the bound where the page stops ('-inf' / '+inf': none; '(N': a range between two cursors).
+-- Returns {last event ID, up to `limit` documents in that direction, pinned, key events, 1 when
+-- the index holds updates on the bound's other side (before the page's first), 1 when more follow
+-- the page's last (beyond the stop too)}.
 local function docs(ids)
   if #ids == 0 then return {} end
   return redis.call('HMGET', KEYS[1], unpack(ids))
 end
-local ids = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[1], '-inf', 'LIMIT', 0, tonumber(ARGV[2]))
+local index = KEYS[2]
+if ARGV[5] == '1' then index = KEYS[5] end
+local limit = tonumber(ARGV[2])
+local stop = ARGV[6]
+local ids, behind, beyond
+if ARGV[4] == 'asc' then
+  ids = redis.call('ZRANGEBYSCORE', index, ARGV[1], stop, 'LIMIT', 0, limit + 1)
+  local edge = nil
+  if ARGV[1] ~= '-inf' then edge = string.sub(ARGV[1], 2) end  -- '(N': N itself is behind
+  if ids[1] then edge = '(' .. score(ids[1]) end
+  behind = edge and redis.call('ZCOUNT', index, '-inf', edge) or 0
+  local last = ARGV[1]
+  if ids[1] then last = '(' .. score(ids[math.min(#ids, limit)]) end
+  beyond = function() return redis.call('ZCOUNT', index, last, '+inf') end
+else
+  ids = redis.call('ZREVRANGEBYSCORE', index, ARGV[1], stop, 'LIMIT', 0, limit + 1)
+  local edge = nil
+  if ARGV[1] ~= '+inf' then edge = string.sub(ARGV[1], 2) end
+  if ids[1] then edge = '(' .. score(ids[1]) end
+  behind = edge and redis.call('ZCOUNT', index, edge, '+inf') or 0
+  local last = ARGV[1]
+  if ids[1] then last = '(' .. score(ids[math.min(#ids, limit)]) end
+  beyond = function() return redis.call('ZCOUNT', index, '-inf', last) end
+end
+local more = 0
+if #ids > limit then
+  more = 1
+  table.remove(ids)
+elseif stop ~= '-inf' and stop ~= '+inf' and beyond() > 0 then
+  more = 1
+end
 local flagged = tonumber(ARGV[3])
 local pinned, key_events = {}, {}
 if flagged > 0 then
   pinned = docs(redis.call('ZREVRANGE', KEYS[4], 0, flagged - 1))
   key_events = docs(redis.call('ZREVRANGE', KEYS[5], 0, flagged - 1))
 end
-return {redis.call('HGET', KEYS[3], 'last_event_id') or '', docs(ids), pinned, key_events}
+local behind_flag = 0
+if behind > 0 then behind_flag = 1 end
+return {redis.call('HGET', KEYS[3], 'last_event_id') or '', docs(ids), pinned, key_events, behind_flag, more}
+
+--! index_flags
+-- KEYS: updates, pinned, key events, meta
+-- Builds a blog's pinned and key-event indexes from its updates, once: for blogs made before the
+-- publishing scripts kept them. `flags_indexed` in meta marks it done (create_blog sets it).
+-- Returns 1 when it built them.
+if redis.call('EXISTS', KEYS[4]) == 0 then return 0 end
+if redis.call('HGET', KEYS[4], 'flags_indexed') == '1' then return 0 end
+redis.call('DEL', KEYS[2], KEYS[3])
+local cursor = '0'
+repeat
+  local found = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', 1000)
+  cursor = found[1]
+  for i = 1, #found[2], 2 do index_flags(KEYS[2], KEYS[3], found[2][i], found[2][i + 1]) end
+until cursor == '0'
+redis.call('HSET', KEYS[4], 'flags_indexed', '1')
+return 1
 
 --! position
 -- KEYS: events, removed, meta; ARGV: a stream ID ('' for the start of the stream)

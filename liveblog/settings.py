@@ -50,6 +50,28 @@ def _origin(value: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc}"
 
 
+def _absolute_url(value: str) -> str:
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"an http or https URL such as https://news.example.com/, not {value!r}")
+    return value.strip()
+
+
+def _image_url(value: str) -> str:
+    value = value.strip()
+    if value.startswith("/") and not value.startswith("//"):
+        return value
+    if urlsplit(value).scheme != "https" or not urlsplit(value).netloc:
+        raise ValueError(f"an https URL or a path on this site such as /static/img/logo.png, not {value!r}")
+    return value
+
+
+def _text(value: str) -> str:
+    if not value.strip() or any(ord(c) < 32 for c in value):
+        raise ValueError("a name: not empty, no control characters")
+    return value.strip()
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         lowered = value.strip().lower()
@@ -164,6 +186,24 @@ SETTINGS: tuple[Setting, ...] = (
         "the one origin of absolute URLs (canonical, Open Graph, JSON-LD, feeds, `Location`), "
         "for example `https://live.example.com`; unset: the request's Host, with `Vary: Host`",
         _origin,
+    ),
+    Setting(
+        "publisher_name",
+        "liveblog",
+        "the publisher of the blogs in their JSON-LD (`publisher.name`) and `og:site_name`",
+        _text,
+    ),
+    Setting(
+        "publisher_url",
+        None,
+        "the publisher's home page in the JSON-LD (`publisher.url`); unset: this site's `/`",
+        _absolute_url,
+    ),
+    Setting(
+        "publisher_logo",
+        "/static/img/logo.png",
+        "the publisher's logo in the JSON-LD (`publisher.logo`): an https URL, or a path on this site",
+        _image_url,
     ),
     Setting(
         "forwarded_allow_ips",
@@ -285,6 +325,9 @@ class Settings:
     replay_max_bytes: int = 64 * 1024 * 1024
     ring_bytes: int = 8 * 1024 * 1024
     public_url: str | None = None
+    publisher_name: str = "liveblog"
+    publisher_url: str | None = None
+    publisher_logo: str = "/static/img/logo.png"
     forwarded_allow_ips: str | None = None
     secure_cookies: bool = False
     max_header_bytes: int = 65_536

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import anyio
 from starlette.requests import HTTPConnection
-from starlette.templating import Jinja2Templates
 
 from .auth import LoginGate, RateLimiter, SigningKey
 from .caching import RenderCache
 from .hub import Hub
+from .i18n import Localized
 from .media import UPLOAD_THREADS
 from .redis_client import AsyncClient
 from .settings import Settings
@@ -24,7 +24,7 @@ class AppState:
     store: Store
     hub: Hub
     rate_limiter: RateLimiter
-    templates: Jinja2Templates
+    templates: Localized  # one Jinja2Templates per language
     signing_key: SigningKey
     login_gate: LoginGate
     renders: RenderCache = field(default_factory=RenderCache)

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.cluster import REPLICA
@@ -34,7 +34,8 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import BlogEnded, Conflict, NotFound, NotReplicated, Unavailable
 from .folding import fold_table
-from .models import Author, Blog, Draft, MediaDoc, Update
+from .languages import direction, language_of
+from .models import Author, Blog, Cover, Draft, MediaDoc, Update
 from .redis_client import AsyncClient, is_cluster
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -171,11 +172,14 @@ class DeskPage(NamedTuple):
 
 
 class UpdatePage(NamedTuple):
+    """A page of updates (see `Store.list_updates`), in the order asked for."""
+
     updates: list[Update]
-    next_before: str | None
+    next_before: str | None  # the oldest update shown, when older ones remain (else None)
     last_event_id: str
     pinned: list[Update]
     key_events: list[Update]
+    next_after: str | None = None  # the newest update shown, when newer ones remain (else None)
 
 
 def draft_key(draft_id: str) -> str:
@@ -275,7 +279,9 @@ class Store:
     async def migrate(self) -> int:
         """Move the accounts' keys of an older layout to the current one (`RENAMENX`, so a key
         already moved, or moved meanwhile by another process, stays as it is); returns the keys
-        moved. Only a single Redis can hold such keys: clusters came with the current layout."""
+        moved. Only a single Redis can hold such keys: clusters came with the current layout.
+        Then build the pinned and key-event indexes of blogs made before they were kept."""
+        await self.index_flags()
         if self.cluster:
             return 0
         moved = 0
@@ -285,6 +291,18 @@ class Store:
         for old, new in LEGACY_KEYS.items():
             moved += await self._rename(old, new)
         return moved
+
+    async def index_flags(self) -> int:
+        """Build the pinned and key-event indexes of every blog that was made before the publish,
+        edit and delete scripts kept them (one script per blog, each once: a mark in its meta);
+        returns how many were built. Run at startup, before any reader asks for key events."""
+        built = 0
+        for slug in [_text(s) for s in await self.redis.zrange(BLOGS, 0, -1)]:
+            keys = Keys.of(slug)
+            built += int(
+                await self._write("index_flags", [keys.updates, keys.pinned, keys.key_events, keys.meta], [])
+            )
+        return built
 
     async def _rename(self, old: str, new: str) -> int:
         try:
@@ -342,18 +360,24 @@ class Store:
 
     # -- blogs -------------------------------------------------------------------------------
 
-    async def create_blog(self, slug: str, title: str, description: str = "") -> Blog:
+    async def create_blog(
+        self, slug: str, title: str, description: str = "", lang: str = "en", *, cover: Cover | None = None
+    ) -> Blog:
         now = now_iso()
         meta = {
             "slug": slug,
             "title": title,
             "description": description,
+            "lang": lang,
             "status": "live",
             "created_at": now,
             "updated_at": now,
             "last_event_id": "",
         }
-        flat = [item for pair in meta.items() for item in pair]
+        if cover is not None:
+            meta["cover"] = cover_field(cover)
+        # A new blog's pinned and key-event indexes are kept from its first update on.
+        flat = [item for pair in [*meta.items(), ("flags_indexed", "1")] for item in pair]
         created = await self._write("create_blog", [Keys.of(slug).meta], flat)
         if not created:
             raise Conflict(f"blog {slug!r} already exists")
@@ -637,19 +661,48 @@ class Store:
         return _text(event_id)
 
     async def list_updates(
-        self, slug: str, *, limit: int = 20, before: str | None = None, flagged: int = 0
+        self,
+        slug: str,
+        *,
+        limit: int = 20,
+        before: str | None = None,
+        after: str | None = None,
+        oldest: bool = False,
+        key_events: bool = False,
+        flagged: int = 0,
     ) -> UpdatePage:
-        """Current updates, newest first, and (with `flagged`) that many pinned updates and key
-        events of the whole blog, newest first, all from one consistent read."""
+        """A page of current updates, newest first (`oldest`: oldest first), key events only with
+        `key_events` (from their index): the `limit` just older than `before`, or just newer than
+        `after` (with both: of those between them, the end the order starts at), else the newest
+        (oldest) ones. With `flagged`, that many pinned updates
+        and key events of the whole blog, newest first; all from one consistent read."""
+        # Read from `after` up (oldest first, or `after` alone), else from `before` down; with both,
+        # the page is the updates between them, read from the end its order starts at.
+        if before is not None and after is not None:
+            ascending = oldest
+        else:
+            ascending = after is not None or (before is None and oldest)
+        start, stop = (after, before) if ascending else (before, after)
+        bound = _score_bound(start) if start else ("-inf" if ascending else "+inf")
+        end = _score_bound(stop) if stop else ("+inf" if ascending else "-inf")
         keys = Keys.of(slug)
-        last_event_id, docs, pinned, key_events = await self._scripts["list_updates"](
+        last_event_id, docs, pinned, flagged_keys, behind, more = await self._scripts["list_updates"](
             keys=[keys.updates, keys.order, keys.meta, keys.pinned, keys.key_events],
-            args=[_score_bound(before) if before else "+inf", limit + 1, flagged],
+            args=[bound, limit, flagged, "asc" if ascending else "desc", "1" if key_events else "0", end],
         )
         updates = _docs(docs)
-        next_before = updates[limit - 1]["id"] if len(updates) > limit else None
+        newer, older = (int(more), int(behind)) if ascending else (int(behind), int(more))
+        if ascending != oldest:
+            updates.reverse()
+        first, last = (updates[0]["id"], updates[-1]["id"]) if updates else (None, None)
+        newest, eldest = (last, first) if oldest else (first, last)
         return UpdatePage(
-            updates[:limit], next_before, _text(last_event_id) or "0-0", _docs(pinned), _docs(key_events)
+            updates,
+            eldest if older else None,
+            _text(last_event_id) or "0-0",
+            _docs(pinned),
+            _docs(flagged_keys),
+            newest if newer else None,
         )
 
     # -- the desk: every update, page by page; search; edit history --------------------------
@@ -902,6 +955,7 @@ def _failures_key(kind: str, value: str) -> str:
 
 
 def _blog(meta: dict[str, Any]) -> Blog:
+    lang = language_of(meta.get("lang"))  # a blog stored before languages: English
     return {
         "slug": meta["slug"],
         "title": meta.get("title", ""),
@@ -912,7 +966,23 @@ def _blog(meta: dict[str, Any]) -> Blog:
         "ended_at": meta.get("ended_at") or None,
         "last_event_id": meta.get("last_event_id") or "0-0",
         "url": f"/blogs/{meta['slug']}",
+        "cover": _cover(meta.get("cover")),
+        "lang": lang,
+        "dir": direction(lang),
     }
+
+
+def cover_field(cover: Cover | None) -> str:
+    """A blog's cover as its meta hash keeps it: JSON, or "" for none (`patch_blog` sets it so)."""
+    return json.dumps(cover, separators=(",", ":")) if cover else ""
+
+
+def _cover(raw: Any) -> Cover | None:
+    """The meta's cover: JSON in the hash (`cover_field`), or already decoded in a `blog.updated`
+    event's meta (the `patch_blog` script decodes it)."""
+    if isinstance(raw, dict):
+        return cast(Cover, raw)
+    return cast(Cover, json.loads(raw)) if isinstance(raw, str) and raw else None
 
 
 def _docs(raw: list[Any]) -> list[Update]:

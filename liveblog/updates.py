@@ -118,13 +118,19 @@ def patched(current: Update, patch: UpdatePatch, upload: MediaDoc | None = None)
     return update
 
 
-def new_blog(obj: Any) -> tuple[str, str, str]:
+def new_blog(obj: Any) -> tuple[str, str, str, str]:
+    """The new blog's slug, title, description and language."""
     request = validate(NewBlog, obj)
-    return request.slug, request.title, request.description
+    return request.slug, request.title, request.description, request.lang
 
 
-def blog_changes(obj: Any) -> dict[str, str]:
-    changes: dict[str, str] = validate(BlogPatch, obj).model_dump(exclude_unset=True)
+def blog_changes(obj: Any) -> dict[str, Any]:
+    """A blog's validated changes: strings, but `cover`, a `CoverInput` (or None: remove it) that
+    `publishing.cover` turns into the stored one."""
+    patch = validate(BlogPatch, obj)
+    changes: dict[str, Any] = patch.model_dump(exclude_unset=True, exclude={"cover"})
+    if "cover" in patch.model_fields_set:
+        changes["cover"] = patch.cover
     if not changes:
-        raise Invalid("body", "nothing to change: give title, description or status")
+        raise Invalid("body", "nothing to change: give title, description, status, cover or lang")
     return changes

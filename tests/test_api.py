@@ -639,6 +639,9 @@ def hostile_markup(html: str, *, page: bool = False) -> list[str]:
     for tag, attrs in Elements(html).tags:
         if page and tag == "script" and set(attrs) == {"type"} and attrs["type"] == "application/ld+json":
             continue
+        # A data block (script#lb-strings: the interface's words, issue 16): JSON, never run.
+        if page and tag == "script" and set(attrs) == {"type", "id"} and attrs["type"] == "application/json":
+            continue
         if (
             page
             and tag == "script"
@@ -648,7 +651,8 @@ def hostile_markup(html: str, *, page: bool = False) -> list[str]:
             continue
         if page and tag == "link" and attrs == {"rel": "icon", "href": "data:,"}:
             continue  # the page's own empty favicon
-        if tag in _EVIL_TAGS:
+        icon = page and tag == "svg" and attrs.get("class", "").startswith("icon ")  # templates/_icons.html
+        if tag in _EVIL_TAGS and not icon:
             found.append(f"<{tag} {attrs}>")
         for name, value in attrs.items():
             squeezed = re.sub(r"[\x00-\x20]", "", value).lower()
@@ -713,9 +717,8 @@ async def test_hostile_markdown_never_reaches_readers_as_markup(server, api, blo
     assert page.status_code == 200
     assert_harmless(page.text, page=True)
     scripts = re.findall(r"<script\b[^>]*>", page.text, re.IGNORECASE)
-    assert scripts and all('type="module"' in s or 'type="application/ld+json"' in s for s in scripts), (
-        scripts
-    )
+    data = ('type="application/ld+json"', 'type="application/json"')  # data blocks, never run
+    assert scripts and all('type="module"' in s or any(t in s for t in data) for s in scripts), scripts
     assert "<iframe" not in page.text.lower()
     for update in published:
         assert f'data-update-id="{update["id"]}"' in page.text

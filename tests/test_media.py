@@ -4,6 +4,7 @@ srcset, hostile files refused with nothing stored, and the desk's upload, with a
 from __future__ import annotations
 
 import io
+import json
 import re
 import struct
 import zlib
@@ -185,7 +186,11 @@ async def test_pages_and_feeds_give_an_uploaded_image_an_absolute_url(server, ap
     absolute = server.url + media["url"]
     permalink = (await api.get(update["url"])).text
     assert f'<meta property="og:image" content="{absolute}">' in permalink
-    assert f'"image": "{absolute}"' in (await api.get(f"/blogs/{blog}")).text.replace('":"', '": "')
+    # JSON-LD's image: an ImageObject with the upload's size (issue 16).
+    page = (await api.get(f"/blogs/{blog}")).text
+    [ld] = re.findall(r'<script type="application/ld\+json">(.*?)</script>', page)
+    [post] = json.loads(ld)["liveBlogUpdate"]
+    assert post["image"] == {"@type": "ImageObject", "url": absolute, "width": 64, "height": 48}
     [item] = (await api.get(f"/blogs/{blog}/feed.json")).json()["items"]
     assert item["image"] == absolute and f'<img src="{absolute}"' in item["content_html"]
     assert f'src="{absolute}"' in (await api.get(f"/blogs/{blog}/feed.atom")).text.replace("&#34;", '"')

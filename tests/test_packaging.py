@@ -26,6 +26,10 @@ SHIPPED = [
     "liveblog/static/vendor/swagger-ui/swagger-ui.css",
     "liveblog/static/vendor/swagger-ui/LICENSE",
     "liveblog/scripts.lua",
+    "liveblog/locale/messages.pot",  # read by nothing at run time, shipped for translators
+    "liveblog/locale/uk/LC_MESSAGES/messages.po",
+    "liveblog/locale/ar/LC_MESSAGES/messages.po",
+    "liveblog/static/js/strings.js",
     "workers/__init__.py",
     "workers/scheduler.py",
     "workers/feeds.py",

@@ -16,6 +16,11 @@
 //   drafts API, then reloads the page, so #drafts lists it.
 // - the times to publish at (input[type=datetime-local][data-zone=UTC], UTC on the server) are
 //   shown and typed in the editor's own time zone, which the field's hint names, and sent as UTC.
+// - "Copy" beside the embed snippet (copy.js).
+
+import { setupCopy } from './copy.js';
+
+import { t } from './strings.js';
 
 const PREVIEW_DELAY_MS = 250;
 
@@ -110,7 +115,7 @@ function localToUtc(value) {
 }
 
 function setupLocalTimes() {
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || t('desk.localTime');
   for (const input of document.querySelectorAll('input[type="datetime-local"][data-zone="UTC"]')) {
     if (input.value) input.value = utcToLocal(input.value);
     input.dataset.zone = 'local';
@@ -138,7 +143,7 @@ async function uploadImage(form) {
     credentials: 'same-origin',
   });
   if (!response.ok) {
-    const error = new Error(response.status === 401 ? 'your session has ended' : await problemText(response));
+    const error = new Error(response.status === 401 ? t('desk.sessionEndedShort') : await problemText(response));
     error.response = response;
     throw error;
   }
@@ -179,7 +184,7 @@ function setupPublish(form) {
         await uploadImage(form);
       } catch (error) {
         if (!error.response) throw error;
-        showError(`The image was not uploaded: ${error.message}. Your text is kept.`);
+        showError(t('desk.notUploaded', { error: error.message }));
         return;
       }
       const body = JSON.stringify(draft ? draftPayload(form) : updatePayload(form));
@@ -196,27 +201,28 @@ function setupPublish(form) {
         form.elements.namedItem('image_media')?.remove();
         document.getElementById('image-kept')?.remove();
       } else if (response.status === 401) { // the API asks for a bot's token: say what it means here
-        showError('Your session has ended: log in again in another tab, then publish. Your text is kept.');
+        showError(t('desk.sessionEnded'));
       } else {
         showError(await problemText(response));
       }
     } catch (error) {
-      showError(`Not sent: ${error.message || 'the network is unreachable'}. Your text is kept.`);
+      showError(t('desk.notSent', { error: error.message || t('desk.unreachable') }));
     } finally {
       if (button) button.disabled = false;
     }
   });
 }
 
-// Forms that ask first, by class: dismissing the question keeps the thing.
+// Forms that ask first, by class (the question: desk.confirm.KEY in the page's strings):
+// dismissing the question keeps the thing.
 const CONFIRMS = {
-  'control-delete': 'Delete this update?',
-  'control-cancel': 'Cancel this scheduled update?',
-  'control-delete-draft': 'Delete this draft?',
-  'control-revoke': 'Revoke this token?',
-  'control-remove': 'Remove this user?',
-  'control-remove-webhook': 'Remove this webhook?',
-  'control-remove-feed': 'Stop following this feed?',
+  'control-delete': 'deleteUpdate',
+  'control-cancel': 'cancelScheduled',
+  'control-delete-draft': 'deleteDraft',
+  'control-revoke': 'revokeToken',
+  'control-remove': 'removeUser',
+  'control-remove-webhook': 'removeWebhook',
+  'control-remove-feed': 'removeFeed',
 };
 
 function setupConfirm() {
@@ -224,7 +230,7 @@ function setupConfirm() {
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
     const control = Object.keys(CONFIRMS).find((name) => form.classList.contains(name));
-    if (control && !window.confirm(CONFIRMS[control])) event.preventDefault();
+    if (control && !window.confirm(t(`desk.confirm.${CONFIRMS[control]}`))) event.preventDefault();
   }, true);
 }
 
@@ -283,6 +289,7 @@ function main() {
   setupAudience();
   setupControls();
   setupLocalTimes();
+  setupCopy();
   const form = ['new-update', 'edit-update', 'edit-draft', 'edit-scheduled']
     .map((id) => document.getElementById(id)).find(Boolean);
   if (form) setupPreview(form);

@@ -3,6 +3,8 @@
 // button's place. One listener on the document, so the cards of updates that arrive live work
 // too. The page's CSP (frame-src) lets only the known services' origins be framed.
 
+import { t } from './strings.js';
+
 function load(button) {
   const card = button.closest('figure.embed[data-embed-src]');
   if (!card) return;
@@ -15,7 +17,8 @@ function load(button) {
   if (src.protocol !== 'https:') return;
   const frame = document.createElement('iframe');
   frame.className = 'embed-frame';
-  frame.title = `${card.dataset.embedService || 'Embedded'} content`;
+  const service = card.dataset.embedService;
+  frame.title = service ? t('embedContent', { service }) : t('embedded');
   frame.src = src.href;
   frame.allow = 'fullscreen; picture-in-picture; encrypted-media';
   frame.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-popups allow-popups-to-escape-sandbox allow-presentation');

@@ -10,10 +10,15 @@
 
 import { setupAnnouncer } from './announce.js';
 import { setupEmbeds } from './embeds.js';
-import { fetchUpdates, getJSON, plainClick, setNextBefore, setupLoadMore } from './paging.js';
+import { setupFrame } from './frame.js';
+import {
+  fetchUpdates, getJSON, loadMore, nextQuery, plainClick, queryOf, setNextPage, setupLoadMore, viewOf,
+} from './paging.js';
 import { Pill, setupPreferences } from './pill.js';
+import { setupPermalink } from './permalink.js';
 import { setupSharing } from './share.js';
-import { EVENT, Stream } from './stream.js';
+import { EVENT, isAfter, Stream } from './stream.js';
+import { t } from './strings.js';
 import { keepTimesFresh, localise } from './times.js';
 import { UpdateList, valid } from './updates.js';
 
@@ -21,9 +26,11 @@ class Reader {
   constructor(list) {
     this.slug = list.dataset.blog;
     this.api = `/api/v1/blogs/${encodeURIComponent(this.slug)}`;
-    this.before = new URLSearchParams(window.location.search).get('before'); // an older page
-    this.updates = new UpdateList(list);
-    this.pill = new Pill(document.getElementById('new-updates'), this.updates, this.before);
+    this.view = viewOf(window.location.search); // order, key events only, the page's cursor
+    this.before = this.view.before ?? this.view.after; // a page other than the first
+    this.updates = new UpdateList(list, this.view.oldest);
+    this.pill = new Pill(document.getElementById('new-updates'), this.updates, this.before, () => this.more());
+    this.held = null; // events that arrive while the view changes, applied after it
     this.status = document.getElementById('live-status');
     this.blogStatus = this.status?.dataset.state === 'ended' ? 'ended' : 'live';
     this.connection = 'live';
@@ -38,13 +45,17 @@ class Reader {
   }
 
   start() {
-    setupPreferences(this.updates, this.pill);
-    setupLoadMore(this.api, this.updates);
+    setupPreferences(this.view, (view) => this.switchView(view));
+    setupLoadMore(this.api, this.updates, () => this.pill.settle());
     this.setupIndexLinks();
     this.stream.start();
   }
 
   apply(data) {
+    if (this.held) {
+      this.held.push(data);
+      return;
+    }
     const { update } = data;
     if (data.type === EVENT.published && valid(update)) this.published(update);
     else if (data.type === EVENT.edited && valid(update)) this.edited(update);
@@ -52,9 +63,22 @@ class Reader {
     else if (data.type === EVENT.blogUpdated && data.meta) this.applyMeta(data.meta);
   }
 
+  /** Key events only: is `update` one this view shows? */
+  shows(update) {
+    return !this.view.keyEvents || Boolean(update.key_event);
+  }
+
+  more() {
+    return loadMore(this.api, this.updates);
+  }
+
   published(update) {
     const id = String(update.id);
     const existing = this.updates.find(id);
+    if (!this.shows(update)) {
+      this.updates.index(update); // the side lists still follow it
+      return;
+    }
     if (existing) {
       this.updates.replace(existing, update);
     } else if (this.pill.has(id) || this.pill.holding()) {
@@ -74,7 +98,10 @@ class Reader {
   edited(update) {
     const id = String(update.id);
     const existing = this.updates.find(id);
-    if (existing) this.updates.replace(existing, update);
+    if (!this.shows(update)) { // no longer a key event: it leaves this view
+      this.pill.forget(id);
+      this.updates.drop(id);
+    } else if (existing) this.updates.replace(existing, update);
     else if (this.pill.has(id)) this.pill.hold(update);
     else if (!this.updates.place(update)) this.published(update); // the newest: as if just published
     this.touch(update);
@@ -89,15 +116,48 @@ class Reader {
   /** Reload the state after a `reset`; resolves to the last event ID it holds. */
   async reload() {
     const [page, meta] = await Promise.all([
-      fetchUpdates(this.api, this.before),
+      fetchUpdates(this.api, this.view),
       getJSON(this.api).catch(() => null),
     ]);
     this.pill.clear();
-    const nextBefore = page.next_before ?? null;
-    this.updates.renderAll(page.updates, this.before, nextBefore === null);
-    setNextBefore(this.updates.list, nextBefore);
+    this.updates.renderAll(page.updates, this.view.before, (page.next_before ?? null) === null);
+    setNextPage(this.updates.list, nextQuery(page));
     if (meta) this.applyMeta(meta);
     return page.last_event_id;
+  }
+
+  /**
+   * Show the first page of another view (order, key events only) from the API, in place, and
+   * make the address say it. Events that arrive meanwhile wait, then those newer than the page
+   * are applied: none lost, none twice.
+   */
+  async switchView(view) {
+    this.held = this.held ?? [];
+    let page;
+    try {
+      page = await fetchUpdates(this.api, view);
+    } catch {
+      window.location.assign(window.location.pathname + queryOf(view)); // the server renders it
+      return;
+    }
+    this.view = view;
+    this.before = null;
+    this.pill.before = null;
+    this.pill.clear();
+    this.updates.setOldestFirst(view.oldest);
+    this.updates.setKeyEventsOnly(view.keyEvents);
+    this.updates.renderAll(page.updates, null, (page.next_before ?? null) === null);
+    setNextPage(this.updates.list, nextQuery(page));
+    const path = window.location.pathname;
+    window.history.replaceState(null, '', path + queryOf(view));
+    document.getElementById('order-toggle')?.setAttribute('href', path + queryOf({ ...view, oldest: !view.oldest }));
+    document.getElementById('key-events-toggle')
+      ?.setAttribute('href', path + queryOf({ ...view, keyEvents: !view.keyEvents }));
+    const held = this.held;
+    this.held = null;
+    for (const data of held) {
+      if (typeof data.id === 'string' && isAfter(data.id, page.last_event_id)) this.apply(data);
+    }
   }
 
   // ---- the blog's header
@@ -142,7 +202,8 @@ class Reader {
   renderStatus() {
     if (!this.status) return;
     const state = this.blogStatus === 'ended' ? 'ended' : this.connection;
-    if (this.status.textContent !== state) this.status.textContent = state;
+    const text = t(`status.${state}`);
+    if (this.status.textContent !== text) this.status.textContent = text;
     this.status.dataset.state = state;
   }
 
@@ -179,7 +240,10 @@ function main() {
   setupSharing();
   setupEmbeds();
   const list = document.getElementById('updates');
+  if (document.body.classList.contains('embed')) setupFrame(list?.dataset.blog ?? '');
   if (list && list.dataset.blog) new Reader(list).start();
+  const permalink = document.getElementById('permalink');
+  if (permalink && permalink.dataset.blog) setupPermalink(permalink);
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', main);

@@ -1,6 +1,10 @@
-// Paging: "Load more" (#load-more) fetches the next older page from the API and adds it to the
-// list (its href, ?before=ID, is the server-rendered page for a reader without JavaScript), and
-// the page of updates a reload after `reset` starts from.
+// Paging: the reader's view (newest or oldest first, every update or key events only: the page's
+// ?order=oldest&key_events=1, read by the server too) and "Load more" (#load-more), which fetches
+// the next page in the order shown from the API and adds it below (its href, ?before=ID or
+// ?after=ID with the view's parameters, is the server-rendered page for a reader without
+// JavaScript), and the page of updates a reload after `reset` starts from.
+
+import { t } from './strings.js';
 
 const PAGE_SIZE = 20;
 
@@ -10,18 +14,47 @@ export async function getJSON(url) {
   return response.json();
 }
 
-/** A page of the blog's updates (`api`: its API path), newest first, before `before` if not null. */
-export async function fetchUpdates(api, before) {
-  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-  if (before) params.set('before', before);
+/** The view in a query string: `{ oldest, keyEvents, before, after }` (cursors null when absent). */
+export function viewOf(search) {
+  const params = new URLSearchParams(search);
+  return {
+    oldest: params.get('order') === 'oldest',
+    keyEvents: ['1', 'true'].includes(params.get('key_events') ?? ''),
+    before: params.get('before'),
+    after: params.get('before') === null ? params.get('after') : null,
+  };
+}
+
+/** The query string of a view, with its '?' (or '' for the default view). */
+export function queryOf(view) {
+  const params = new URLSearchParams();
+  if (view.oldest) params.set('order', 'oldest');
+  if (view.keyEvents) params.set('key_events', '1');
+  if (view.before) params.set('before', view.before);
+  else if (view.after) params.set('after', view.after);
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
+/** A page of the blog's updates (`api`: its API path) in `view`'s order, from its cursor. */
+export async function fetchUpdates(api, view) {
+  const params = new URLSearchParams(queryOf(view));
+  params.set('limit', String(PAGE_SIZE));
   const page = await getJSON(`${api}/updates?${params}`);
   return { ...page, updates: Array.isArray(page.updates) ? page.updates : [] };
 }
 
-/** Point "Load more" at the page before `before`, or remove it when there is no more. */
-export function setNextBefore(list, before) {
+/** The reader page's query of the API page's `next` link, or null on the last page. */
+export function nextQuery(page) {
+  if (typeof page.next !== 'string') return null;
+  const view = viewOf(new URL(page.next, window.location.href).search);
+  return view.before || view.after ? queryOf(view) : null;
+}
+
+/** Point "Load more" at the page `query` (?before=... or ?after=...), or remove it when null. */
+export function setNextPage(list, query) {
   let link = document.getElementById('load-more');
-  if (!before) {
+  if (!query) {
     (link?.closest('.load-more') ?? link)?.remove();
     return;
   }
@@ -30,37 +63,41 @@ export function setNextBefore(list, before) {
     wrapper.className = 'load-more';
     link = document.createElement('a');
     link.id = 'load-more';
-    link.textContent = 'Load more';
+    link.textContent = t('loadMore');
     wrapper.append(link);
     list.after(wrapper);
   }
-  link.setAttribute('href', `?before=${encodeURIComponent(before)}`);
-  link.dataset.before = before;
+  link.setAttribute('href', query);
 }
 
-async function loadMore(link, api, updates) {
-  if (link.getAttribute('aria-busy') === 'true') return;
-  const before = link.dataset.before || new URL(link.href).searchParams.get('before');
-  if (!before) return;
+/** Add the page "Load more" points at below the list; resolves to false when it failed. */
+export async function loadMore(api, updates) {
+  const link = document.getElementById('load-more');
+  if (!link || link.getAttribute('aria-busy') === 'true') return true;
+  const view = viewOf(new URL(link.href).search);
+  if (!view.before && !view.after) return true;
   link.setAttribute('aria-busy', 'true');
   try {
-    const page = await fetchUpdates(api, before);
-    updates.addOlder(page.updates);
-    setNextBefore(updates.list, page.next_before ?? null);
+    const page = await fetchUpdates(api, view);
+    updates.addPage(page.updates);
+    setNextPage(updates.list, nextQuery(page));
+    return true;
   } catch {
     window.location.assign(link.href); // fall back to the server-rendered page
+    return false;
   } finally {
     link.removeAttribute('aria-busy');
   }
 }
 
-/** A plain left click on "Load more" adds the older page in place (`updates`: the UpdateList). */
-export function setupLoadMore(api, updates) {
-  document.addEventListener('click', (event) => {
+/** A plain left click on "Load more" adds the next page in place (`updates`: the UpdateList);
+ * `loaded` runs after each page. */
+export function setupLoadMore(api, updates, loaded = () => {}) {
+  document.addEventListener('click', async (event) => {
     const link = event.target instanceof Element ? event.target.closest('#load-more') : null;
     if (!link || !plainClick(event)) return;
     event.preventDefault();
-    loadMore(link, api, updates);
+    if (await loadMore(api, updates)) loaded();
   });
 }
 

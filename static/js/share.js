@@ -2,6 +2,7 @@
 // permalink to the clipboard. Hidden in the server's HTML until this gives them something to do.
 
 import { announce } from './announce.js';
+import { t } from './strings.js';
 
 const FEEDBACK_MS = 2000; // how long a share button says "Link copied"
 const timers = new WeakMap();
@@ -37,7 +38,7 @@ function feedback(button, message) {
   // Inside the aria-live list the new label is read out by itself; elsewhere say it.
   if (!button.closest('[aria-live]')) announce(message);
   timers.set(button, setTimeout(() => {
-    button.textContent = 'Share';
+    button.textContent = t('share');
     button.classList.remove('is-done');
   }, FEEDBACK_MS));
 }
@@ -56,7 +57,7 @@ async function share(button) {
       if (error && error.name === 'AbortError') return; // the reader closed the sheet
     }
   }
-  feedback(button, (await copyText(url, button)) ? 'Link copied' : 'Could not copy the link');
+  feedback(button, (await copyText(url, button)) ? t('linkCopied') : t('copyFailed'));
 }
 
 export function setupSharing() {

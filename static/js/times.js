@@ -1,23 +1,25 @@
 // Times on every page: each time[datetime] in the reader's local time ("14:05" today, "24 Apr,
-// 14:05" on another day), and each .update-ago as a relative time in the reader's language
-// ("5 min ago", Intl.RelativeTimeFormat), refreshed every 30 s. The server renders HH:MM UTC and
-// leaves .update-ago empty, so that a page's bytes (and so its ETag) do not depend on the clock.
+// 14:05" on another day), and each .update-ago as a relative time ("5 min ago",
+// Intl.RelativeTimeFormat), refreshed every 30 s; both in the page's language (strings.js: LANG).
+// The server renders HH:MM UTC (in the page's language) and leaves .update-ago empty, so that a page's bytes (and so its ETag) do not depend on the clock.
+
+import { LANG } from './strings.js';
 
 const REFRESH_MS = 30000; // "5 min ago" and "today or another day" go stale
 const MINUTE_MS = 60000;
 const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
 
-const timeOnly = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-const dayAndTime = new Intl.DateTimeFormat(undefined, {
+const timeOnly = new Intl.DateTimeFormat(LANG, { hour: '2-digit', minute: '2-digit' });
+const dayAndTime = new Intl.DateTimeFormat(LANG, {
   day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit',
 });
-const fullDate = new Intl.DateTimeFormat(undefined, {
+const fullDate = new Intl.DateTimeFormat(LANG, {
   year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
 });
-const tooltip = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'long' });
-const relative = new Intl.RelativeTimeFormat(undefined, { style: 'short' });
-const NOW = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }).format(0, 'second');
+const tooltip = new Intl.DateTimeFormat(LANG, { dateStyle: 'full', timeStyle: 'long' });
+const relative = new Intl.RelativeTimeFormat(LANG, { style: 'short' });
+const NOW = new Intl.RelativeTimeFormat(LANG, { numeric: 'auto' }).format(0, 'second');
 
 function sameDay(a, b) {
   return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();

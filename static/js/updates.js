@@ -3,11 +3,13 @@
 // templates/_update.html as the page's own updates (`render_templates`, with a placeholder update
 // that has every optional part), filled in here: the markup exists once, in _update.html.
 
+import { announceUpdate } from './announce.js';
 import { isAfter, parseId } from './stream.js';
 import { refreshTimes } from './times.js';
 
 const ID = '__ID__'; // the placeholder update's ID in the templates
 const FLASH_MS = 2500;
+const ANNOUNCE_CHARS = 90; // an untitled update is announced by this much of its text
 
 const templateOf = (name) => document.getElementById(`${name}-template`);
 
@@ -42,7 +44,7 @@ function textOf(html) {
 }
 
 /** Jinja's `truncate(length, false, "…", 0)`: cut at a word boundary (_update.html: first_words). */
-function firstWords(html, length) {
+export function firstWords(html, length) {
   const text = textOf(html);
   if (text.length <= length) return text;
   const cut = text.slice(0, length - 1);
@@ -60,6 +62,8 @@ function renderArticle(update) {
   article.querySelector('.update-time').setAttribute('datetime', update.published_at ?? '');
   article.querySelector('.update-ago').dataset.since = update.published_at ?? '';
   fill(article.querySelector('.update-title'), update.title);
+  // Named by its time and title, by its time alone without one (_update.html).
+  if (!update.title) article.setAttribute('aria-labelledby', `update-${update.id}-time`);
   article.querySelector('.update-body').innerHTML = update.html ?? ''; // sanitized server-side (nh3)
   const { image } = update;
   const figure = article.querySelector('.update-image');
@@ -189,11 +193,14 @@ class UpdateIndex {
   }
 }
 
-/** #updates, newest first (or oldest first), with the pinned and key-events lists in step. */
+/**
+ * #updates, newest first (or oldest first), every update or key events only (as the server
+ * rendered it: #updates.key-events-only), with the pinned and key-events lists in step.
+ */
 export class UpdateList {
-  constructor(list) {
+  constructor(list, oldestFirst = false) {
     this.list = list;
-    this.oldestFirst = false;
+    this.oldestFirst = oldestFirst;
     this.empty = document.getElementById('no-updates');
     const pinned = document.getElementById('pinned');
     const keyEvents = document.getElementById('key-events');
@@ -208,13 +215,19 @@ export class UpdateList {
     return node && node.parentElement === this.list ? node : null;
   }
 
-  /** A new update at the top (at the bottom when oldest first). */
-  insert(update) {
+  /**
+   * A new update at the top (at the bottom when oldest first), announced in a few words unless
+   * `quiet` or the list reads out its changes itself (an aria-live list: the desk's).
+   */
+  insert(update, { quiet = false } = {}) {
     const article = renderArticle(update);
     if (this.oldestFirst) this.list.append(article);
     else this.list.prepend(article);
     flash(article, 'is-new');
     this.renderEmpty();
+    if (!quiet && !this.list.closest('[aria-live]')) {
+      announceUpdate(update.title || firstWords(update.html, ANNOUNCE_CHARS));
+    }
   }
 
   replace(existing, update) {
@@ -258,35 +271,41 @@ export class UpdateList {
   }
 
   /**
-   * The whole list from a reload: `updates` newest first, the page before `before` or the newest;
-   * `last`: the API has nothing older.
+   * The whole list from a reload or a change of view: `updates` in the order shown, the page
+   * before `before` or the newest; `last`: the API has nothing older. A page of key events only,
+   * or of oldest first, covers no range of every update: the side lists then only gain.
    */
   renderAll(updates, before, last) {
     const shown = updates.filter(valid);
-    const articles = shown.map(renderArticle);
-    if (this.oldestFirst) articles.reverse();
-    this.list.replaceChildren(...articles);
-    for (const index of this.indexes) index.resync(shown, before, last);
+    this.list.replaceChildren(...shown.map(renderArticle));
+    const newestFirst = this.oldestFirst ? [...shown].reverse() : shown;
+    for (const index of this.indexes) {
+      if (this.oldestFirst || this.keyEventsOnly) for (const update of shown) index.sync(update);
+      else index.resync(newestFirst, before, last);
+    }
     this.renderEmpty();
   }
 
-  /** A page of older updates ("Load more"), newest first. */
-  addOlder(updates) {
+  /** The next page in the order shown ("Load more"): below the list. */
+  addPage(updates) {
     for (const update of updates) {
       if (!valid(update) || this.find(String(update.id))) continue;
-      const article = renderArticle(update);
-      if (this.oldestFirst) this.list.prepend(article);
-      else this.list.append(article);
+      this.list.append(renderArticle(update));
       this.index(update);
     }
     this.renderEmpty();
   }
 
+  /** Take an update off the list alone (it left the view: no longer a key event). */
+  drop(id) {
+    this.find(id)?.remove();
+    this.renderEmpty();
+  }
+
+  /** The view's order; the caller renders the list anew. */
   setOldestFirst(on) {
     document.getElementById('order-toggle')?.setAttribute('aria-pressed', String(on));
-    if (on === this.oldestFirst) return;
     this.oldestFirst = on;
-    this.list.append(...[...this.list.children].reverse());
   }
 
   get keyEventsOnly() {
