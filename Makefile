@@ -68,4 +68,4 @@ clean:
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --add-comments=Translators: \
 		--project=liveblog --copyright-holder=liveblog -o liveblog/locale/messages.pot liveblog
-	$(BIN)/pybabel update -i liveblog/locale/messages.pot -d liveblog/locale
+	$(BIN)/pybabel update --width=100 -i liveblog/locale/messages.pot -d liveblog/locale

@@ -131,6 +131,8 @@ def desk_strings(lang: str) -> dict[str, Any]:
         "notSent": _("Not sent: %(error)s. Your text is kept."),
         "unreachable": _("the network is unreachable"),
         "localTime": _("local time"),
+        "copied": _("Copied."),
+        "copyByHand": _("Press Ctrl+C (or ⌘C) to copy the selected code."),
         "confirm": {
             "deleteUpdate": _("Delete this update?"),
             "cancelScheduled": _("Cancel this scheduled update?"),

@@ -50,16 +50,22 @@ SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 STREAM_ID_PATTERN = r"^\d+-\d+$"
 # What the server accepts as a position: up to 19 digits always fits Redis's 64-bit halves.
 STREAM_ID_INPUT_PATTERN = r"^[0-9]{1,19}(?:-[0-9]{1,19})?$"
-# Text fields take no C0 control characters but tab, CR and LF (XML, hence Atom, cannot carry them);
-# some must hold more than white space (as Python's str.isspace() sees it).
-_TEXT_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f]"
-_VISIBLE_CHAR = r"[^\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# Text fields take no control characters but tab, CR and LF: XML, hence Atom, cannot carry the C0
+# ones, and HTML's parser calls DEL, the C1 controls and Unicode's noncharacters errors (the Nu HTML
+# Checker fails a page that holds one). Some must hold more than white space (as str.isspace() sees it).
+# (As escapes, which Python's re, pydantic's Rust regex and the OpenAPI document's readers share.)
+_NONCHARACTERS = r"\uFDD0-\uFDEF" + "".join(
+    rf"\U{plane + 0xFFFE:08X}\U{plane + 0xFFFF:08X}" for plane in range(0, 0x110000, 0x10000)
+)
+_FORBIDDEN = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f" + _NONCHARACTERS
+_TEXT_CHAR = f"[^{_FORBIDDEN}]"
+_VISIBLE_CHAR = rf"[^\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000{_FORBIDDEN}]"
 TEXT_PATTERN = f"^{_TEXT_CHAR}*$"
 NON_BLANK_PATTERN = f"^{_TEXT_CHAR}*{_VISIBLE_CHAR}{_TEXT_CHAR}*$"
 HTTPS_URL_PATTERN = r"^https://[^\s/?#]"
 HTTP_URL_PATTERN = r"^https?://[^\s/?#@]"
 MEDIA_ID_PATTERN = r"^[0-9a-f]{32}$"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL = re.compile(f"[{_FORBIDDEN}]")
 
 # What a failed pattern means, in the words a 422 uses.
 _PATTERN_MESSAGES = {

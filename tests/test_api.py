@@ -380,6 +380,12 @@ async def test_wrong_content_type_is_415(api, blog):
         ({"body": "x", "\ud800": 1}, "\\ud800"),
         ({"body": "x", "title": "nul \u0000 in a title"}, "title"),
         ({"body": "control \u0001 character"}, "body"),
+        # What HTML's parser calls errors (a page holding one fails the Nu HTML Checker): DEL, C1
+        # controls, Unicode's noncharacters.
+        ({"body": "delete \u007f character"}, "body"),
+        ({"body": "x", "title": "next line \u0085 in a title"}, "title"),
+        ({"body": "noncharacter \ufdd0"}, "body"),
+        ({"body": "x", "title": "plane 1 noncharacter \U0001ffff"}, "title"),
         (
             {"body": "x", "image": {"url": "https://example.com/a.jpg", "alt": "", "caption": "\u001f"}},
             "image.caption",
@@ -406,6 +412,8 @@ async def test_invalid_edit_and_blog_are_422_naming_the_field(api, blog):
         ({"slug": "trailing-newline\n", "title": "T"}, "slug"),
         ({"slug": unique("ok")}, "title"),
         ({"slug": unique("ok"), "title": "T", "owner": "me"}, "owner"),
+        ({"slug": unique("ok"), "title": "C1 \u009b control"}, "title"),
+        ({"slug": unique("ok"), "title": "T", "description": "\uffff"}, "description"),
     ):
         assert_problem(await api.post("/api/v1/blogs", json=payload), 422, detail=field)
 

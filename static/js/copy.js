@@ -2,6 +2,8 @@
 // snippet's read-only textarea) to the clipboard and says so in #ID-status. Without JavaScript the
 // button stays hidden and the field is there to select.
 
+import { t } from './strings.js';
+
 async function copy(field) {
   if (navigator.clipboard && window.isSecureContext) {
     await navigator.clipboard.writeText(field.value);
@@ -20,10 +22,10 @@ export function setupCopy() {
     button.addEventListener('click', async () => {
       try {
         await copy(field);
-        if (status) status.textContent = 'Copied.';
+        if (status) status.textContent = t('desk.copied');
       } catch {
         field.select();
-        if (status) status.textContent = 'Press Ctrl+C (or ⌘C) to copy the selected code.';
+        if (status) status.textContent = t('desk.copyByHand');
       }
     });
   }
