@@ -45,6 +45,7 @@ PAGES = [
     Target("desk", "/editor/", desk=True),
     Target("desk-blog", "/editor/{slug}", desk=True),
     Target("not-found", "/blogs/{slug}-gone", status=404),
+    Target("api-docs", "/docs"),
 ]
 SCHEMES = ["light", "dark"]
 WIDTHS = [1280, 375]  # a desktop, a small phone
