@@ -25,12 +25,14 @@ pytestmark = pytest.mark.timeout(120)
 
 class Target(NamedTuple):
     """A page to check: `path` may hold {slug}, {update} and {ended} (Site's); `desk`: seen
-    logged in as an admin; `status`: the page's HTTP status."""
+    logged in as an admin; `status`: the page's HTTP status; `ready`: a selector that matches
+    once a page that renders after load (Swagger UI on /docs) has rendered."""
 
     name: str
     path: str
     desk: bool = False
     status: int = 200
+    ready: str | None = None
 
 
 READER = Target("reader", "/blogs/{slug}")
@@ -45,7 +47,9 @@ PAGES = [
     Target("desk", "/editor/", desk=True),
     Target("desk-blog", "/editor/{slug}", desk=True),
     Target("not-found", "/blogs/{slug}-gone", status=404),
-    Target("api-docs", "/docs"),
+    # Swagger UI renders once it has fetched /openapi.json: checked before that, the page was
+    # an empty <div> (page-has-heading-one only, and no operation checked at all).
+    Target("api-docs", "/docs", ready=".opblock-summary-control"),
 ]
 SCHEMES = ["light", "dark"]
 WIDTHS = [1280, 375]  # a desktop, a small phone
@@ -113,6 +117,8 @@ async def open_page(browser: Browser, site: Site, target: Target, **context: Any
     if await page.locator("#updates[data-blog]").count():  # a live list: once it follows the stream
         await expect(page.locator("#live-status")).to_have_text(re.compile(r"^(live|ended)$"))
     await page.wait_for_load_state("load")
+    if target.ready:
+        await expect(page.locator(target.ready).first).to_be_visible(timeout=20_000)
     return page
 
 
