@@ -77,6 +77,7 @@ async def test_docs_links_swagger_ui_under_versioned_urls_and_the_files_are_serv
         for name in (
             "vendor/swagger-ui/swagger-ui-bundle.js",
             "vendor/swagger-ui/swagger-ui.css",
+            "css/docs.css",
             "js/docs.js",
         ):
             linked = [part.split('"')[0] for part in page.text.split('="/static/')[1:]]

@@ -22,6 +22,7 @@ SHIPPED = [
     "liveblog/static/css/liveblog.css",
     "liveblog/static/css/editor.css",
     "liveblog/static/js/docs.js",
+    "liveblog/static/css/docs.css",
     "liveblog/static/vendor/swagger-ui/swagger-ui-bundle.js",
     "liveblog/static/vendor/swagger-ui/swagger-ui.css",
     "liveblog/static/vendor/swagger-ui/LICENSE",
