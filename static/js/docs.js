@@ -36,6 +36,13 @@ function AccessibleDocs(system) {
       operations: (Original) => (props) =>
         h("div", null, h("h2", { className: "visually-hidden" }, "Operations"), h(Original, props)),
     },
+    components: {
+      // scrollable-region-focusable: an example longer than its box (max-height 400px) scrolls,
+      // and a keyboard can scroll only what it can focus. Swagger UI's viewer is this one <pre>
+      // (no option sets its tabindex); ours is the same, focusable.
+      PlainTextViewer: ({ className = "", children }) =>
+        h("pre", { className: `microlight ${className}`.trim(), tabIndex: 0 }, children),
+    },
   };
 }
 
@@ -46,5 +53,8 @@ window.ui = window.SwaggerUIBundle({
   deepLinking: true,
   // No badge fetched from the validator's site: nothing leaves this origin.
   validatorUrl: null,
+  // color-contrast: the highlighter's themes colour tokens inline (agate's numbers: 3.4:1 on its
+  // grey), out of docs.css's reach; plain text, white on dark grey, is 12.6:1.
+  syntaxHighlight: { activated: false },
   plugins: [AccessibleDocs],
 });
