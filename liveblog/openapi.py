@@ -655,6 +655,24 @@ def _draft_paths(slug: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")  # a path item's operations
+
+
+def _per_operation(paths: dict[str, Any]) -> dict[str, Any]:
+    """The path items' shared parameters (the blog's slug, say) repeated on each of their
+    operations, where every reader finds them: Swagger UI (/docs) drops a path-level parameter
+    given by `$ref` (swagger-api/swagger-ui#4327), leaving an unlabelled, empty field."""
+    moved = {}
+    for path, item in paths.items():
+        shared = item.get("parameters", [])
+        moved[path] = {
+            key: {**value, "parameters": [*shared, *value.get("parameters", [])]} if key in METHODS else value
+            for key, value in item.items()
+            if key != "parameters"
+        }
+    return moved
+
+
 @functools.cache
 def spec() -> dict[str, Any]:
     """The OpenAPI 3.1.0 document of the API, as a plain dict (built once; do not mutate)."""
@@ -678,7 +696,7 @@ def spec() -> dict[str, Any]:
             {"name": "drafts", "description": "Updates saved, not yet published; for the blog's writers."},
             {"name": "meta", "description": "This description."},
         ],
-        "paths": _paths(),
+        "paths": _per_operation(_paths()),
         "components": {
             "schemas": _schemas(),
             "responses": _responses(),

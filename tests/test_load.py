@@ -16,6 +16,7 @@ import socket
 import string
 import struct
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -494,8 +495,19 @@ async def _churn(url: str, cycles: int, seconds: float, last: list[str]) -> int:
     return failures
 
 
-async def _settled(srv: Server, fds: int, tasks: float, timeout: float = 20) -> tuple[int, float, float]:
-    """Wait until no reader is left and fds and tasks are back to (about) `fds` and `tasks`."""
+def fd_kinds(pid: int) -> Counter[str]:
+    """The process's open files by kind ("socket", "pipe", "anon_inode:[eventpoll]", a path...)."""
+    kinds: Counter[str] = Counter()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            kinds[target.split(":[")[0] if target.startswith(("socket:", "pipe:")) else target] += 1
+    return kinds
+
+
+async def _settled(srv: Server, fds: int, tasks: float, timeout: float = 60) -> tuple[int, float, float]:
+    """Wait until no reader is left and fds and tasks are back to (about) `fds` and `tasks`; it
+    returns as soon as they are (a loaded machine closes the last connections later)."""
     assert srv.process is not None
     started = time.monotonic()
     while True:
@@ -503,6 +515,10 @@ async def _settled(srv: Server, fds: int, tasks: float, timeout: float = 20) -> 
         now_fds, now_tasks = open_fds(srv.process.pid), metrics["liveblog_asyncio_tasks"]
         settled = readers(metrics) == 0 and now_fds <= fds + 2 and now_tasks <= tasks
         if settled or time.monotonic() - started > timeout:
+            if not settled:  # what is left, for the failure's message
+                print(
+                    f"\nnot settled: {readers(metrics)} readers, open files {dict(fd_kinds(srv.process.pid))}"
+                )
             return now_fds, now_tasks, time.monotonic() - started
         await asyncio.sleep(0.5)
 
