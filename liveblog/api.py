@@ -142,14 +142,7 @@ async def list_updates(request: Request) -> Response:
     store = state_of(request).store
     limit, listing = _limit(request), listing_of(request)
     await store.require_blog(slug)
-    page = await store.list_updates(
-        slug,
-        limit=limit,
-        before=listing.before,
-        after=listing.after,
-        oldest=listing.oldest,
-        key_events=listing.key_events,
-    )
+    page = await store.list_updates(slug, limit=limit, **listing.window())
     path = f"/api/v1/blogs/{slug}/updates"
     size = {"limit": str(limit)} if "limit" in request.query_params else {}
     following = listing.next_query(page.next_before, page.next_after, **size)

@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
 from . import compression, metrics
-from .caching import etag_matches
+from .caching import KEPT_ON_304, etag_matches
 
 PREFIX = "/static"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -42,8 +42,6 @@ SHORT = "public, max-age=300"
 VERSION_CHARS = 16
 _VERSION = re.compile(f"[0-9a-f]{{{VERSION_CHARS}}}")
 MAX_ENCODED_FILE = 8 * 1024 * 1024  # larger files go out as they are
-# What a 304 repeats of the full response (RFC 9110 15.4.5).
-_KEPT_ON_304 = ("cache-control", "etag", "vary", "content-location", "expires")
 
 
 def tree_digests(directory: Path) -> dict[str, str]:
@@ -162,7 +160,7 @@ class Assets:
             "content-encoding": encoded.coding,
         }
         if etag_matches(headers.get("if-none-match"), encoded.etag):
-            kept = {name: value for name, value in response_headers.items() if name in _KEPT_ON_304}
+            kept = {name: value for name, value in response_headers.items() if name in KEPT_ON_304}
             await Response(status_code=304, headers=kept)(scope, receive, send)
             return
         media_type = guess_type(relative)[0] or "text/plain"

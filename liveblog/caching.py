@@ -45,7 +45,7 @@ LONGER = "public, max-age=300"  # /openapi.json and /docs: they change with a de
 NO_STORE = "no-store"
 # What a 304 repeats of the full response (RFC 9110 15.4.5), plus the embed page's own CSP: a
 # cache merges a 304's headers into the stored response, so the 304 must not carry another policy.
-_KEPT_ON_304 = ("cache-control", "etag", "vary", "content-location", "expires", "content-security-policy")
+KEPT_ON_304 = ("cache-control", "etag", "vary", "content-location", "expires", "content-security-policy")
 
 
 def etag_of(body: bytes) -> str:
@@ -98,7 +98,7 @@ def _validated(
         compression.vary(headers, "Accept-Encoding")
     if not etag_matches(request.headers.get("if-none-match"), headers["etag"]):
         return None
-    return Response(status_code=304, headers={k: v for k, v in headers.items() if k in _KEPT_ON_304})
+    return Response(status_code=304, headers={k: v for k, v in headers.items() if k in KEPT_ON_304})
 
 
 def cacheable(

@@ -396,15 +396,19 @@ class MediaDoc(TypedDict):
     srcset: list[MediaSource]
 
 
+# An image as served: hosted elsewhere or uploaded here.
+ImageUrl = Annotated[
+    str,
+    Field(
+        pattern="^(https://|/media/)",
+        json_schema_extra={"format": "uri-reference"},
+        description="An https URL, or the path of an uploaded image on this site (`/media/...`).",
+    ),
+]
+
+
 class Image(TypedDict):
-    url: Annotated[
-        str,
-        Field(
-            pattern="^(https://|/media/)",
-            json_schema_extra={"format": "uri-reference"},
-            description="An https URL, or the path of an uploaded image on this site (`/media/...`).",
-        ),
-    ]
+    url: ImageUrl
     alt: str
     caption: str
     credit: NotRequired[str]
@@ -468,14 +472,7 @@ class Draft(TypedDict):
 class Cover(TypedDict):
     """A blog's cover image as stored and served: `width` and `height` are known for an upload."""
 
-    url: Annotated[
-        str,
-        Field(
-            pattern="^(https://|/media/)",
-            json_schema_extra={"format": "uri-reference"},
-            description="An https URL, or the path of an uploaded image on this site (`/media/...`).",
-        ),
-    ]
+    url: ImageUrl
     alt: str
     media: NotRequired[Annotated[str, Field(description="The upload's id, for an uploaded image.")]]
     width: NotRequired[int]

@@ -91,10 +91,7 @@ async def _render_blog(request: Request, *, embed: bool) -> Rendered:
         page = await state.store.list_updates(
             slug,
             limit=PAGE_SIZE,
-            before=listing.before,
-            after=listing.after,
-            oldest=listing.oldest,
-            key_events=listing.key_events,
+            **listing.window(),
             flagged=FLAGGED_SHOWN,
         )
         # Read apart, the blog and its updates may straddle an event: then the render is served

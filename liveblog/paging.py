@@ -8,7 +8,7 @@ ID) or 422 (`order`, `key_events`), never a 500; `Listing.query` writes them bac
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -38,6 +38,15 @@ class Listing(NamedTuple):
         if after is not None:
             params["after"] = after
         return "?" + urlencode(params) if params else ""
+
+    def window(self) -> dict[str, Any]:
+        """`Store.list_updates`'s keywords for this listing: its cursors, order and filter."""
+        return {
+            "before": self.before,
+            "after": self.after,
+            "oldest": self.oldest,
+            "key_events": self.key_events,
+        }
 
     def next_query(self, next_before: str | None, next_after: str | None, **extra: str) -> str | None:
         """The next page in the order shown (older when newest first, newer when oldest first)."""
