@@ -19,7 +19,6 @@ from .settings import Settings
 
 HEADLINE_CHARS = 110  # Google: a headline of at most 110 characters
 DESCRIPTION_CHARS = 200
-DEFAULT_LANG = "en"  # a blog without `lang` (before blogs had one) is in English
 
 
 def absolute(origin: str, url: str) -> str:
@@ -103,10 +102,6 @@ def update_post(update: Mapping[str, Any], url: str, origin: str) -> dict[str, A
     return post
 
 
-def _language(blog: Mapping[str, Any]) -> str:
-    return str(blog.get("lang") or DEFAULT_LANG)
-
-
 def live_blog(
     blog: Mapping[str, Any],
     updates: Sequence[Mapping[str, Any]],
@@ -124,7 +119,7 @@ def live_blog(
         "mainEntityOfPage": page_url,
         "headline": clip(str(blog.get("title") or ""), HEADLINE_CHARS),
         "description": blog.get("description") or blog.get("title"),
-        "inLanguage": _language(blog),
+        "inLanguage": blog["lang"],
         "datePublished": blog.get("created_at"),
         "dateModified": blog.get("updated_at"),
         "coverageStartTime": blog.get("created_at"),
@@ -154,7 +149,7 @@ def blog_posting(
     ld: dict[str, Any] = {"@context": "https://schema.org", "@id": page_url, **post}
     ld["description"] = clip(text_of(update), DESCRIPTION_CHARS)
     ld["mainEntityOfPage"] = page_url
-    ld["inLanguage"] = _language(blog)
+    ld["inLanguage"] = blog["lang"]
     if image is not None:
         ld["image"] = image
     ld["publisher"] = publisher
