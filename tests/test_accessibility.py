@@ -50,6 +50,10 @@ PAGES = [
     # Swagger UI renders once it has fetched /openapi.json: checked before that, the page was
     # an empty <div> (page-has-heading-one only, and no operation checked at all).
     Target("api-docs", "/docs", ready=".opblock-summary-control"),
+    # An operation opened by its deep link: its parameters, body and responses drawn too.
+    Target(
+        "api-docs-open", "/docs#/updates/publishUpdate", ready="#operations-updates-publishUpdate .parameters"
+    ),
 ]
 SCHEMES = ["light", "dark"]
 WIDTHS = [1280, 375]  # a desktop, a small phone
