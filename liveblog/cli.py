@@ -36,6 +36,7 @@ from . import (
     protocol,
     publishing,
     runner,
+    sse,
     updates,
 )
 from .embedded import EmbeddedRedis
@@ -120,9 +121,11 @@ async def seed_demo(store: Store) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    # Before anything starts: what liveblog relies on in uvicorn holds, or the server does not run.
+    # Before anything starts: what liveblog relies on in uvicorn and sse-starlette holds, or the
+    # server does not run.
     protocol.check()
     connections.check()
+    sse.check()
     settings = _settings(args)
     log_config = logs.configure(settings)  # uvicorn applies it again in each worker process
     with redis_url(settings, supervise=True) as url, metrics.multiprocess_dir(settings.workers):

@@ -12,6 +12,8 @@ encoded head (see `SubscriptionResponse.init_headers`).
 
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
 import logging
 import random
 from collections.abc import AsyncIterator, Mapping
@@ -39,6 +41,30 @@ SHUTDOWN_GRACE = 2.0  # seconds a stream has to end cleanly when the server shut
 HEADERS = {"Cache-Control": "no-cache, no-transform", **security.HEADERS}
 # What refuses a stream before it starts (see `_refusal`).
 REFUSALS: tuple[type[Exception], ...] = (BadEventId, LiveblogError, *UNAVAILABLE)
+
+# The sse-starlette release the hook below was checked on, and its methods that send through it.
+CHECKED_ON = "3.7.0"
+SENDERS = ("_stream_response", "_ping", "__call__")
+
+
+def check() -> None:
+    """Fail loudly when sse-starlette no longer sends through the hook `SubscriptionResponse`
+    overrides: the override would be dead and every send 22-25 µs slower, silently."""
+    version = importlib.metadata.version("sse-starlette")
+    hook = getattr(EventSourceResponse, "_send_with_timeout", None)
+    if (
+        version != CHECKED_ON
+        or hook is None
+        or list(inspect.signature(hook).parameters) != ["self", "send", "message"]
+        or not all(
+            "self._send_with_timeout(" in inspect.getsource(getattr(EventSourceResponse, name))
+            for name in SENDERS
+        )
+    ):
+        raise RuntimeError(
+            f"sse-starlette {version} is not the {CHECKED_ON} that liveblog.sse's `_send_with_timeout` "
+            "override was checked on: install the version pinned in pyproject.toml"
+        )
 
 
 class SubscriptionResponse(EventSourceResponse):

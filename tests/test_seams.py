@@ -116,15 +116,8 @@ def test_the_cycle_check_finds_a_cycle():
 
 def test_sse_starlette_still_sends_every_chunk_through_the_hook_sse_overrides():
     """liveblog.sse overrides `_send_with_timeout` (22-25 µs a send saved): checked on 3.7.0."""
-    assert importlib.metadata.version("sse-starlette") == "3.7.0", "check liveblog.sse's override again"
+    sse.check()  # what `liveblog serve` runs at its start
     hook = EventSourceResponse._send_with_timeout
-    assert list(inspect.signature(hook).parameters) == ["self", "send", "message"]
-    for caller in (
-        EventSourceResponse._stream_response,
-        EventSourceResponse._ping,
-        EventSourceResponse.__call__,
-    ):
-        assert "self._send_with_timeout(" in inspect.getsource(caller), caller
     assert "await send(message)" in inspect.getsource(hook)
     assert SubscriptionResponse._send_with_timeout is not hook
 
