@@ -46,7 +46,7 @@ async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         ) as subscription:
             metrics.READERS.labels("ws").inc()
             try:
-                await _serve(websocket, subscription)
+                await _serve(websocket, send, subscription)
             finally:
                 metrics.READERS.labels("ws").dec()
     except REFUSALS as exc:
@@ -65,13 +65,17 @@ def _refusal(exc: Exception) -> tuple[int, str]:
     return CLOSE_UNAVAILABLE, "store unavailable, retry"
 
 
-async def _send(websocket: WebSocket, subscription: Subscription) -> int:
-    """Send every event as a text frame; the close code once the hub ends the subscription."""
+async def _send(send: Send, subscription: Subscription) -> int:
+    """Send every event as a text frame; the close code once the hub ends the subscription.
+
+    Through the server's own `send`, not Starlette's `WebSocket.send_text`, whose two coroutines
+    per frame cost 1-1.5 µs per event per reader (py-spy, 1,000 readers). The server raises
+    OSError (uvicorn's ClientDisconnected) where Starlette would raise WebSocketDisconnect."""
     try:
         async for batch in subscription.batches():
             for event in batch:
                 if not event.erased:  # erased meanwhile: its update was edited or deleted
-                    await websocket.send_text(event.payload)
+                    await send({"type": "websocket.send", "text": event.payload})
     except ReaderTooSlow:
         return CLOSE_TRY_AGAIN
     return CLOSE_GOING_AWAY if subscription.reason in (SHUTDOWN, None) else CLOSE_UNAVAILABLE
@@ -85,13 +89,13 @@ async def _receive(websocket: WebSocket) -> int | None:
     return CLOSE_BAD_REQUEST
 
 
-async def _serve(websocket: WebSocket, subscription: Subscription) -> None:
+async def _serve(websocket: WebSocket, send: Send, subscription: Subscription) -> None:
     """This task sends; one more notices the client leave or misbehave, and ends the sending."""
     receiver = asyncio.ensure_future(_receive(websocket))
     receiver.add_done_callback(lambda _: subscription.close())
     code: int | None = None
     try:
-        code = await _send(websocket, subscription)
+        code = await _send(send, subscription)
     except (WebSocketDisconnect, OSError, RuntimeError):  # the client went away mid-send
         code = None
     finally:
