@@ -247,7 +247,10 @@ def _commands(client: redis.Redis) -> dict[str, int]:
     return {name: int(value["calls"]) for name, value in stats.items()}
 
 
-BACKGROUND = frozenset({"cmdstat_info", "cmdstat_xread", "cmdstat_smembers"})
+# What goes on whether pages are read or not: the probe itself, the hub's XREAD, and the in-process
+# workers' looks at their registries (the scheduler's SMEMBERS, the webhooks' and feeds' HVALS: a
+# few a second, so one can fall between two reads of the counters; no page reads with HVALS).
+BACKGROUND = frozenset({"cmdstat_info", "cmdstat_xread", "cmdstat_smembers", "cmdstat_hvals"})
 
 
 def json_ld(html: str) -> dict:
