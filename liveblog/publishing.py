@@ -43,7 +43,9 @@ async def publish(
     """Publish the request `obj` (a bot's JSON object) to blog `slug`, or schedule it when its
     `scheduled_at` is ahead: 422 or 413 when it is no valid update, 404 without the blog, 409 when
     `key` was used with another `request` (the bytes that identify it), and 409 (`BlogEnded`)
-    once the blog has ended, also when it ends meanwhile (the store's script checks it again).
+    once the blog has ended. The store's script checks both in the same step as the write, and
+    answers the retry of a publish made before the end with its first response: nothing looks
+    the blog up before (a round trip to Redis fewer per publish).
 
     `via` is how it came, the label it is counted by in `liveblog_publishes_total`: "bot" or
     "editor" (who wrote it, through the API or the desk), "feed" or "demo".
@@ -53,8 +55,6 @@ async def publish(
     # Rendering 64 KiB of hostile Markdown takes up to a second: off the event loop, so the
     # readers this process serves do not stall meanwhile.
     new = validate(NewUpdate, obj)
-    if key is None:  # with a key, it may be the retry of a publish made before the end: the
-        await store.require_live(slug)  # script answers that with its first response
     upload = await uploaded(store, slug, new.image)
     fields = await asyncio.to_thread(updates.draft, slug, new, author, upload)
     idempotency = (draft_key(draft.id), draft.id) if draft else _idempotency(key, request)

@@ -394,13 +394,6 @@ class Store:
             raise NotFound(f"no blog {slug!r}")
         return blog
 
-    async def require_live(self, slug: str) -> Blog:
-        """The blog, when it is live: 404 without it, 409 once it has ended."""
-        blog = await self.require_blog(slug)
-        if blog["status"] == "ended":
-            raise BlogEnded(slug)
-        return blog
-
     async def list_blogs(self) -> list[Blog]:
         slugs = [_text(s) for s in await self.redis.zrevrange(BLOGS, 0, -1)]
         async with self.redis.pipeline(transaction=False) as pipe:
