@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import nchan, proc, report, scenarios
+from .floor import Floor
 from .loadgen import Fleet
 from .scenarios import BURST, SPACED_02S, SPACED_1S, Plan
 from .servers import Liveblog, StandaloneRedis
@@ -47,6 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cluster-blogs", type=int, default=12)
     p.add_argument("--page-seconds", type=int, default=8)
     p.add_argument("--no-nchan", action="store_true", help="liveblog only")
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="also sse-starlette alone on uvicorn (bench/floor.py) in the fan-out and storm runs",
+    )
     p.add_argument("--no-pin", action="store_true", help="do not pin server and load generator to CPUs")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -88,6 +94,8 @@ class Bench:
         made: list[tuple[str, Callable[[], Any]]] = [("liveblog", lambda: Liveblog(self.server_cpus))]
         if self.nchan:
             made.append(("nchan", lambda: nchan.Nginx(self.server_cpus)))
+        if self.args.floor:
+            made.append(("sse-starlette", lambda: Floor(self.server_cpus)))
         return made
 
     @contextlib.asynccontextmanager

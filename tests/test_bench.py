@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import scenarios
+from bench.floor import Floor
 from bench.loadgen import Fleet, SSEReader, WSReader, body_text, publish
 from bench.servers import Liveblog
 
@@ -83,6 +84,42 @@ async def test_every_reader_gets_every_update_once(tmp_path: Path) -> None:
         assert storm["complete"] and storm["reconnected"] == 100
         assert (storm["missing"], storm["duplicates"], storm["strays"], storm["resets"]) == (0, 0, 0, 0)
         assert storm["redis_commands"] is not None
+    finally:
+        for fleet in fleets:
+            await fleet.close()
+        await server.stop()
+
+
+async def test_the_sse_starlette_floor_delivers_every_update_once() -> None:
+    """The yardstick of `--floor` is a server like the others: every reader gets every update
+    once, over SSE and WebSocket, and a reconnecting reader resumes from its Last-Event-ID."""
+    server = Floor(cpus=None).start()
+    fleets: list[Fleet] = []
+    try:
+        channel = await server.channel()
+        fleets = [
+            Fleet(server.host, server.port, server.path(kind, channel), 100, kind) for kind in ("sse", "ws")
+        ]
+        for fleet in fleets:
+            await fleet.connect(concurrency=64)
+            assert (len(fleet.connect_times), fleet.failed) == (100, 0), fleet.kind
+            fleet.expect(0, 4)
+
+        async def post(body: bytes) -> tuple[int, float]:
+            return await server.post(channel, body)
+
+        sent = await publish(post, 0, 4, 0.02, server.ok)
+        assert sent.failures == 0
+        for fleet in fleets:
+            assert await fleet.wait_complete(timeout=30), fleet.kind
+            figures = scenarios.summarize(fleet, sent)
+            assert (figures["deliveries"], figures["missing"], figures["duplicates"]) == (400, 0, 0), (
+                fleet.kind
+            )
+
+        storm = await scenarios.reconnect_storm(server, 100)
+        assert storm["complete"] and storm["reconnected"] == 100
+        assert (storm["missing"], storm["duplicates"], storm["strays"], storm["resets"]) == (0, 0, 0, 0)
     finally:
         for fleet in fleets:
             await fleet.close()
