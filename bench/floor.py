@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,7 @@ from sse_starlette import EventSourceResponse
 from liveblog.app import tune_gc
 from liveblog.sse import SHUTDOWN_GRACE, SubscriptionResponse
 
-from . import proc
-from .loadgen import Publisher
-from .servers import stop_process, wait_http, wrap
+from .servers import ChildServer, wait_http, wrap
 
 MAX_BODY = 64 * 1024
 
@@ -153,25 +150,14 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _plain(send, 404)
 
 
-class Floor:
+class Floor(ChildServer):
     """`bench.floor:app` under uvicorn, a child of the bench, with the bench's server interface."""
 
     name = "sse-starlette"
-    ok = (201,)
 
     def __init__(self, cpus: str | None = "0") -> None:
-        self.cpus = cpus
-        self._tmp = tempfile.TemporaryDirectory(prefix="lbbench-floor-")
-        self.log = Path(self._tmp.name) / "server.log"
-        self.host, self.port = "127.0.0.1", proc.free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self._channels = 0
-        self._publisher: Publisher | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+        super().__init__(cpus, "lbbench-floor-")
+        self.log = self.root / "server.log"
 
     def start(self) -> Floor:
         command = [
@@ -187,24 +173,8 @@ class Floor:
         wait_http(f"http://{self.host}:{self.port}/", self.process, self.log)
         return self
 
-    async def stop(self) -> None:
-        if self._publisher is not None:
-            await self._publisher.close()
-        stop_process(self.process)
-        self.process = None
-        self._tmp.cleanup()
-
-    async def channel(self) -> str:
-        self._channels += 1
-        return f"bench{self._channels}"
-
     def path(self, kind: str, channel: str) -> str:
         return f"/{kind}/{channel}"
-
-    async def post(self, channel: str, text: bytes) -> tuple[int, float]:
-        if self._publisher is None:
-            self._publisher = Publisher(self.host, self.port)
-        return await self._publisher.post(f"/pub/{channel}", text, "text/plain")
 
     def page_path(self, channel: str) -> str:
         return "/"

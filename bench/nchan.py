@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
-import tempfile
 from pathlib import Path
 
 from . import proc
-from .loadgen import Publisher
-from .servers import stop_process, wait_http, wrap
+from .servers import ChildServer, wait_http, wrap
 
 INSTALL = "apt-get install -y nginx libnginx-mod-nchan wrk"
 MODULE_PATHS = (
@@ -90,26 +89,16 @@ NCHAN_LOCATIONS = """
 """
 
 
-class Nginx:
+class Nginx(ChildServer):
     """One nginx master and one worker, not daemonized, a child of this process."""
 
     name = "nchan"
     ok = (201, 202)
+    stop_signal = signal.SIGTERM  # fast shutdown
 
     def __init__(self, cpus: str | None = "0", nchan: bool = True, page: bytes = b"") -> None:
-        self.cpus, self.nchan = cpus, nchan
-        self._tmp = tempfile.TemporaryDirectory(prefix="lbbench-nginx-")
-        self.root = Path(self._tmp.name)
-        self.host, self.port = "127.0.0.1", proc.free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.page = page
-        self._channels = 0
-        self._publisher: Publisher | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+        super().__init__(cpus, "lbbench-nginx-")
+        self.nchan, self.page = nchan, page
 
     def config(self) -> str:
         module = nchan_module()
@@ -140,24 +129,8 @@ class Nginx:
         wait_http(f"http://{self.host}:{self.port}/page", self.process, log)
         return self
 
-    async def stop(self) -> None:
-        if self._publisher is not None:
-            await self._publisher.close()
-        stop_process(self.process, 15)  # SIGTERM: fast shutdown
-        self.process = None
-        self._tmp.cleanup()
-
-    async def channel(self) -> str:
-        self._channels += 1
-        return f"bench{self._channels}"
-
     def path(self, kind: str, channel: str) -> str:
         return f"/sub/{channel}"
-
-    async def post(self, channel: str, text: bytes) -> tuple[int, float]:
-        if self._publisher is None:
-            self._publisher = Publisher(self.host, self.port)
-        return await self._publisher.post(f"/pub/{channel}", text, "text/plain")
 
     def page_path(self, channel: str) -> str:
         return "/page"

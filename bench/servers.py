@@ -54,6 +54,44 @@ def stop_process(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGI
         process.wait()
 
 
+class ChildServer:
+    """A server under test run as a child process, with numbered channels and a plain-text
+    publisher at `/pub/{channel}`: Nchan's and sse-starlette alone's (`floor.py`)."""
+
+    ok: tuple[int, ...] = (201,)
+    stop_signal = signal.SIGINT
+
+    def __init__(self, cpus: str | None, prefix: str) -> None:
+        self.cpus = cpus
+        self._tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        self.root = Path(self._tmp.name)
+        self.host, self.port = "127.0.0.1", proc.free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._channels = 0
+        self._publisher: Publisher | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def stop(self) -> None:
+        if self._publisher is not None:
+            await self._publisher.close()
+        stop_process(self.process, self.stop_signal)
+        self.process = None
+        self._tmp.cleanup()
+
+    async def channel(self) -> str:
+        self._channels += 1
+        return f"bench{self._channels}"
+
+    async def post(self, channel: str, text: bytes) -> tuple[int, float]:
+        if self._publisher is None:
+            self._publisher = Publisher(self.host, self.port)
+        return await self._publisher.post(f"/pub/{channel}", text, "text/plain")
+
+
 class Liveblog:
     """One liveblog server; `channel()` creates a fresh blog, `post()` publishes to it as a bot."""
 

@@ -53,8 +53,14 @@ def test_ws_parser_survives_any_segmentation() -> None:
     assert list(fleet.counts) == [1, 1]
 
 
-async def test_every_reader_gets_every_update_once(tmp_path: Path) -> None:
-    server = Liveblog(cpus=None, root=tmp_path).start()
+@pytest.mark.parametrize("name", ["liveblog", "sse-starlette"])
+async def test_every_reader_gets_every_update_once(name: str, tmp_path: Path) -> None:
+    """On liveblog, and on the yardstick of `--floor` (sse-starlette alone): every reader gets
+    every update once, over SSE and WebSocket, and a reconnecting reader resumes from its
+    Last-Event-ID; on liveblog without a Redis command of its own."""
+    server: Liveblog | Floor = (
+        Liveblog(cpus=None, root=tmp_path) if name == "liveblog" else Floor(cpus=None)
+    ).start()
     fleets: list[Fleet] = []
     try:
         slug = await server.channel()
@@ -80,46 +86,11 @@ async def test_every_reader_gets_every_update_once(tmp_path: Path) -> None:
             assert (figures["missing"], figures["duplicates"], figures["strays"]) == (0, 0, 0), fleet.kind
             assert fleet.lost == 0, fleet.kind
 
-        storm = await scenarios.reconnect_storm(server, 100, server.redis_commands)
+        counter = server.redis_commands if isinstance(server, Liveblog) else None
+        storm = await scenarios.reconnect_storm(server, 100, counter)
         assert storm["complete"] and storm["reconnected"] == 100
         assert (storm["missing"], storm["duplicates"], storm["strays"], storm["resets"]) == (0, 0, 0, 0)
-        assert storm["redis_commands"] is not None
-    finally:
-        for fleet in fleets:
-            await fleet.close()
-        await server.stop()
-
-
-async def test_the_sse_starlette_floor_delivers_every_update_once() -> None:
-    """The yardstick of `--floor` is a server like the others: every reader gets every update
-    once, over SSE and WebSocket, and a reconnecting reader resumes from its Last-Event-ID."""
-    server = Floor(cpus=None).start()
-    fleets: list[Fleet] = []
-    try:
-        channel = await server.channel()
-        fleets = [
-            Fleet(server.host, server.port, server.path(kind, channel), 100, kind) for kind in ("sse", "ws")
-        ]
-        for fleet in fleets:
-            await fleet.connect(concurrency=64)
-            assert (len(fleet.connect_times), fleet.failed) == (100, 0), fleet.kind
-            fleet.expect(0, 4)
-
-        async def post(body: bytes) -> tuple[int, float]:
-            return await server.post(channel, body)
-
-        sent = await publish(post, 0, 4, 0.02, server.ok)
-        assert sent.failures == 0
-        for fleet in fleets:
-            assert await fleet.wait_complete(timeout=30), fleet.kind
-            figures = scenarios.summarize(fleet, sent)
-            assert (figures["deliveries"], figures["missing"], figures["duplicates"]) == (400, 0, 0), (
-                fleet.kind
-            )
-
-        storm = await scenarios.reconnect_storm(server, 100)
-        assert storm["complete"] and storm["reconnected"] == 100
-        assert (storm["missing"], storm["duplicates"], storm["strays"], storm["resets"]) == (0, 0, 0, 0)
+        assert (storm["redis_commands"] is not None) == isinstance(server, Liveblog)
     finally:
         for fleet in fleets:
             await fleet.close()
