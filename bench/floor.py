@@ -5,10 +5,14 @@ itself. The same uvicorn (uvloop, httptools, websockets-sansio, one worker) and 
 collector settings as liveblog, and nothing else: no Starlette, no Redis, no hub. A publish
 appends the pre-encoded event to its channel's list in memory and wakes every reader through
 one shared future; each SSE reader is an `EventSourceResponse` set up as liveblog's (no
-sse-starlette ping, one shared shutdown event, the same `_send_with_timeout` override) over a
-generator that yields what it has not sent yet (one chunk per wake-up, as liveblog's
-batches), from its `Last-Event-ID` on. WebSocket readers get the same bytes as text frames from uvicorn's `send`.
-Whatever this costs, a server that streams through sse-starlette on uvicorn costs at least.
+sse-starlette ping, one shared shutdown event, the same `_send_with_timeout` override) over
+a generator that yields what it has not sent yet (one chunk per wake-up, as liveblog's
+batches), from its `Last-Event-ID` on. WebSocket readers get the same bytes as text frames
+from uvicorn's `send`. Whatever this costs, a server that streams through sse-starlette on
+uvicorn costs at least.
+
+A yardstick for the bench, not a service: it listens on 127.0.0.1 for the bench's own run and
+keeps every event it is sent (a run publishes a few hundred per channel).
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ def _channel(path: str, prefix: str) -> Channel | None:
 def _last_id(scope: dict[str, Any]) -> int:
     for name, value in scope["headers"]:
         if name == b"last-event-id":
-            return int(value) if value.isdigit() else 0
+            return int(value) if value.isdigit() and len(value) < 19 else 0
     return 0
 
 
