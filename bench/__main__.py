@@ -1,5 +1,7 @@
 """`python -m bench`: run the scenarios against liveblog and Nchan, print and save the tables.
 
+With `--floor` (as `make bench` runs it), also against sse-starlette alone (`floor.py`).
+
 The server under test runs on CPU 0 (`taskset -c 0`, its embedded Redis inherits it),
 this load generator on CPU 1 (`sched_setaffinity`, the same call taskset makes).
 """

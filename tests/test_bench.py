@@ -1,7 +1,8 @@
 """The benchmark's own code as a correctness check: every reader gets every update exactly once.
 
-No timing assertions and no nginx: a small liveblog server, 200 SSE and 200 WebSocket
-readers from `bench.loadgen`, a few updates, and a small reconnect storm.
+No timing assertions and no nginx: a small liveblog server (and sse-starlette alone, the
+yardstick of `--floor`), 200 SSE and 200 WebSocket readers from `bench.loadgen`, a few
+updates, and a small reconnect storm.
 """
 
 from __future__ import annotations
