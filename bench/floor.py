@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 from sse_starlette import EventSourceResponse
 
+from liveblog import sse
 from liveblog.app import tune_gc
 from liveblog.sse import SHUTDOWN_GRACE, SubscriptionResponse
 
@@ -60,6 +61,9 @@ class Channel:
 
 
 class Lean(EventSourceResponse):
+    # liveblog's override of sse-starlette's private per-send hook, the same function (pinned
+    # release, `sse.check()` at the first request, tests/test_seams.py): the floor measures
+    # sse-starlette as liveblog uses it.
     _send_with_timeout = SubscriptionResponse._send_with_timeout
 
 
@@ -122,7 +126,8 @@ async def _websocket(channel: Channel, receive: Any, send: Any) -> None:
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     global _shutdown
-    if _shutdown is None:  # once the modules are in: as liveblog's lifespan does
+    if _shutdown is None:  # once the modules are in: as `liveblog serve` and its lifespan do
+        sse.check()  # the `_send_with_timeout` override below is only sound on the pinned release
         tune_gc()
         _shutdown = anyio.Event()
     if scope["type"] == "websocket":
