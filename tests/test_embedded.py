@@ -100,6 +100,7 @@ def test_embedded_redis_is_durable_and_single_per_data_dir(tmp_path):
         assert config["appendonly"] == "yes"
         assert config["appendfsync"] == "always"
         assert config["save"] == ""
+        assert config["hz"] == "1"  # idle, it costs no CPU (README's Performance)
         client.close()
     finally:
         first.stop()
