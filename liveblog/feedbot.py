@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import Invalid, NotFound
-from .store import Store, now_iso
+from .store import FEEDS, Store, now_iso
 from .webhooks import check_url
 
 INDEX = "lb:feedbot"
@@ -89,6 +89,7 @@ class Feeds:
         }
         await self.redis.hset(FeedKeys.of(slug).feeds, record["id"], json.dumps(record))
         await self.redis.hset(INDEX, record["id"], slug)
+        await self.store.notify(FEEDS)
         return record
 
     async def registered(self, slug: str | None = None) -> list[dict[str, Any]]:
@@ -118,6 +119,7 @@ class Feeds:
             pipe.delete(keys.state(feed_id), keys.seen(feed_id), keys.lease(feed_id))
             await pipe.execute()
         await self.redis.hdel(INDEX, feed_id)
+        await self.store.notify(FEEDS)
         return record
 
     async def state(self, record: dict[str, Any]) -> dict[str, str]:

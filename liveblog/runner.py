@@ -6,6 +6,12 @@ set, then hands back what it had claimed and returns, soon. `run_workers` runs t
 tasks of one task group, restarting one that fails, and cancels one that does not return within its
 grace period after the stop.
 
+Idle workers make no Redis round trips: each waits (`ctx.wait`) until its own next piece of work is
+due or until the store notices that what it works from changed (`Store.notify`: a scheduled update,
+a webhook, a feed). One `XREAD BLOCK` per process (the `Doorbell`) reads those notices for all of
+its workers; each worker still looks at everything every `IDLE` seconds, for a notice lost with a
+process that died between its change and the notice.
+
 The workers live in the top-level `workers/` package, which imports `liveblog`, never the reverse
 (DESIGN.md): they are found through the `liveblog.workers` entry points that pyproject.toml
 declares (name = "module:run"), and loaded when run, so a worker that is not installed breaks only a
@@ -18,12 +24,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
-from .redis_client import AsyncClient, connect
+from .redis_client import BLOCK_MS, UNAVAILABLE, AsyncClient, connect
 from .settings import Settings
-from .store import Store
+from .store import NOTICES, NOTICES_KEPT, Store
 
 # The entry-point group in which each worker is registered as `name = "module:run"`.
 GROUP = "liveblog.workers"
@@ -31,12 +38,69 @@ GROUP = "liveblog.workers"
 GRACE = 10.0
 # Seconds before a worker that failed with an exception is started again.
 RESTART_DELAY = 1.0
+# Seconds at most between two looks of a worker at everything, notices or not.
+IDLE = 30.0
 
 log = logging.getLogger("liveblog.workers")
 
 
 class UnknownWorker(Exception):
     """A worker name that is not registered, or whose module is not installed."""
+
+
+class Doorbell:
+    """This process's reader of the store's notices: wakes the workers waiting for their topic.
+
+    `run` reads them with one `XREAD BLOCK` on a connection of its own. Once it reads, it rings every
+    topic: a worker that looked before the doorbell read its first notice looks again, so no change
+    falls between the two. Should Redis be away, every topic rings when it is back."""
+
+    def __init__(self) -> None:
+        self._topics: dict[str, asyncio.Event] = {}
+
+    def _topic(self, topic: str) -> asyncio.Event:
+        return self._topics.setdefault(topic, asyncio.Event())
+
+    def ring(self, *topics: str) -> None:
+        """Wake the workers of `topics` (all when none is named) in this process."""
+        for topic in topics or tuple(self._topics):
+            self._topic(topic).set()
+
+    async def wait(self, topic: str, seconds: float, stop: asyncio.Event) -> None:
+        """Until `topic` rang (since the last wait for it), `stop` is set, or `seconds` passed."""
+        rang = self._topic(topic)
+        if not rang.is_set() and not stop.is_set():
+            waits = [asyncio.ensure_future(rang.wait()), asyncio.ensure_future(stop.wait())]
+            try:
+                await asyncio.wait(waits, timeout=max(seconds, 0.0), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
+        rang.clear()
+
+    async def run(self, ctx: Context) -> None:
+        """Read the notices until `ctx.stop`."""
+        client = ctx.connect(blocking=True)
+        position = None
+        try:
+            while not ctx.stop.is_set():
+                try:
+                    if position is None:
+                        position = await ctx.store.last_notice()
+                        self.ring()
+                    reply: Any = await client.xread({NOTICES: position}, NOTICES_KEPT, BLOCK_MS)
+                except UNAVAILABLE as exc:
+                    ctx.log.warning("notices: store unreachable (%s); retrying", exc)
+                    position = None  # perhaps missed some: every worker looks again
+                    if await ctx.sleep(RESTART_DELAY):
+                        return
+                    continue
+                for _stream, entries in reply or ():
+                    for notice_id, fields in entries:
+                        position = notice_id
+                        self.ring(fields.get(b"topic", b"").decode(errors="replace"))
+        finally:
+            await client.aclose()
 
 
 @dataclass(frozen=True)
@@ -52,6 +116,7 @@ class Context:
     redis: AsyncClient
     stop: asyncio.Event
     log: logging.Logger
+    doorbell: Doorbell = field(default_factory=Doorbell)
 
     def for_worker(self, name: str) -> Context:
         return replace(self, log=log.getChild(name))
@@ -65,6 +130,12 @@ class Context:
         """Wait `seconds`, or less if the worker is asked to stop; True when it is."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), seconds)
+        return self.stop.is_set()
+
+    async def wait(self, topic: str, seconds: float = IDLE) -> bool:
+        """Wait until a notice of `topic` (`Store.notify`, or `doorbell.ring` in this process),
+        `seconds` (at most `IDLE`), or the stop; True when the worker is asked to stop."""
+        await self.doorbell.wait(topic, min(seconds, IDLE), self.stop)
         return self.stop.is_set()
 
 
@@ -122,10 +193,29 @@ async def run_workers(names: Iterable[str], ctx: Context, *, grace: float = GRAC
     each has returned (or been cancelled `grace` seconds after the stop)."""
     chosen = resolve(names)
     log.info("workers running: %s", ", ".join(chosen) or "none")
-    async with asyncio.TaskGroup() as group:
-        for name, worker in chosen.items():
-            group.create_task(_supervise(name, worker, ctx.for_worker(name), grace), name=f"worker:{name}")
+    notices = asyncio.create_task(_notices(ctx), name="worker notices") if chosen else None
+    try:
+        async with asyncio.TaskGroup() as group:
+            for name, worker in chosen.items():
+                group.create_task(
+                    _supervise(name, worker, ctx.for_worker(name), grace), name=f"worker:{name}"
+                )
+    finally:
+        # redis-py 8.1 can swallow the cancel of a blocked XREAD and block again: until it is done.
+        while notices is not None and not notices.done():
+            notices.cancel()
+            await asyncio.wait({notices}, timeout=0.05)
     log.info("workers stopped: %s", ", ".join(chosen) or "none")
+
+
+async def _notices(ctx: Context) -> None:
+    """The doorbell, started again should it fail (a worker waiting for it looks every `IDLE`)."""
+    while not ctx.stop.is_set():
+        try:
+            await ctx.doorbell.run(ctx)
+        except Exception:
+            ctx.log.exception("notices failed; reading them again in %.0f s", RESTART_DELAY)
+            await ctx.sleep(RESTART_DELAY)
 
 
 async def _supervise(name: str, worker: Worker, ctx: Context, grace: float) -> None:

@@ -167,6 +167,13 @@ for i = 1, #ids, 2 do
 end
 return out
 
+--! next_due
+-- KEYS: meta, scheduled
+-- When the soonest scheduled update falls due (ms); nil when there is none, or the blog has ended.
+if redis.call('HGET', KEYS[1], 'status') == 'ended' then return nil end
+local soonest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+return soonest[2]
+
 --! cancel_scheduled
 -- KEYS: scheduled, pending; ARGV: schedule id
 -- Takes the update off the schedule and forgets it in the same step; 0 when it is not (or no

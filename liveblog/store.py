@@ -5,7 +5,8 @@ Cluster slot: `events` (the stream, the source of truth), `updates` (hash id ->
 current JSON), `order` (sorted set for paging), `meta` (the blog's hash), `audience` and
 `audience-counts` (reading now: see audience.py), `media:ID` (an uploaded image: its document and
 the bytes of each width).
-Global keys: `lb:blogs` (sorted set of slugs), `lb:scheduled-blogs`, the accounts under one hash
+Global keys: `lb:blogs` (sorted set of slugs), `lb:scheduled-blogs`, `lb:notices` (a short stream:
+what changed for the background workers, see `Store.notify`), the accounts under one hash
 tag, as they change together (`lb:{auth}:users`, `lb:{auth}:tokens`, `lb:{auth}:token-names`,
 `lb:{auth}:sessions:NAME-HASH`, a user's open sessions), the login failure counters
 `lb:{login}:user:HASH` and `lb:{login}:addr:HASH`, the writers' rate limits `lb:rate:HASH` (one
@@ -48,7 +49,11 @@ SESSIONS = "lb:{auth}:sessions:"
 LEGACY_KEYS = {"lb:users": USERS, "lb:tokens": TOKENS, "lb:token-names": TOKEN_NAMES}
 LEGACY_SESSIONS = "lb:sessions:"
 SCHEDULED_BLOGS = "lb:scheduled-blogs"
+NOTICES = "lb:notices"
+NOTICES_KEPT = 100  # about this many notices are kept: a worker that missed more looks at everything
 SECRET_KEY = "lb:secret-key"
+# The topics of the workers' notices.
+SCHEDULED, WEBHOOKS, FEEDS = "scheduled", "webhooks", "feeds"
 SCHEDULED_LIMIT = 1000  # scheduled updates listed per blog, soonest first
 HISTORY_KEPT = 50  # edits kept in an update's history, the newest
 
@@ -410,6 +415,8 @@ class Store:
         )
         if not result:
             raise NotFound(f"no blog {slug!r}")
+        if "status" in changes:  # reopened, its due updates are published
+            await self.notify(SCHEDULED)
         meta = json.loads(result[1])
         meta["last_event_id"] = _text(result[0])
         return _blog(meta)
@@ -455,6 +462,7 @@ class Store:
             )
             if _text(result[0]) == "ok":
                 await self.redis.sadd(SCHEDULED_BLOGS, slug)
+                await self.notify(SCHEDULED)
                 return Published(response, response_json, replayed=False)
         else:
             result = await self._write(
@@ -544,7 +552,10 @@ class Store:
         keys = Keys.of(slug)
         rest = {k: v for k, v in fields.items() if k not in ("published_at", "updated_at")}
         args = [scheduled_id, int(at.timestamp() * 1000), json.dumps(rest, separators=(",", ":"))]
-        return bool(await self._write("edit_scheduled", [keys.scheduled, keys.pending], args))
+        if not await self._write("edit_scheduled", [keys.scheduled, keys.pending], args):
+            return False
+        await self.notify(SCHEDULED)  # it may fall due sooner
+        return True
 
     # -- drafts: apart from the stream and the published state, under the blog's tag -----------
 
@@ -591,6 +602,26 @@ class Store:
 
     async def scheduled_blogs(self) -> list[str]:
         return sorted(_text(s) for s in await self.redis.smembers(SCHEDULED_BLOGS))
+
+    async def next_due(self, slug: str) -> float | None:
+        """When the blog's soonest scheduled update falls due (unix seconds); None when it has
+        none, or has ended (its updates wait until it is reopened, which `notify`s)."""
+        keys = Keys.of(slug)
+        due = await self._scripts["next_due"](keys=[keys.meta, keys.scheduled])
+        return None if due is None else float(due) / 1000
+
+    # -- notices to the background workers -------------------------------------------------
+
+    async def notify(self, topic: str) -> None:
+        """Tell the background workers of every process that `topic` changed (`SCHEDULED`,
+        `WEBHOOKS`, `FEEDS`): they wait for this (`runner.Doorbell`) instead of polling. Written
+        after the change itself, so a worker that reads on a notice finds the change."""
+        await self.redis.xadd(NOTICES, {"topic": topic}, maxlen=NOTICES_KEPT, approximate=True)
+
+    async def last_notice(self) -> str:
+        """The ID of the latest notice ("0-0" when there is none): where a doorbell starts."""
+        latest = await self.redis.xrevrange(NOTICES, count=1)
+        return _text(latest[0][0]) if latest else "0-0"
 
     async def get_update(self, slug: str, update_id: str) -> Update | None:
         raw = await self.redis.hget(Keys.of(slug).updates, update_id)

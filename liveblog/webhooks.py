@@ -34,7 +34,7 @@ from .errors import Invalid, NotFound
 from .events import STORED_EVENT_TYPES as EVENT_TYPES
 from .models import MAX_TEXT as MAX_URL
 from .outbound import is_public
-from .store import Keys, Store, now_iso
+from .store import WEBHOOKS, Keys, Store, now_iso
 
 INDEX = "lb:webhooks"
 GROUP = "webhooks"
@@ -158,6 +158,7 @@ class Webhooks:
         }
         await self.redis.hset(keys.hooks, record["id"], json.dumps(record))
         await self.redis.hset(INDEX, record["id"], slug)
+        await self.store.notify(WEBHOOKS)
         return record
 
     async def registered(self, slug: str | None = None) -> list[dict[str, Any]]:
@@ -187,6 +188,7 @@ class Webhooks:
             pipe.delete(keys.queue(hook_id), keys.tries(hook_id), keys.log(hook_id), keys.lease(hook_id))
             await pipe.execute()
         await self.redis.hdel(INDEX, hook_id)
+        await self.store.notify(WEBHOOKS)
         return record
 
     async def save(self, record: dict[str, Any]) -> bool:
@@ -195,6 +197,7 @@ class Webhooks:
         if not await self.redis.hexists(keys.hooks, record["id"]):
             return False
         await self.redis.hset(keys.hooks, record["id"], json.dumps(record))
+        await self.store.notify(WEBHOOKS)
         return True
 
     async def record(self, slug: str, hook_id: str, entry: dict[str, Any]) -> None:

@@ -159,6 +159,33 @@ async def test_two_worker_processes_publish_each_due_update_once(quiet_server, q
             w.kill()
 
 
+def polls(server: Server) -> int:
+    """The commands the workers look at their work with (SMEMBERS: the blogs with scheduled
+    updates; HVALS: the feeds' and the webhooks' registries), in all, since Redis started."""
+    stats = server.redis().info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("smembers", "hvals"))
+
+
+async def test_idle_workers_send_redis_nothing_until_the_store_notices_a_change(quiet_server, quiet_api):
+    """Every worker waits until its next piece of work is due or the store notifies it of a change,
+    instead of looking every second: idle, they send Redis nothing, and an update scheduled in the
+    meantime is still published on time (its notice wakes the scheduler)."""
+    worker = WorkerProcess(quiet_server, label="idle").start()  # every installed worker
+    try:
+        await asyncio.sleep(1.0)  # their first looks
+        before = polls(quiet_server)
+        await asyncio.sleep(3.0)
+        assert polls(quiet_server) == before  # polling, they made 12 looks or so in 3 s
+
+        slug = await new_blog(quiet_api)
+        await schedule(quiet_api, slug, "Woken by its notice", 1.0)
+        assert await wait_for_bodies(quiet_api, slug, 1, timeout=10) == ["Woken by its notice"]
+        assert worker.stop(signal.SIGTERM) == 0
+    finally:
+        worker.kill()
+    assert "Traceback" not in worker.log.read_text()
+
+
 async def test_a_worker_with_nothing_to_do_stops_at_once_on_sigterm(quiet_server):
     worker = WorkerProcess(quiet_server, label="all").start()  # no name: every installed worker
     try:

@@ -27,7 +27,7 @@ import os
 import secrets
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -39,16 +39,15 @@ from liveblog.feeditems import FeedError, item_markdown, item_title, parse
 from liveblog.models import MAX_NAME, MAX_TITLE, Author
 from liveblog.outbound import PrivateAddress
 from liveblog.redis_client import UNAVAILABLE
+from liveblog.runner import IDLE, Context
+from liveblog.store import FEEDS
 from liveblog.webhooks import check_url
-
-if TYPE_CHECKING:
-    from liveblog.runner import Context
 
 TIMEOUT = 15.0  # seconds for one whole fetch, redirects included
 MAX_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
 LEASE_MS = 5_000  # a feed's poll lease; renewed every third of it while the poll lasts
-TICK = 0.5  # seconds between two looks at which feeds are due
+TICK = 0.5  # seconds between two looks at which feeds are due, while polls run
 USER_AGENT = "liveblog-feedbot"
 REDIRECTS = (301, 302, 303, 307, 308)
 
@@ -79,6 +78,7 @@ async def run(ctx: Context) -> None:
                     task = tasks.pop(feed_id)
                     if not task.cancelled() and task.exception() is not None:
                         ctx.log.error("feeds: %s failed: %r", feed_id, task.exception())
+                soonest = None  # when the next feed falls due
                 try:
                     records = await feeds.registered()
                     now = time.time()
@@ -86,7 +86,9 @@ async def run(ctx: Context) -> None:
                         if record["id"] in tasks:
                             continue
                         state = await feeds.state(record)
-                        if float(state.get("next", 0)) > now:
+                        due = float(state.get("next", 0))
+                        if due > now:
+                            soonest = due if soonest is None else min(soonest, due)
                             continue
                         tasks[record["id"]] = asyncio.create_task(
                             _leased(ctx, feeds, http, record, consumer, scripts),
@@ -94,7 +96,10 @@ async def run(ctx: Context) -> None:
                         )
                 except UNAVAILABLE as exc:
                     ctx.log.warning("feeds: store unreachable (%s); retrying", exc)
-                await ctx.sleep(TICK)
+                    soonest = time.time() + TICK
+                # While polls run, a look every TICK (at the times they recorded); idle, none
+                # until the next feed falls due or one is added (the store's FEEDS notice).
+                await ctx.wait(FEEDS, TICK if tasks else IDLE if soonest is None else soonest - time.time())
     finally:
         for task in tasks.values():
             task.cancel()

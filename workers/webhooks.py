@@ -37,7 +37,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from redis.exceptions import ResponseError
@@ -47,16 +47,15 @@ from liveblog import outbound
 from liveblog.events import encode, parse_id
 from liveblog.outbound import PrivateAddress
 from liveblog.redis_client import UNAVAILABLE, AsyncClient
+from liveblog.runner import IDLE, Context
+from liveblog.store import WEBHOOKS
 from liveblog.webhooks import GROUP, WebhookKeys, Webhooks, score
-
-if TYPE_CHECKING:
-    from liveblog.runner import Context
 
 TIMEOUT = 10.0  # seconds a receiver has to answer 2xx
 MAX_RESPONSE = 4096  # bytes of a receiver's answer read (the rest is dropped)
 RETRY_FOR = 24 * 3600.0  # seconds of retries before an event is failed, and an endpoint disabled
 LEASE_MS = 5_000  # a blog's fan-out lease and an endpoint's delivery lease; renewed every third of it
-REFRESH = 1.0  # seconds between two looks at the registered webhooks
+REFRESH = 1.0  # seconds before another look at the registered webhooks, when the store was away
 IDLE_POLL = 0.1  # seconds between two looks at an empty queue
 BATCH = 100
 USER_AGENT = "liveblog-webhooks"
@@ -160,12 +159,21 @@ async def run(ctx: Context) -> None:
                     for name, start in wanted.items():
                         if name not in tasks:
                             tasks[name] = asyncio.create_task(start(), name=f"webhooks {name}")
-                await ctx.sleep(REFRESH)
+                            tasks[name].add_done_callback(lambda task: _ended(ctx, task))
+                # Until a webhook is added, changed or removed (the store's WEBHOOKS notice).
+                await ctx.wait(WEBHOOKS, IDLE if records is not None else REFRESH)
     finally:
         for task in tasks.values():  # each hands its leases back
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
         await reader.aclose()
+
+
+def _ended(ctx: Context, task: asyncio.Task[None]) -> None:
+    """A task ended: its endpoint disabled (looked at at once), or failed (started again after
+    `REFRESH`, not in a loop as fast as it fails)."""
+    failed = not task.cancelled() and task.exception() is not None
+    asyncio.get_running_loop().call_later(REFRESH if failed else 0, ctx.doorbell.ring, WEBHOOKS)
 
 
 # -- fan-out ---------------------------------------------------------------------------------------
