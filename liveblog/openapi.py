@@ -416,7 +416,7 @@ def _paths() -> dict[str, Any]:
                                 "type": "object",
                                 "required": ["file"],
                                 "properties": {"file": {"type": "string", "format": "binary"}},
-                                "additionalProperties": False,
+                                # Other fields (a form's CSRF token, say; at most 5) are ignored.
                             }
                         }
                     },

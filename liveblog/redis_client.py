@@ -32,14 +32,18 @@ AsyncClient: TypeAlias = aioredis.Redis | AsyncRedisCluster
 SyncClient: TypeAlias = redis.Redis | RedisCluster
 
 
-def connect(url: str, *, cluster: bool = False, blocking: bool = False) -> AsyncClient:
+def connect(
+    url: str, *, cluster: bool = False, blocking: bool = False, name: str | None = None
+) -> AsyncClient:
     """An asyncio client whose calls fail fast when Redis is away (blocking reads get a longer
-    timeout); a cluster client when `cluster`, seeded from the node at `url`."""
+    timeout); a cluster client when `cluster`, seeded from the node at `url`. `name`: its
+    connections' name in Redis's `CLIENT LIST`."""
     timeout = BLOCK_MS / 1000 + 5 if blocking else TIMEOUT
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "health_check_interval": HEALTH_CHECK_INTERVAL,
+        "client_name": name,
     }
     if cluster:
         return AsyncRedisCluster.from_url(url, **options)

@@ -38,6 +38,8 @@ GROUP = "liveblog.workers"
 GRACE = 10.0
 # Seconds before a worker that failed with an exception is started again.
 RESTART_DELAY = 1.0
+# The name of the doorbell's connection in Redis's CLIENT LIST.
+NOTICES_CLIENT = "liveblog-notices"
 # Seconds at most between two looks of a worker at everything, notices or not.
 IDLE = 30.0
 
@@ -80,7 +82,7 @@ class Doorbell:
 
     async def run(self, ctx: Context) -> None:
         """Read the notices until `ctx.stop`."""
-        client = ctx.connect(blocking=True)
+        client = ctx.connect(blocking=True, name=NOTICES_CLIENT)
         position = None
         try:
             while not ctx.stop.is_set():
@@ -121,10 +123,12 @@ class Context:
     def for_worker(self, name: str) -> Context:
         return replace(self, log=log.getChild(name))
 
-    def connect(self, *, blocking: bool = False) -> AsyncClient:
+    def connect(self, *, blocking: bool = False, name: str | None = None) -> AsyncClient:
         """A new client of the same Redis; the caller closes it (`await client.aclose()`)."""
         assert self.settings.redis_url is not None, "Context.settings.redis_url is the Redis in use"
-        return connect(self.settings.redis_url, cluster=self.settings.redis_cluster, blocking=blocking)
+        return connect(
+            self.settings.redis_url, cluster=self.settings.redis_cluster, blocking=blocking, name=name
+        )
 
     async def sleep(self, seconds: float) -> bool:
         """Wait `seconds`, or less if the worker is asked to stop; True when it is."""

@@ -248,8 +248,9 @@ def _commands(client: redis.Redis) -> dict[str, int]:
 
 
 # What goes on whether pages are read or not: the probe itself, the hub's XREAD, and the in-process
-# workers' looks at their registries (the scheduler's SMEMBERS, the webhooks' and feeds' HVALS: a
-# few a second, so one can fall between two reads of the counters; no page reads with HVALS) and
+# workers' looks at their registries (the scheduler's SMEMBERS, the webhooks' and feeds' HVALS: when
+# another test's change rings them, so one can fall between two reads of the counters; no page
+# reads with HVALS) and
 # at the queue of every webhook endpoint registered in this Redis, by any test (ZRANGE, ten a
 # second each; a page reads with ZRANGE only from the scripts, which EVALSHA counts as well).
 BACKGROUND = frozenset(
