@@ -61,7 +61,13 @@ class Doorbell:
         self._topics: dict[str, asyncio.Event] = {}
 
     def _topic(self, topic: str) -> asyncio.Event:
-        return self._topics.setdefault(topic, asyncio.Event())
+        rang = self._topics.get(topic)
+        if rang is None:
+            # Rung from the start: a worker's first wait returns at once, so its second look comes
+            # after the doorbell's first ring, whichever of the two came first.
+            rang = self._topics[topic] = asyncio.Event()
+            rang.set()
+        return rang
 
     def ring(self, *topics: str) -> None:
         """Wake the workers of `topics` (all when none is named) in this process."""
