@@ -114,8 +114,7 @@ def storm_table(rows: Sequence[dict[str, Any]]) -> str:
         text += (
             "\n\nRedis commands during the storm: "
             + ", ".join(f"{name} {calls}" for name, calls in ours["redis_breakdown"].items())
-            + " (the table counts the storm's own: not the scheduler's once-a-second SMEMBERS"
-            " nor the INFO probe's connection handshake)"
+            + " (the table counts the storm's own: not the INFO probe's connection handshake)"
         )
     return text
 

@@ -234,7 +234,7 @@ def _fanouts(fleet: Fleet, sent: Sent) -> list[float]:
     return worst
 
 
-BACKGROUND_COMMANDS = frozenset({"smembers", "hello", "client"})
+BACKGROUND_COMMANDS = frozenset({"hello", "client"})
 
 
 async def reconnect_storm(server: Server, n: int, redis_commands: Any = None) -> dict[str, Any]:
@@ -283,8 +283,8 @@ async def reconnect_storm(server: Server, n: int, redis_commands: Any = None) ->
         "duplicates": figures["duplicates"],
         "strays": figures["strays"],
         "resets": figures["resets"],
-        # The storm's own reads; the scheduler's once-a-second SMEMBERS and the handshake of the
-        # INFO probe's connection (HELLO, CLIENT SETINFO) go on whether there is a storm or not.
+        # The storm's own reads; the handshake of the INFO probe's connection (HELLO, CLIENT
+        # SETINFO) goes on whether there is a storm or not.
         "redis_commands": (
             sum(v for k, v in commands.items() if k not in BACKGROUND_COMMANDS)
             if commands is not None
