@@ -404,7 +404,7 @@ def _paths() -> dict[str, Any]:
                         e413="The file is over `LIVEBLOG_MAX_UPLOAD_BYTES`, or the image over "
                         f"{MAX_UPLOAD_PIXELS:,} pixels.",
                         e415="The request body is not `multipart/form-data`.",
-                        e422="No `file` field, or a file that is not a JPEG, PNG, WebP or GIF image, or a GIF "
+                        e422="No `file` field, another field, or a file that is not a JPEG, PNG, WebP or GIF image, or a GIF "
                         f"of over {MAX_UPLOAD_FRAMES} frames.",
                     ),
                 ),
@@ -416,7 +416,7 @@ def _paths() -> dict[str, Any]:
                                 "type": "object",
                                 "required": ["file"],
                                 "properties": {"file": {"type": "string", "format": "binary"}},
-                                # Other fields (a form's CSRF token, say; at most 5) are ignored.
+                                "additionalProperties": False,
                             }
                         }
                     },

@@ -58,10 +58,13 @@ async def upload(request: Request) -> Response:
     form = await read_form(request, form_limit(request), max_files=1, max_fields=5)
     try:
         data = await file_of(request, form)
+        unknown = next((name for name in form if name != "file"), None)
     finally:
         await form.close()
     if data is None:
         raise Invalid("file", "field required: the image, as a file")
+    if unknown is not None:  # as a JSON body's unknown field is (the document says so too)
+        raise Invalid(unknown, "unknown field")
     state = state_of(request)
     document = await media.upload(state.store, slug, data, state.uploads)
     headers = {"Location": location(request, document["url"]), "Cache-Control": "no-cache"}
