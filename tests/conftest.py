@@ -24,6 +24,7 @@ import redis
 from playwright.async_api import Browser, async_playwright
 
 from liveblog.redis_client import AsyncClient, SyncClient, connect, connect_sync
+from liveblog.runner import NOTICES_CLIENT
 
 from .browsing import CHROMIUM, FLAGS
 from .cluster import Cluster
@@ -197,6 +198,19 @@ class Server:
 
     def aredis(self) -> AsyncClient:
         return connect(self.redis_url, cluster=self.on_cluster)
+
+    def stream_readers(self, *, blocked: bool = False) -> list[str]:
+        """The command of each Redis client reading streams (XREAD, XREADGROUP; blocked in one
+        now, when `blocked`), from CLIENT LIST: the hubs' readers and the webhooks' fan-out, not
+        the workers' doorbell (`runner.Doorbell`, one per process)."""
+        with self.redis() as client:
+            return [
+                c["cmd"]
+                for c in client.client_list()
+                if c["cmd"] in ("xread", "xreadgroup")
+                and c["name"] != NOTICES_CLIENT
+                and (not blocked or "b" in c["flags"])
+            ]
 
     def redis_nodes(self, *, replicas: bool = True) -> list[redis.Redis]:
         """A client of each Redis process that holds the data: the one, or every live node of

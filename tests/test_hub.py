@@ -11,25 +11,10 @@ import time
 import httpx
 import pytest
 
-from liveblog.runner import NOTICES_CLIENT
-
 from .clients import SSEReader, WSReader
 from .conftest import Server, publish
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def blocking_readers(server: Server) -> list[str]:
-    """The Redis clients blocked in XREAD, from CLIENT LIST, but the workers' doorbell."""
-    client = server.redis()
-    try:
-        return [
-            c["cmd"]
-            for c in client.client_list()
-            if c["cmd"] in ("xread", "xreadgroup") and c["name"] != NOTICES_CLIENT
-        ]
-    finally:
-        client.close()
 
 
 async def metric(server: Server, name: str) -> float:
@@ -48,12 +33,12 @@ async def test_500_sse_readers_share_one_blocking_redis_reader(tmp_path):
             base_url=srv.url, headers={"Authorization": f"Bearer {srv.token('x')}"}
         ) as api:
             assert (await api.post("/api/v1/blogs", json={"slug": "many", "title": "M"})).status_code == 201
-            assert blocking_readers(srv) == []
+            assert srv.stream_readers() == []
             await asyncio.gather(*(r.connect() for r in readers))
             await asyncio.sleep(0.5)
             before = await publish(api, "many", "warm-up")
             await asyncio.gather(*(r.wait_for(1) for r in readers))
-            assert blocking_readers(srv) == ["xread"]  # one for the blog, not one per reader
+            assert srv.stream_readers() == ["xread"]  # one for the blog, not one per reader
             update = await publish(api, "many", "to everyone")
             await asyncio.gather(*(r.wait_for(2) for r in readers))
             assert all([e.id for e in r.events] == [before["id"], update["id"]] for r in readers)

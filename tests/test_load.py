@@ -25,8 +25,6 @@ import httpx
 import pytest
 import websockets
 
-from liveblog.runner import NOTICES_CLIENT
-
 from .clients import Follower, Received, SSEReader, WSReader, all_connected, key
 from .conftest import Server, sized
 from .test_chaos import Publisher, check_exactly_once
@@ -85,17 +83,6 @@ def stream_reads(server: Server) -> dict[str, int]:
 def all_calls(server: Server) -> int:
     with server.redis() as client:
         return sum(int(s["calls"]) for s in client.info("commandstats").values())
-
-
-def blocked_xreads(server: Server) -> int:
-    """Redis clients blocked in XREAD now: one per hub channel (per blog, per process), the
-    workers' doorbells (one per process: `runner.Doorbell`) left out."""
-    with server.redis() as client:
-        return sum(
-            1
-            for c in client.client_list()
-            if c["cmd"] == "xread" and "b" in c["flags"] and c["name"] != NOTICES_CLIENT
-        )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -422,7 +409,7 @@ async def test_a_reconnect_storm_is_served_from_the_ring_with_a_handful_of_redis
             missed = [await publish(api, "storm", f"{storm} missed {i}") for i in range(5)]
             if storm == "cold":
                 async with asyncio.timeout(30):  # the hub stops the blog's reader after its linger
-                    while blocked_xreads(srv):
+                    while srv.stream_readers(blocked=True).count("xread"):
                         await asyncio.sleep(0.2)
             else:
                 await asyncio.sleep(0.3)  # the hub has read what was published
@@ -614,7 +601,7 @@ async def test_two_workers_readers_on_both_see_the_same_events_in_the_same_order
             await all_connected(followers)
             await asyncio.sleep(0.02 * wave)
         async with asyncio.timeout(10):  # each process runs its own reader of the blog
-            while (hubs := blocked_xreads(srv)) < 2:
+            while (hubs := srv.stream_readers(blocked=True).count("xread")) < 2:
                 await asyncio.sleep(0.1)
         await publisher.run(sized(60, 200), 0.01)
         last = publisher.acknowledged[-1]
@@ -656,7 +643,7 @@ async def test_two_servers_on_one_redis_give_their_readers_the_same_events_in_th
         followers = [f for group in by_server.values() for f in group]
         await all_connected(followers)
         async with asyncio.timeout(10):  # one blog reader per server, both on this Redis
-            while blocked_xreads(first) < 2:
+            while first.stream_readers(blocked=True).count("xread") < 2:
                 await asyncio.sleep(0.1)
         count = sized(60, 200)
         for i in range(count):
