@@ -56,15 +56,22 @@ async def _principal(request: Request) -> Principal:
     return await bearer(state_of(request).store, authorization)
 
 
-async def writer(request: Request, slug: str | None = None, *, drafts: bool = False) -> Principal:
-    """Authenticate a write (401), check its scope and the writer's role (403: a contributor
-    writes `drafts` only) and the rate limit (429)."""
+async def writer(
+    request: Request, slug: str | None = None, *, drafts: bool = False, lookup: bool = True
+) -> Principal:
+    """Authenticate a write (401), check that the blog exists (404), its scope and the writer's
+    role (403: a contributor writes `drafts` only) and the rate limit (429).
+
+    `lookup=False` where the write itself answers 404 for a missing blog, in the same step (the
+    publish script): a round trip to Redis fewer per write. A writer outside the blog's scope
+    still gets 404 for a missing blog, before 403."""
     state = state_of(request)
     principal = await _principal(request)
     if not drafts:
         principal.require_publisher()
     if slug is not None:
-        await state.store.require_blog(slug)
+        if lookup or not principal.allows(slug):
+            await state.store.require_blog(slug)
         principal.require_blog(slug)
     await state.rate_limiter.check(principal.rate_key)
     return principal
@@ -162,7 +169,7 @@ async def list_updates(request: Request) -> Response:
 
 async def publish(request: Request) -> Response:
     slug = request.path_params["slug"]
-    principal = await writer(request, slug)
+    principal = await writer(request, slug, lookup=False)  # the publish script answers 404
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")

@@ -80,6 +80,7 @@ async def uploaded(store: Store, slug: str, image: ImageInput | None) -> MediaDo
         return None
     upload = await store.get_media(slug, image.media)
     if upload is None:
+        await store.require_blog(slug)  # 404 first: a publish does not look the blog up before
         raise Invalid("image.media", f"no upload {image.media!r} in blog {slug!r}")
     return upload
 

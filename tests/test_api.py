@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from liveblog.auth import create_token
-from liveblog.store import Store
+from liveblog.store import Keys, Store
 
 from .clients import SSEReader
 from .conftest import ROOT, Server, free_port, publish
@@ -242,6 +242,55 @@ async def test_unknown_blog_is_404(api):
         response = await api.request(method, path, json=payload)
         assert_problem(response, 404, detail=slug)
     assert_problem(await api.get(f"/api/v1/blogs/{slug}"), 404)  # and nothing was created
+
+
+async def test_a_publish_to_an_unknown_blog_is_404_whoever_and_whatever_it_names(
+    server, api, anonymous, blog
+):
+    """A publish looks no blog up before its script (which answers 404 itself), except for a
+    token scoped to other blogs (404 before 403) and an upload it names."""
+    slug = unique("missing")
+    scoped = {"Authorization": f"Bearer {server.token(unique('scoped'), blog)}"}
+    for client, headers, payload in (
+        (anonymous, scoped, {"body": "not my blog"}),
+        (api, {}, {"body": "with a picture", "image": {"media": "0123456789abcdef" * 2, "alt": "A"}}),
+    ):
+        response = await client.post(f"/api/v1/blogs/{slug}/updates", json=payload, headers=headers)
+        assert_problem(response, 404, detail=slug)
+    assert_problem(await api.get(f"/api/v1/blogs/{slug}"), 404)
+
+
+def _commands_during(client: Any, action: Any) -> list[dict[str, Any]]:
+    """What Redis ran (MONITOR) while `action()` ran, up to a marker sent after it."""
+    marker = f"end-{uuid.uuid4().hex}"
+    seen: list[dict[str, Any]] = []
+    with client.monitor() as monitor:
+        action()
+        client.echo(marker)
+        while marker not in (command := monitor.next_command())["command"]:
+            seen.append(command)
+    return seen
+
+
+async def test_a_publish_makes_no_round_trip_for_the_blog_before_its_script(server, api, blog):
+    """A bot's publish reads its token, counts its rate, then runs the publish script, which
+    checks the blog in the same step as the write: nothing reads the blog's meta before it."""
+    if server.on_cluster:
+        pytest.skip("MONITOR of one Redis process")
+    keys = Keys.of(blog).meta.removesuffix("meta")
+    loop = asyncio.get_running_loop()
+    published: list[dict[str, Any]] = []
+
+    def post() -> None:
+        published.append(asyncio.run_coroutine_threadsafe(publish(api, blog, "counted"), loop).result(10))
+
+    with server.redis() as client:
+        commands = await asyncio.to_thread(_commands_during, client, post)
+    assert published and published[0]["body"] == "counted"
+    on_blog = [c["command"] for c in commands if c["client_type"] != "lua" and keys in c["command"]]
+    names = {command.split()[0] for command in on_blog}
+    assert "EVALSHA" in names, on_blog  # the publish script
+    assert names <= {"EVALSHA", "XREAD"}, on_blog  # and the hub reading the stream, nothing more
 
 
 async def test_unknown_update_is_404(api, blog):
