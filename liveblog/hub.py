@@ -448,12 +448,22 @@ class Channel:
         lets publishes and new readers in between slices instead of behind the whole fan-out.
         The slices of one batch finish before the next batch starts, so every subscriber still
         gets the events in order; a subscriber that joins meanwhile got them by replay.
+
+        Events read while a fan-out is under way join the one waiting its turn, if any: when
+        updates come faster than a fan-out takes, each reader gets all that came meanwhile in
+        one batch (one wake-up, one send) instead of one batch per event, as a reader of a
+        shared log would. A reader that subscribed between the two reads gets the earlier ones
+        by replay, and drops them when they come again (`batches()` sends no ID twice).
         """
+        fanouts = self._fanouts
         if targets is None:
             targets = tuple(self.subscribers)
             self.sent_at = asyncio.get_running_loop().time()
-        self._fanouts.append((batch, targets, count))
-        if len(self._fanouts) == 1:
+            if len(fanouts) > 1 and fanouts[-1][2]:  # waiting, and of events to every subscriber
+                fanouts[-1] = (fanouts[-1][0] + batch, targets, True)
+                return
+        fanouts.append((batch, targets, count))
+        if len(fanouts) == 1:
             self._fan_out(0)
 
     def _fan_out(self, start: int) -> None:

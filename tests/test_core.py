@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,50 @@ async def test_keepalives_go_only_to_subscriptions_that_want_them(store, reader,
                 assert [e.type for e in await anext(pinged.batches())] == ["ping"]
             update = await publish(store, blog, "after the ping")
             assert await received(quiet, 1) == [update]  # no ping before it
+
+
+async def test_updates_read_during_a_fan_out_reach_each_reader_together_in_the_next_one(
+    store, reader, blog, redis_url
+):
+    """Updates that come faster than a fan-out takes go out together: each reader gets what came
+    meanwhile in one batch (one wake-up, one send), in order, once. Before, each update had a
+    fan-out of its own, one after the other, and each reader a batch per update however far
+    behind the fan-outs were: under load, a wake-up and a send per reader per update."""
+    readers, spent = 1000, 0.003  # the first fan-out takes about 3 s: each reader's first send
+    later: list[str] = []
+
+    def publish_three() -> None:  # from a thread: the event loop is busy with the fan-out
+        async def run() -> None:
+            client = connect(redis_url)
+            try:
+                for body in ("two", "three", "four"):
+                    later.append(await publish(Store(client), blog, body))
+                    await asyncio.sleep(0.15)  # the hub reads each by itself
+            finally:
+                await client.aclose()
+
+        asyncio.run(run())
+
+    async with running(store, reader) as hub, contextlib.AsyncExitStack() as stack:
+        subs = [await stack.enter_async_context(hub.subscribe(blog)) for _ in range(readers)]
+        got: list[list[list[str]]] = [[] for _ in subs]
+        publishing: list[asyncio.Future[None]] = []
+
+        async def read(index: int, sub: Subscription) -> None:
+            async for batch in sub.batches():
+                got[index].append([event.id for event in batch])
+                if len(got[index]) == 1:
+                    if not publishing:
+                        publishing.append(asyncio.ensure_future(asyncio.to_thread(publish_three)))
+                    time.sleep(spent)  # the send of a reader far away, on the loop
+                if sum(map(len, got[index])) == 4:
+                    return
+
+        tasks = [asyncio.ensure_future(read(i, sub)) for i, sub in enumerate(subs)]
+        first = await publish(store, blog, "one")
+        async with asyncio.timeout(30):
+            await asyncio.gather(*tasks)
+            await publishing[0]
+    assert len(later) == 3
+    assert got[0] == got[-1] == [[first], later]
+    assert all(batches == [[first], later] for batches in got)
