@@ -56,7 +56,7 @@ from .store import Keys, Store
 
 log = logging.getLogger("liveblog.hub")
 
-READ_COUNT = 512
+READ_COUNT = 512  # entries per XREAD at most; and at most a quarter of a reader's queue
 FANOUT_SLICE = 100  # subscribers served per turn of the event loop
 BATCH_BYTES = 256 * 1024  # a batch (one send) grows past this by one event at most
 PAGE_COUNT = 4  # entries of the first page read from the stream for a replay (then sized by bytes)
@@ -407,7 +407,7 @@ class Channel:
         while True:
             try:
                 reply: Any = await self.hub.reader.xread(
-                    {self.keys.events: self.head_id}, READ_COUNT, BLOCK_MS
+                    {self.keys.events: self.head_id}, self.hub.read_count, BLOCK_MS
                 )
             except ANSWERED:
                 raise
@@ -453,15 +453,18 @@ class Channel:
         updates come faster than a fan-out takes, each reader gets all that came meanwhile in
         one batch (one wake-up, one send) instead of one batch per event, as a reader of a
         shared log would. A reader that subscribed between the two reads gets the earlier ones
-        by replay, and drops them when they come again (`batches()` sends no ID twice).
+        by replay, and drops them when they come again (`batches()` sends no ID twice). Up to
+        `read_count` events, as a read.
         """
         fanouts = self._fanouts
         if targets is None:
             targets = tuple(self.subscribers)
             self.sent_at = asyncio.get_running_loop().time()
             if len(fanouts) > 1 and fanouts[-1][2]:  # waiting, and of events to every subscriber
-                fanouts[-1] = (fanouts[-1][0] + batch, targets, True)
-                return
+                waiting = fanouts[-1][0]
+                if len(waiting) + len(batch) <= self.hub.read_count:
+                    fanouts[-1] = (waiting + batch, targets, True)
+                    return
         fanouts.append((batch, targets, count))
         if len(fanouts) == 1:
             self._fan_out(0)
@@ -625,6 +628,9 @@ class Hub:
         self.store = store
         self.reader = reader  # its own client: blocking XREADs never starve the store's pool
         self.queue_size = queue_size
+        # What one XREAD or one joined fan-out hands a reader: one push of more than its queue
+        # holds would drop every reader as too slow, however fast they are.
+        self.read_count = min(READ_COUNT, max(1, queue_size // 4))
         self.ring_size = ring_size
         self.ring_bytes = ring_bytes
         self.replay_max_events = replay_max_events  # further behind than this: `reset`

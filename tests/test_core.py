@@ -155,29 +155,28 @@ async def test_keepalives_go_only_to_subscriptions_that_want_them(store, reader,
             assert await received(quiet, 1) == [update]  # no ping before it
 
 
-async def test_updates_read_during_a_fan_out_reach_each_reader_together_in_the_next_one(
-    store, reader, blog, redis_url
-):
-    """Updates that come faster than a fan-out takes go out together: each reader gets what came
-    meanwhile in one batch (one wake-up, one send), in order, once. Before, each update had a
-    fan-out of its own, one after the other, and each reader a batch per update however far
-    behind the fan-outs were: under load, a wake-up and a send per reader per update."""
-    readers, spent = 1000, 0.003  # the first fan-out takes about 3 s: each reader's first send
+async def _fan_out_under_way(
+    hub: Hub, redis_url: str, blog: str, readers: int, spent: float, bodies: list[str], gap: float
+) -> tuple[str, list[str], list[list[list[str]]], list[Subscription]]:
+    """`readers` subscriptions whose first send takes `spent` of the event loop each, so that
+    the first update's fan-out lasts; meanwhile a thread publishes `bodies`, `gap` apart. The
+    first update's ID, the later ones', and each reader's batches (their events' IDs)."""
     later: list[str] = []
+    expected = 1 + len(bodies)
 
-    def publish_three() -> None:  # from a thread: the event loop is busy with the fan-out
+    def publish_later() -> None:  # from a thread: the event loop is busy with the fan-out
         async def run() -> None:
             client = connect(redis_url)
             try:
-                for body in ("two", "three", "four"):
+                for body in bodies:
                     later.append(await publish(Store(client), blog, body))
-                    await asyncio.sleep(0.15)  # the hub reads each by itself
+                    await asyncio.sleep(gap)
             finally:
                 await client.aclose()
 
         asyncio.run(run())
 
-    async with running(store, reader) as hub, contextlib.AsyncExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
         subs = [await stack.enter_async_context(hub.subscribe(blog)) for _ in range(readers)]
         got: list[list[list[str]]] = [[] for _ in subs]
         publishing: list[asyncio.Future[None]] = []
@@ -187,16 +186,50 @@ async def test_updates_read_during_a_fan_out_reach_each_reader_together_in_the_n
                 got[index].append([event.id for event in batch])
                 if len(got[index]) == 1:
                     if not publishing:
-                        publishing.append(asyncio.ensure_future(asyncio.to_thread(publish_three)))
+                        publishing.append(asyncio.ensure_future(asyncio.to_thread(publish_later)))
                     time.sleep(spent)  # the send of a reader far away, on the loop
-                if sum(map(len, got[index])) == 4:
+                if sum(map(len, got[index])) == expected:
                     return
 
         tasks = [asyncio.ensure_future(read(i, sub)) for i, sub in enumerate(subs)]
-        first = await publish(store, blog, "one")
+        first = await publish(hub.store, blog, "first")
         async with asyncio.timeout(30):
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await publishing[0]
+        return first, later, got, subs
+
+
+async def test_updates_read_during_a_fan_out_reach_each_reader_together_in_the_next_one(
+    store, reader, blog, redis_url
+):
+    """Updates that come faster than a fan-out takes go out together: each reader gets what came
+    meanwhile in one batch (one wake-up, one send), in order, once. Before, each update had a
+    fan-out of its own, one after the other, and each reader a batch per update however far
+    behind the fan-outs were: under load, a wake-up and a send per reader per update."""
+    async with running(store, reader) as hub:  # the first fan-out takes about 3 s
+        first, later, got, _ = await _fan_out_under_way(
+            hub, redis_url, blog, 1000, 0.003, ["2", "3", "4"], 0.15
+        )
     assert len(later) == 3
     assert got[0] == got[-1] == [[first], later]
     assert all(batches == [[first], later] for batches in got)
+
+
+@pytest.mark.parametrize(
+    ("readers", "spent", "gap"),
+    [(4000, 0.0005, 0.02), (1000, 0.002, 0.01)],
+    ids=["read a few at a time", "read 60 and more at a time"],
+)
+async def test_updates_read_during_a_fan_out_stay_within_what_a_reader_may_queue(
+    store, reader, blog, redis_url, readers, spent, gap
+):
+    """100 updates published while the first fans out (for about 2 s), read by the hub a few at
+    a time or, when the event loop is busier, 60 and more at a time. Joined without a bound, or
+    read as they come, they would make a push of more than a reader's queue holds (64 here) and
+    drop every reader as too slow: pushes stay within a quarter of it."""
+    bodies = [f"later {i}" for i in range(100)]
+    async with running(store, reader, queue_size=64) as hub:
+        first, later, got, subs = await _fan_out_under_way(hub, redis_url, blog, readers, spent, bodies, gap)
+    assert not any(sub.dropped for sub in subs)
+    assert all([i for batch in batches for i in batch] == [first, *later] for batches in got)
+    assert all(len(batch) <= 16 for batches in got for batch in batches)
