@@ -9,6 +9,8 @@ Plain asyncio and redis-py; no web framework. A transport enters
 - each event encoded once (`events.Event`), the same object handed to every
   subscriber's bounded queue; a subscriber whose queue is full is dropped (it
   resumes by itself) and never slows the others;
+- events read while a fan-out is under way go out together in the next one, so that a
+  busy process makes fewer, larger sends instead of falling further behind;
 - a ring of recent events (bounded by count and bytes) serves resumes from memory;
   older positions are read from the stream a page at a time, each page sent before the
   next is read, so a reader far behind costs a page of memory whatever the history;
