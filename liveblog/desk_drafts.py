@@ -31,7 +31,7 @@ from .editor import (
     _write_form,
     require_editor,
 )
-from .errors import Invalid, NotFound, PayloadTooLarge
+from .errors import DeskFull, Invalid, NotFound, PayloadTooLarge
 from .i18n import N_
 from .models import NewUpdate, validate
 from .sessions import MAX_UPDATE_FORM_BYTES, Editor
@@ -57,7 +57,7 @@ async def save_draft(request: Request) -> Response:
     try:
         payload = await _draft_payload(request, form, values)
         await drafts.create(state_of(request).store, slug, payload, editor.principal())
-    except (Invalid, PayloadTooLarge) as exc:
+    except (Invalid, PayloadTooLarge, DeskFull) as exc:
         return await _blog_page(request, editor, slug, status=exc.status, form=values, error=exc.detail)
     return _back(
         request, f"/editor/{slug}#drafts", N_("Draft saved: readers do not see it until it is published")

@@ -47,6 +47,16 @@ class BlogEnded(Conflict):
         super().__init__(f"the blog {slug!r} has ended: reopen it to publish")
 
 
+class DeskFull(Conflict):
+    """A new draft for a blog whose desk holds `models.MAX_DRAFTS` already: the same 409 on
+    every way in (the API, the desk's form, which shows the text again to be kept)."""
+
+    def __init__(self, slug: str, most: int) -> None:
+        super().__init__(
+            f"the desk of blog {slug!r} holds {most} drafts, the most it keeps: publish or delete some first"
+        )
+
+
 class PayloadTooLarge(LiveblogError):
     status, title = 413, "Payload Too Large"
 

@@ -42,6 +42,7 @@ MAX_TITLE = 300
 MAX_TEXT = 2000
 MAX_NAME = 100  # user and token names
 MAX_IDEMPOTENCY_KEY = 200
+MAX_DRAFTS = 200  # on one blog's desk at once, each up to an update's size: bounds the drafts list
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
 MAX_UPLOAD_PIXELS = 50_000_000  # an uploaded image's width x height (a 50 MP camera's photo fits)
 MAX_UPLOAD_FRAMES = 1000  # an uploaded GIF's frames (its first is kept)

@@ -15,6 +15,7 @@ from pydantic.json_schema import GenerateJsonSchema
 
 from .models import (
     MAX_BODY_BYTES,
+    MAX_DRAFTS,
     MAX_HTML_BYTES,
     MAX_IDEMPOTENCY_KEY,
     MAX_REQUEST_BYTES,
@@ -563,7 +564,7 @@ def _draft_paths(slug: dict[str, Any]) -> dict[str, Any]:
             "parameters": [slug],
             "get": {
                 "operationId": "listDrafts",
-                "summary": "The blog's drafts, the latest changed first (its writers only)",
+                "summary": f"The blog's drafts (at most {MAX_DRAFTS}), the latest changed first (its writers only)",
                 **writers_only,
                 "responses": {
                     "200": {"description": "The drafts.", "content": _json(_schema("DraftList"))},
@@ -587,7 +588,7 @@ def _draft_paths(slug: dict[str, Any]) -> dict[str, Any]:
                         422,
                         429,
                         503,
-                        e409="Not returned here: drafts take no Idempotency-Key.",
+                        e409=f"The desk holds {MAX_DRAFTS} drafts already, the most it keeps: publish or delete some first (drafts take no Idempotency-Key).",
                     ),
                 ),
                 "tags": ["drafts"],

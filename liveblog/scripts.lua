@@ -190,6 +190,12 @@ redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 
+--! create_draft
+-- KEYS: drafts; ARGV: draft id, its JSON, the most drafts a desk holds.
+-- 1 saved, 0 the ID is taken, -1 the desk holds the most already (checked in the same step).
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+
 --! replace_draft
 -- KEYS: drafts; ARGV: draft id, its new JSON. 0 when the draft is gone (published or deleted).
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end

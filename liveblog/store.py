@@ -33,10 +33,10 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.cluster import REPLICA
 from redis.exceptions import NoScriptError, ResponseError
 
-from .errors import BlogEnded, Conflict, NotFound, NotReplicated, Unavailable
+from .errors import BlogEnded, Conflict, DeskFull, NotFound, NotReplicated, Unavailable
 from .folding import fold_table
 from .languages import direction, language_of
-from .models import Author, Blog, Cover, Draft, MediaDoc, Update
+from .models import MAX_DRAFTS, Author, Blog, Cover, Draft, MediaDoc, Update
 from .redis_client import AsyncClient, is_cluster
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -560,11 +560,15 @@ class Store:
     # -- drafts: apart from the stream and the published state, under the blog's tag -----------
 
     async def put_draft(self, slug: str, draft_id: str, text: str, *, new: bool) -> bool:
-        """Store a draft's JSON: a new one (False when the ID is taken), or over the existing
-        one (False when there is none: published or deleted meanwhile, so it does not come back)."""
+        """Store a draft's JSON: a new one (False when the ID is taken; DeskFull when the blog
+        holds `MAX_DRAFTS`), or over the existing one (False when there is none: published or
+        deleted meanwhile, so it does not come back)."""
         keys = Keys.of(slug)
         if new:
-            return bool(await self._command(keys.drafts, "HSETNX", keys.drafts, draft_id, text))
+            saved = await self._write("create_draft", [keys.drafts], [draft_id, text, MAX_DRAFTS])
+            if saved == -1:
+                raise DeskFull(slug, MAX_DRAFTS)
+            return bool(saved)
         return bool(await self._write("replace_draft", [keys.drafts], [draft_id, text]))
 
     async def get_draft(self, slug: str, draft_id: str) -> str | None:
@@ -573,7 +577,7 @@ class Store:
         return _text(raw) if raw is not None else None
 
     async def list_drafts(self, slug: str) -> list[dict[str, Any]]:
-        """The blog's drafts, the latest changed first."""
+        """The blog's drafts, the latest changed first: at most `MAX_DRAFTS` (`put_draft`)."""
         drafts = [json.loads(v) for v in (await self.redis.hvals(Keys.of(slug).drafts))]
         return sorted(drafts, key=lambda d: d["updated_at"], reverse=True)
 

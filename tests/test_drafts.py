@@ -7,6 +7,7 @@ be changed on the desk, and what is published is the changed one."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -18,6 +19,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from liveblog.errors import Conflict
+from liveblog.models import MAX_DRAFTS
 from liveblog.store import DraftRef, Keys, Store
 
 from .browsing import log_in_at, needs_chromium, open_reader, watch
@@ -212,6 +214,40 @@ async def test_drafts_by_bots_and_their_validation(api, blog):
     assert refused.status_code == 409 and "ended" in refused.json()["detail"]
     assert (await api.get(f"{url}/{kept['id']}")).status_code == 200
     assert (await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"] == []
+
+
+async def test_a_desk_holds_at_most_max_drafts_counted_in_the_step_that_saves_one(
+    server: Server, api, cora, blog
+):
+    """The drafts list (the API's and the desk page's) has a bound: a new draft past `MAX_DRAFTS`
+    is 409 on every way in, the desk's form showing the refused text again to be kept, and
+    saves racing for the last places never pass it."""
+    url = f"/api/v1/blogs/{blog}/drafts"
+    first = (await api.post(url, json={"body": "The first"})).json()
+    key = Keys.of(blog).drafts
+    with server.redis() as redis:  # the desk filled up to one place short, as the API would
+        text = redis.hget(key, first["id"])
+        text = text.decode() if isinstance(text, bytes) else text
+        copies = {f"{n:016x}": text.replace(first["id"], f"{n:016x}") for n in range(1, MAX_DRAFTS - 1)}
+        redis.hset(key, mapping=copies)
+    assert (await api.post(url, json={"body": "The last that fits"})).status_code == 201
+    refused = await api.post(url, json={"body": "One too many"})
+    assert refused.status_code == 409, refused.text
+    assert f"holds {MAX_DRAFTS} drafts" in refused.json()["detail"]
+
+    token = csrf_of((await cora.get(f"/editor/{blog}")).text)
+    fields = {"csrf": token, "title": "Kept", "body": "Typed at the desk, not lost", "image_alt": ""}
+    form = await cora.post(f"/editor/{blog}/drafts", data=fields)
+    assert form.status_code == 409, form.text
+    assert "Typed at the desk, not lost" in form.text and f"holds {MAX_DRAFTS} drafts" in form.text
+
+    listed = (await api.get(url)).json()["drafts"]
+    assert len(listed) == MAX_DRAFTS and "The last that fits" in {d["body"] for d in listed}
+    for draft in listed[:3]:
+        assert (await api.delete(f"{url}/{draft['id']}")).status_code == 204
+    raced = await asyncio.gather(*(api.post(url, json={"body": f"Race {n}"}) for n in range(8)))
+    assert sorted(r.status_code for r in raced) == [201] * 3 + [409] * 5
+    assert len((await api.get(url)).json()["drafts"]) == MAX_DRAFTS
 
 
 # -- the contributor --------------------------------------------------------------------------------
