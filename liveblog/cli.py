@@ -635,10 +635,13 @@ def parser() -> argparse.ArgumentParser:
     fadd.add_argument("--blog", required=True)
     fadd.add_argument("--url", required=True)
     fadd.add_argument(
-        "--every", type=int, default=60, help="seconds between two polls (default 60, at least 1)"
+        "--every", type=int, default=60, help="seconds between two polls (default 60, 1 to 86400)"
     )
     fadd.add_argument(
-        "--backfill", type=int, default=0, help="how many of the items in the feed now to post (default 0)"
+        "--backfill",
+        type=int,
+        default=0,
+        help="how many of the items in the feed now to post (default 0, at most 5000)",
     )
     fadd.add_argument("--key-events", action="store_true", help="post its items as key events")
     fadd.set_defaults(func=cmd_feed_add)

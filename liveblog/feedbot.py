@@ -29,7 +29,9 @@ from .webhooks import check_url
 INDEX = "lb:feedbot"
 DEFAULT_EVERY = 60
 MIN_EVERY = 1
+MAX_EVERY = 86_400  # a day: a poll's next time stays a plain number of seconds
 MAX_SEEN = 5000
+MAX_BACKFILL = MAX_SEEN  # items of the feed as it is now, posted at its first poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +75,10 @@ class Feeds:
         allow_private: bool = False,
     ) -> dict[str, Any]:
         check_url(url, allow_private=allow_private)
-        if not isinstance(every, int) or every < MIN_EVERY:
-            raise Invalid("every", f"seconds between polls, at least {MIN_EVERY}")
-        if not isinstance(backfill, int) or backfill < 0:
-            raise Invalid("backfill", "how many of the feed's present items to post, 0 or more")
+        if not isinstance(every, int) or not MIN_EVERY <= every <= MAX_EVERY:
+            raise Invalid("every", f"seconds between polls, {MIN_EVERY} to {MAX_EVERY}")
+        if not isinstance(backfill, int) or not 0 <= backfill <= MAX_BACKFILL:
+            raise Invalid("backfill", f"how many of the feed's present items to post, 0 to {MAX_BACKFILL}")
         await self.store.require_blog(slug)
         record: dict[str, Any] = {
             "id": "fd_" + secrets.token_hex(8),

@@ -231,8 +231,9 @@ async def test_a_refused_webhook_or_feed_shows_the_registry_message_and_keeps_th
 
     for form, message in (
         ({"url": private, "every": "5"}, "url: loopback, link-local and private addresses are refused"),
-        ({"url": "https://example.org/wire.rss", "every": "soon"}, "every: seconds between polls, at least 1"),
-        ({"url": "https://example.org/wire.rss", "every": "0"}, "every: seconds between polls, at least 1"),
+        ({"url": "https://example.org/wire.rss", "every": "soon"}, "every: seconds between polls, 1 to 86400"),
+        ({"url": "https://example.org/wire.rss", "every": "0"}, "every: seconds between polls, 1 to 86400"),
+        ({"url": "https://example.org/wire.rss", "every": "86401"}, "every: seconds between polls, 1 to 86400"),
         ({"url": "https://example.org/wire.rss", "backfill": "-1"}, "backfill: how many"),
     ):  # fmt: skip
         refused = await desk.post(f"/editor/{blog}/feeds", data={"csrf": csrf, "key_events": "true", **form})

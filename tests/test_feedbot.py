@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from liveblog.feedbot import FeedKeys
+from liveblog.feedbot import MAX_BACKFILL, MAX_EVERY, FeedKeys
 from liveblog.redis_client import connect
 
 from .conftest import Server, Worker, until
@@ -115,7 +115,15 @@ async def test_items_become_updates_once_backfill_is_honoured_a_304_publishes_no
     origin.files["/wire.rss"] = rss("Wire", 1, 2, 3)
     feed_id = add_feed(feeds_server, blog, origin.url + "/wire.rss", "--backfill", "2", "--key-events")
     assert feed_id in feeds_server.cli("feed", "list", "--blog", blog)
-    for bad in (["--every", "0"], ["--backfill", "-1"], ["--url", "ftp://example.org/feed"]):
+    bad_ones = (
+        ["--every", "0"],
+        ["--every", str(MAX_EVERY + 1)],
+        ["--every", "9" * 400],  # the worker's next poll time overflowed a float
+        ["--backfill", "-1"],
+        ["--backfill", str(MAX_BACKFILL + 1)],
+        ["--url", "ftp://example.org/feed"],
+    )
+    for bad in bad_ones:
         refused = subprocess.run(
             [sys.executable, "-m", "liveblog", "feed", "add", "--blog", blog, "--url", origin.url, *bad,
              "--data-dir", str(feeds_server.data_dir)],
