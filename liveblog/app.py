@@ -106,10 +106,13 @@ async def on_redis_error(request: Request, exc: Exception) -> Response:
 
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug's 500, as a page or problem+json like every other error. Starlette sends it from
-    outside every middleware (and raises `exc` on, to be logged): so the headers are set here."""
+    outside every middleware (and raises `exc` on, to be logged): so the headers are set here.
+    `Connection: close`, because uvicorn closes the connection of a request that raised: without
+    it a client would send its next request on a connection about to close, and lose it."""
     response = _problem(request, LiveblogError())
     for name, value in security.HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["connection"] = "close"
     return response
 
 

@@ -26,6 +26,7 @@ from liveblog import assets, caching, compression
 from liveblog.app import static_dir
 from liveblog.assets import Assets
 from liveblog.caching import RenderCache, Rendered, rendered
+from liveblog.store import Keys
 
 from .conftest import ROOT, Server, free_port, logged_in, publish
 
@@ -483,3 +484,36 @@ async def test_compressed_copies_are_kept_for_a_few_hosts_only(http, blog):
     assert "accept-encoding" in vary_of(extra) and "host" in vary_of(extra)
     known, _ = await fetch(http, path, "br", host=hosts[0])
     assert known.headers["content-encoding"] == "br"
+
+
+async def test_a_bug_gets_a_500_like_every_other_error_and_the_traceback_goes_to_the_log(
+    http, server: Server, blog
+):
+    """A record the code cannot read (here a blog's cover field that is not JSON, as a bad manual
+    edit of Redis leaves it) is a bug's 500: problem+json on the API, the error page for people,
+    both with the security headers that Starlette's outermost handler would not add and nothing of
+    the exception in the body; the traceback is in the server's log, and the server goes on."""
+    meta = Keys.of(blog).meta
+    logged = server.log.stat().st_size
+    with server.redis() as redis:
+        redis.hset(meta, "cover", "{not json")
+        try:
+            api = await http.get(f"/api/v1/blogs/{blog}")
+            page = await http.get(f"/blogs/{blog}", headers={"Accept": "text/html"})
+        finally:
+            redis.hset(meta, "cover", "")
+    assert api.status_code == 500 and api.headers["content-type"] == "application/problem+json"
+    assert api.json()["status"] == 500 and api.json()["title"] == "Internal Server Error"
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert "Internal Server Error" in page.text
+    for response in (api, page):
+        assert "default-src" in response.headers["content-security-policy"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "no-store" in response.headers["cache-control"]
+        assert response.headers["connection"] == "close"  # uvicorn closes it after a bug
+        assert "JSONDecodeError" not in response.text and "not json" not in response.text
+    deadline = time.monotonic() + 10  # uvicorn logs the traceback once the response is out
+    while b"json.decoder.JSONDecodeError" not in server.log.read_bytes()[logged:]:
+        assert time.monotonic() < deadline, server.log.read_bytes()[logged:][-2000:]
+        await asyncio.sleep(0.05)
+    assert (await http.get(f"/api/v1/blogs/{blog}")).status_code == 200
