@@ -45,6 +45,14 @@ async def read_json(request: Request) -> tuple[Any, bytes]:
         raise BadRequest(f"malformed JSON: {str(exc)[:200]}") from None
 
 
+def idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key header, if any: 400 unless it is 1 to 200 characters."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    return key
+
+
 async def _principal(request: Request) -> Principal:
     """A bot's bearer token, or a logged-in editor's session cookie plus its X-CSRF-Token header."""
     authorization = request.headers.get("authorization")
@@ -170,9 +178,7 @@ async def list_updates(request: Request) -> Response:
 async def publish(request: Request) -> Response:
     slug = request.path_params["slug"]
     principal = await writer(request, slug, lookup=False)  # the publish script answers 404
-    key = request.headers.get("idempotency-key")
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    key = idempotency_key(request)
     obj, raw = await read_json(request)
     result = await publishing.publish(
         state_of(request).store,

@@ -37,8 +37,14 @@ def _text(draft: DraftUpdate) -> str:
     return json.dumps(draft, separators=(",", ":"))
 
 
-async def create(store: Store, slug: str, obj: Any, writer: Principal) -> DraftUpdate:
-    """Save the request `obj` as a new draft of blog `slug`, by `writer`: 422/413 like a publish."""
+async def create(
+    store: Store, slug: str, obj: Any, writer: Principal, *, key: str | None = None, request: bytes = b""
+) -> tuple[DraftUpdate, bool]:
+    """Save the request `obj` as a new draft of blog `slug`, by `writer`: 422/413 like a publish.
+
+    With an Idempotency-Key `key`, the retry of a save (the same `request`, the bytes that identify
+    it) answers the draft it saved, as it is now, and True (replayed); 409 for another request,
+    or once that draft was published or deleted."""
     new = validate(NewDraft, obj)
     upload = await publishing.uploaded(store, slug, new.image)
     fields = await asyncio.to_thread(_rendered, slug, new, writer.author, upload)
@@ -54,9 +60,9 @@ async def create(store: Store, slug: str, obj: Any, writer: Principal) -> DraftU
             "updated_at": now,
         },
     )
-    if not await store.put_draft(slug, draft["id"], _text(draft), new=True):
-        raise RuntimeError("a random draft ID was taken")  # 64 random bits: not in practice
-    return draft
+    idempotency = publishing.idempotency_of(key, b"draft\0" + request)  # never a publish's
+    text, replayed = await store.create_draft(slug, draft["id"], _text(draft), idempotency=idempotency)
+    return (cast(DraftUpdate, json.loads(text)), True) if replayed else (draft, False)
 
 
 async def _gone(store: Store, slug: str, draft_id: str) -> NotFound:
@@ -94,7 +100,7 @@ async def edit(store: Store, slug: str, draft_id: str, obj: Any, writer: Princip
     upload = await publishing.uploaded(store, slug, merged.image)
     fields = await asyncio.to_thread(_rendered, slug, merged, draft["author"], upload)
     edited = cast(DraftUpdate, {**draft, **fields, "updated_at": now_iso()})
-    if not await store.put_draft(slug, draft_id, _text(edited), new=False):
+    if not await store.replace_draft(slug, draft_id, _text(edited)):
         raise await _gone(store, slug, draft_id)
     return edited
 

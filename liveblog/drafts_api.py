@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import drafts
-from .api import blog_writer, read_json, writer
+from .api import blog_writer, idempotency_key, read_json, writer
 from .state import state_of
 from .urls import location
 
@@ -34,10 +34,15 @@ async def list_drafts(request: Request) -> Response:
 async def create_draft(request: Request) -> Response:
     slug = request.path_params["slug"]
     principal = await writer(request, slug, drafts=True)
-    obj, _ = await read_json(request)
-    draft = await drafts.create(state_of(request).store, slug, obj, principal)
-    where = location(request, f"/api/v1/blogs/{slug}/drafts/{draft['id']}")
-    return _json(draft, 201, {"Location": where})
+    key = idempotency_key(request)
+    obj, raw = await read_json(request)
+    draft, replayed = await drafts.create(
+        state_of(request).store, slug, obj, principal, key=key, request=principal.name.encode() + b"\0" + raw
+    )
+    headers = {"Location": location(request, f"/api/v1/blogs/{slug}/drafts/{draft['id']}")}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _json(draft, 201, headers)
 
 
 async def get_draft(request: Request) -> Response:

@@ -49,9 +49,9 @@ or wrong types are 422, naming the field; a Markdown body over {MAX_BODY_BYTES /
 {MAX_REQUEST_BYTES // _KIB} KiB is 413. Over the rate limit the answer is 429, and 503 when the store is unreachable; both carry
 `Retry-After`. Every error is an RFC 9457 `application/problem+json` document.
 
-**Idempotency-Key.** Send a unique `Idempotency-Key` header with `POST .../updates` to retry
-safely: the same key with the same body within 24 hours returns the first response and publishes
-nothing new; the same key with a different body is 409.
+**Idempotency-Key.** Send a unique `Idempotency-Key` header with `POST .../updates` (or
+`POST .../drafts`) to retry safely: the same key with the same body within 24 hours returns the
+first response and publishes (or saves) nothing new; the same key with a different body is 409.
 
 **Live events and resume.** Every change to a blog is one event with a stream ID
 (`1650769560000-0`) that strictly increases per blog. `GET .../events` (Server-Sent Events) and
@@ -219,7 +219,7 @@ def _parameters() -> dict[str, Any]:
             "name": "Idempotency-Key",
             "in": "header",
             "description": "Same key and same body within 24 hours: the first response, "
-            "nothing new published. Same key, different body: 409.",
+            "nothing new published or saved. Same key, different body: 409.",
             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
         },
         "LastEventIdHeader": {
@@ -576,7 +576,14 @@ def _draft_paths(slug: dict[str, Any]) -> dict[str, Any]:
                     "createDraft",
                     "Save an update as a draft: on no public path until it is published",
                     "NewDraft",
-                    {"201": _created("Saved.", "DraftUpdate", "The draft's API URL.")},
+                    {
+                        "201": _created(
+                            "Saved. A retry with the same Idempotency-Key and body returns the same "
+                            "draft, as it is now (`Idempotent-Replayed: true`), never a second one.",
+                            "DraftUpdate",
+                            "The draft's API URL.",
+                        )
+                    },
                     _errors(
                         400,
                         401,
@@ -588,10 +595,13 @@ def _draft_paths(slug: dict[str, Any]) -> dict[str, Any]:
                         422,
                         429,
                         503,
-                        e409=f"The desk holds {MAX_DRAFTS} drafts already, the most it keeps: publish or delete some first (drafts take no Idempotency-Key).",
+                        e409=f"The desk holds {MAX_DRAFTS} drafts already, the most it keeps: publish or "
+                        "delete some first; or this Idempotency-Key was used with a different body, or "
+                        "its draft has since been published or deleted.",
                     ),
                 ),
                 "tags": ["drafts"],
+                "parameters": [_ref("parameters", "IdempotencyKey")],
             },
         },
         "/api/v1/blogs/{slug}/drafts/{id}": {

@@ -21,7 +21,7 @@ from .models import Author, Cover, CoverInput, ImageInput, MediaDoc, NewUpdate, 
 from .store import DraftRef, Published, Store, cover_field, draft_key
 
 
-def _idempotency(key: str | None, request: bytes) -> tuple[str, str] | None:
+def idempotency_of(key: str | None, request: bytes) -> tuple[str, str] | None:
     """What the store keeps of an Idempotency-Key: its hash, and the hash of the request that
     first used it (the same key with another request is 409)."""
     if key is None:
@@ -57,7 +57,7 @@ async def publish(
     new = validate(NewUpdate, obj)
     upload = await uploaded(store, slug, new.image)
     fields = await asyncio.to_thread(updates.draft, slug, new, author, upload)
-    idempotency = (draft_key(draft.id), draft.id) if draft else _idempotency(key, request)
+    idempotency = (draft_key(draft.id), draft.id) if draft else idempotency_of(key, request)
     result = await store.publish(slug, fields, idempotency=idempotency, at=new.scheduled_at, draft=draft)
     if not (result.replayed or result.scheduled):  # a scheduled one counts when it falls due
         metrics.PUBLISHED.labels(via).inc()

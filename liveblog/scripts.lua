@@ -191,10 +191,26 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 
 --! create_draft
--- KEYS: drafts; ARGV: draft id, its JSON, the most drafts a desk holds.
--- 1 saved, 0 the ID is taken, -1 the desk holds the most already (checked in the same step).
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
-return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+-- KEYS: drafts, idempotency; ARGV: draft id, its JSON, the most drafts a desk holds, fingerprint
+-- ('' = no key), ttl. {'ok'} saved; {'full'} the desk holds the most already; {'taken'} the ID is;
+-- with a key used before: {'duplicate', fingerprint, the draft as it is now}, or {'gone', fingerprint}
+-- once that draft was published or deleted (or the key was a publish's).
+if ARGV[4] ~= '' then
+  local prior = redis.call('HMGET', KEYS[2], 'fp', 'draft')
+  if prior[1] then
+    redis.call('HSET', KEYS[2], 'fp', prior[1])  -- a write, for WAIT (as in publish)
+    local current = prior[2] and redis.call('HGET', KEYS[1], prior[2])
+    if not current then return {'gone', prior[1]} end
+    return {'duplicate', prior[1], current}
+  end
+end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return {'full'} end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {'taken'} end
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[2], 'fp', ARGV[4], 'draft', ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+return {'ok'}
 
 --! replace_draft
 -- KEYS: drafts; ARGV: draft id, its new JSON. 0 when the draft is gone (published or deleted).

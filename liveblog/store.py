@@ -559,17 +559,35 @@ class Store:
 
     # -- drafts: apart from the stream and the published state, under the blog's tag -----------
 
-    async def put_draft(self, slug: str, draft_id: str, text: str, *, new: bool) -> bool:
-        """Store a draft's JSON: a new one (False when the ID is taken; DeskFull when the blog
-        holds `MAX_DRAFTS`), or over the existing one (False when there is none: published or
-        deleted meanwhile, so it does not come back)."""
+    async def create_draft(
+        self, slug: str, draft_id: str, text: str, *, idempotency: tuple[str, str] | None = None
+    ) -> tuple[str, bool]:
+        """Store a new draft's JSON; DeskFull (409) when the blog holds `MAX_DRAFTS`, checked in
+        the same step. With `idempotency` (key, fingerprint), a key used before answers that
+        draft as it is now instead: (its JSON, True); 409 when it came with another request or
+        its draft has since been published or deleted."""
         keys = Keys.of(slug)
-        if new:
-            saved = await self._write("create_draft", [keys.drafts], [draft_id, text, MAX_DRAFTS])
-            if saved == -1:
-                raise DeskFull(slug, MAX_DRAFTS)
-            return bool(saved)
-        return bool(await self._write("replace_draft", [keys.drafts], [draft_id, text]))
+        idem_key, fingerprint = idempotency or ("", "")
+        result = await self._write(
+            "create_draft",
+            [keys.drafts, keys.idempotency(idem_key)],
+            [draft_id, text, MAX_DRAFTS, fingerprint, IDEMPOTENCY_TTL],
+        )
+        status = _text(result[0])
+        if status == "full":
+            raise DeskFull(slug, MAX_DRAFTS)
+        if status == "taken":
+            raise RuntimeError("a random draft ID was taken")  # 64 random bits: not in practice
+        if status in ("duplicate", "gone") and _text(result[1]) != fingerprint:
+            raise Conflict("this Idempotency-Key was used with another request body")
+        if status == "gone":
+            raise Conflict("this Idempotency-Key's draft was saved and has since been published or deleted")
+        return (_text(result[2]), True) if status == "duplicate" else (text, False)
+
+    async def replace_draft(self, slug: str, draft_id: str, text: str) -> bool:
+        """Store a draft's JSON over the existing one: False when there is none (published or
+        deleted meanwhile, so it does not come back)."""
+        return bool(await self._write("replace_draft", [Keys.of(slug).drafts], [draft_id, text]))
 
     async def get_draft(self, slug: str, draft_id: str) -> str | None:
         """A draft's JSON as stored (the text a publish must find unchanged), or None."""
@@ -577,7 +595,7 @@ class Store:
         return _text(raw) if raw is not None else None
 
     async def list_drafts(self, slug: str) -> list[dict[str, Any]]:
-        """The blog's drafts, the latest changed first: at most `MAX_DRAFTS` (`put_draft`)."""
+        """The blog's drafts, the latest changed first: at most `MAX_DRAFTS` (`create_draft`)."""
         drafts = [json.loads(v) for v in (await self.redis.hvals(Keys.of(slug).drafts))]
         return sorted(drafts, key=lambda d: d["updated_at"], reverse=True)
 

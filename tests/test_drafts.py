@@ -216,6 +216,42 @@ async def test_drafts_by_bots_and_their_validation(api, blog):
     assert (await api.get(f"/api/v1/blogs/{blog}/updates")).json()["updates"] == []
 
 
+async def test_a_bots_draft_with_an_idempotency_key_is_saved_once_however_often_it_is_retried(api, blog):
+    url = f"/api/v1/blogs/{blog}/drafts"
+    key = {"Idempotency-Key": f"wire-{uuid.uuid4()}"}
+    first = await api.post(url, json={"body": "Saved once"}, headers=key)
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+    again = await api.post(url, json={"body": "Saved once"}, headers=key)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json() and again.headers["location"] == first.headers["location"]
+    # Retries racing each other: one draft still.
+    racing = {"Idempotency-Key": f"wire-{uuid.uuid4()}"}
+    raced = await asyncio.gather(*(api.post(url, json={"body": "Raced"}, headers=racing) for _ in range(6)))
+    assert {r.status_code for r in raced} == {201} and len({r.json()["id"] for r in raced}) == 1
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in raced) == 5
+    bodies = [d["body"] for d in (await api.get(url)).json()["drafts"]]
+    assert sorted(bodies) == ["Raced", "Saved once"]
+
+    # The draft as it is now; another body with the key is 409, as is any use of a publish's key.
+    one = f"{url}/{first.json()['id']}"
+    assert (await api.patch(one, json={"title": "Since titled"})).status_code == 200
+    edited = await api.post(url, json={"body": "Saved once"}, headers=key)
+    assert edited.status_code == 201 and edited.json()["title"] == "Since titled"
+    other = await api.post(url, json={"body": "Another text"}, headers=key)
+    assert other.status_code == 409 and "another request body" in other.json()["detail"]
+    published_key = {"Idempotency-Key": f"wire-{uuid.uuid4()}"}
+    publish = await api.post(f"/api/v1/blogs/{blog}/updates", json={"body": "Same"}, headers=published_key)
+    assert publish.status_code == 201
+    assert (await api.post(url, json={"body": "Same"}, headers=published_key)).status_code == 409
+    assert (await api.post(url, json={"body": "x"}, headers={"Idempotency-Key": ""})).status_code == 400
+
+    # Once published, a retry saves no second draft of it.
+    assert (await api.post(f"{one}/publish")).status_code == 201
+    late = await api.post(url, json={"body": "Saved once"}, headers=key)
+    assert late.status_code == 409 and "published or deleted" in late.json()["detail"]
+    assert [d["body"] for d in (await api.get(url)).json()["drafts"]] == ["Raced"]
+
+
 async def test_a_desk_holds_at_most_max_drafts_counted_in_the_step_that_saves_one(
     server: Server, api, cora, blog
 ):
