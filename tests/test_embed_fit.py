@@ -40,10 +40,10 @@ LONG_BODY = "\n\n".join(
 )
 
 
-def host_page(snippet: str) -> bytes:
+def host_page(snippet: str, head: str = "") -> bytes:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>A newsroom elsewhere</title>
-<link rel="icon" href="data:,"></head>
+<link rel="icon" href="data:,">{head}</head>
 <body><h1>Our story</h1><p>Above the live blog.</p>
 {snippet}
 <p id="below">Below the live blog.</p></body></html>""".encode()
@@ -123,7 +123,7 @@ async def test_the_desk_snippet_fits_its_frame_on_another_site_as_updates_come_a
     assert snippet == (
         f'<iframe src="{server.url}/blogs/{slug}/embed" data-liveblog'
         ' title="Storms &amp; &#34;floods&#34; &lt;live&gt;"'
-        ' style="width:100%;border:0" loading="lazy"></iframe>'
+        ' loading="lazy"></iframe>'
         f'<script src="{server.url}/static/js/embed.js" async></script>'
     )
     host.files["/"] = (HTML, host_page(snippet))
@@ -195,7 +195,33 @@ async def test_the_desk_snippet_fits_its_frame_on_another_site_as_updates_come_a
           tall.id = 'tall'; tall.dataset.liveblog = ''; tall.src = src; document.body.append(tall); }""",
         f"{site}/tall",
     )
-    await expect(page.locator("iframe#tall")).to_have_attribute("style", "height: 100000px;")
+    await expect(page.locator("iframe#tall")).to_have_attribute(
+        "style", "width: 100%; border: 0px; height: 100000px;"
+    )
+    assert errors == []
+    await page.close()
+
+    # A host whose CSP forbids inline styles, and every script but the embed's, takes the snippet
+    # as it is: no violation, and the frame as wide as its container, borderless and fitted.
+    policy = f"default-src 'self'; script-src {server.url}; frame-src {server.url}; style-src 'self'; img-src data:"
+    host.files["/strict"] = (
+        HTML,
+        host_page(snippet, f'<meta http-equiv="Content-Security-Policy" content="{policy}">'),
+    )
+    page = await context.new_page()
+    errors = watch(page)
+    await page.goto(site + "/strict")
+    await expect(page.frame_locator("iframe[data-liveblog]").locator("#live-status")).to_have_text(
+        "live", timeout=15000
+    )
+    iframe = page.locator("iframe[data-liveblog]")
+    frame = await (await iframe.element_handle()).content_frame()
+    assert frame is not None
+    await fitted(iframe, frame, lambda height: height > 200)
+    width, room, border = await iframe.evaluate(
+        "(f) => [f.getBoundingClientRect().width, f.parentElement.clientWidth, getComputedStyle(f).borderTopWidth]"
+    )
+    assert abs(width - room) < 1 and border == "0px", (width, room, border)
     assert errors == []
     await page.close()
 
