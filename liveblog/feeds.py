@@ -122,6 +122,7 @@ def atom_feed(
     page's, as `rel="previous"` (with `rel="first"`): RFC 5005's paged feed."""
     page = _absolute(base, blog["url"])
     feed = ET.Element(f"{{{ATOM}}}feed")
+    feed.set(f"{{{XML}}}lang", blog["lang"])  # the blog's language, that of every entry's text
     _add(feed, "id", page)
     _add(feed, "title", blog["title"])
     if blog.get("description"):
@@ -173,6 +174,7 @@ def json_feed(
         "title": blog["title"],
         "home_page_url": page,
         "feed_url": page + "/feed.json",
+        "language": blog["lang"],
         "authors": [{"name": "liveblog"}],
         "items": [],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from .markup import Elements
 
 pytestmark = pytest.mark.timeout(60)
 A = "{http://www.w3.org/2005/Atom}"
+XML = "{http://www.w3.org/XML/1998/namespace}"
 HOSTILE_TITLE = "</title><evil attr='x'>&amp; \"quoted\""
 HOSTILE_BODY = (
     "<script>alert(1)</script> [click](javascript:alert(2)) <img src=x onerror=alert(3)>\n\n"
@@ -44,7 +46,7 @@ async def test_atom_feed_has_one_entry_per_update_newest_first_and_escapes_every
     assert response.headers["content-type"].startswith("application/atom+xml")
     assert b"<evil" not in response.content and b"<script" not in response.content
     feed = ET.fromstring(response.content)
-    assert feed.tag == f"{A}feed"
+    assert feed.tag == f"{A}feed" and feed.get(f"{XML}lang") == "en"
     page_url = f"{server.url}/blogs/{blog}"
     assert feed.findtext(f"{A}title") == f"Blog {blog}"
     assert feed.findtext(f"{A}id") == page_url
@@ -84,7 +86,7 @@ async def test_json_feed_has_the_required_fields_and_one_item_per_update(
     assert feed["version"] == "https://jsonfeed.org/version/1.1"
     assert feed["title"] == f"Blog {blog}"
     assert feed["home_page_url"] == page_url
-    assert feed["feed_url"] == f"{page_url}/feed.json"
+    assert feed["feed_url"] == f"{page_url}/feed.json" and feed["language"] == "en"
     items = feed["items"]
     assert len(items) == 4
     assert [i["id"] for i in items[1:]] == [u["id"] for u in reversed(published)]
@@ -100,6 +102,17 @@ async def test_json_feed_has_the_required_fields_and_one_item_per_update(
     assert items[1]["title"] == "U2"
 
 
+async def test_each_feed_names_its_blogs_language(api: httpx.AsyncClient):
+    """A feed reader (and a screen reader through it) reads a Ukrainian blog's entries as Ukrainian."""
+    slug = f"feeds-lang-{uuid.uuid4().hex[:8]}"
+    created = await api.post("/api/v1/blogs", json={"slug": slug, "title": "Наживо", "lang": "uk"})
+    assert created.status_code == 201, created.text
+    await publish(api, slug, "Генсек ООН відвідає Київ")
+    atom = ET.fromstring((await api.get(f"/blogs/{slug}/feed.atom")).content)
+    assert atom.get(f"{XML}lang") == "uk"
+    assert (await api.get(f"/blogs/{slug}/feed.json")).json()["language"] == "uk"
+
+
 async def test_feeds_of_an_unknown_blog_are_404(api: httpx.AsyncClient):
     for kind in ("atom", "json"):
         assert (await api.get(f"/blogs/no-such-blog/feed.{kind}")).status_code == 404
@@ -111,6 +124,7 @@ BLOG = {
     "description": "",
     "url": "/blogs/b",
     "updated_at": "2024-04-24T10:00:00.000Z",
+    "lang": "en",
 }
 
 
