@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from liveblog.errors import Conflict
 from liveblog.models import MAX_DRAFTS
@@ -493,10 +493,30 @@ async def test_a_contributors_draft_is_reviewed_and_published_live_with_their_by
         await expect(desk.locator("#drafts .empty")).to_have_text("No drafts.")
         await expect(desk.locator(".update-published-by").first).to_have_text(f"Published by {editor}")
 
-        # an editor's own draft, saved with JavaScript from the desk's form (its "Save draft")
+        # an editor's own draft, saved with JavaScript from the desk's form (its "Save draft"). The
+        # first answer is lost on its way back (the server saved the draft; the connection dropped
+        # the 201), so the editor clicks again: the retry carries the same Idempotency-Key, and the
+        # desk holds one draft, not two.
+        lost: list[str] = []
+
+        async def lose_the_first_answer(route: Route) -> None:
+            if lost:
+                await route.continue_()
+                return
+            saved = await route.fetch()  # the real server's answer, which the page never gets
+            lost.append(f"{saved.status} {route.request.headers.get('idempotency-key')}")
+            await route.abort()
+
+        await desk.route(f"**/api/v1/blogs/{blog}/drafts", lose_the_first_answer)
         await desk.locator("form#new-update [name=body]").fill("The editor's own draft")
         await desk.locator("#save-draft").click()
+        await expect(desk.locator("#form-error")).to_be_visible()
+        assert len(lost) == 1 and lost[0].startswith("201 ") and not lost[0].endswith(" None"), lost
+        assert len(desk_errors) == 1 and "ERR_FAILED" in desk_errors[0], desk_errors  # the lost answer
+        desk_errors.clear()
+        await desk.locator("#save-draft").click()
         await expect(desk.locator("#drafts li.draft .draft-author")).to_have_text([editor])
+        await desk.unroute(f"**/api/v1/blogs/{blog}/drafts")
         await expect(reader.locator("#updates article.update")).to_have_count(2)  # nothing new
 
         # the desk takes and shows the time to publish at in the editor's zone (UTC+05:30 here)

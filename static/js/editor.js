@@ -13,7 +13,8 @@
 //   #scheduled lists it.
 // - "N reading now" (#reading-now), asked for again every few seconds.
 // - "Save draft" (button#save-draft, its data-api the drafts' URL) posts the same fields to the
-//   drafts API, then reloads the page, so #drafts lists it.
+//   drafts API (with its Idempotency-Key too: a draft is saved once), then reloads the page, so
+//   #drafts lists it.
 // - the times to publish at (input[type=datetime-local][data-zone=UTC], UTC on the server) are
 //   shown and typed in the editor's own time zone, which the field's hint names, and sent as UTC.
 // - "Copy" beside the embed snippet (copy.js).
@@ -190,7 +191,7 @@ function setupPublish(form) {
       const body = JSON.stringify(draft ? draftPayload(form) : updatePayload(form));
       if (!pending || pending.body !== body) pending = { key: newKey(), body };
       const headers = { 'Content-Type': 'application/json', 'X-CSRF-Token': form.elements.namedItem('csrf').value };
-      if (!draft) headers['Idempotency-Key'] = pending.key;
+      headers['Idempotency-Key'] = pending.key; // a retry publishes or saves nothing twice
       const response = await fetch(url, { method: 'POST', body, headers, credentials: 'same-origin' });
       if (response.ok) pending = null;
       if (response.status === 202 || (draft && response.ok)) {
