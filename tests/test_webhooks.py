@@ -180,6 +180,35 @@ async def test_two_worker_processes_deliver_every_event_in_stream_order(
             worker.stop()
 
 
+async def test_an_idle_endpoint_waits_for_the_fan_outs_notice_instead_of_polling(
+    hooks_server: Server, api: httpx.AsyncClient, blog: str, receiver: Receiver
+):
+    """An endpoint with nothing queued costs Redis nothing while it waits: the fan-out tells its
+    deliverer, through the store's notices, when it queued something (it looked ten times a
+    second, each registered endpoint, for ever)."""
+    hook_id, secret = add_hook(hooks_server, blog, receiver.url + "/idle")
+    worker = Worker(hooks_server, "webhooks", "idle")
+    try:
+        first = await publish(api, blog, "Wakes it")
+        await receiver.wait_for("/idle", lambda got: len(got) >= 1)
+        endpoints = len(hooks_server.cli("webhook", "list").strip().splitlines())
+        with hooks_server.redis() as redis:
+
+            def looks() -> int:  # ZRANGE: a look at the head of an endpoint's queue
+                return int(redis.info("commandstats").get("cmdstat_zrange", {}).get("calls", 0))
+
+            before = looks()
+            await asyncio.sleep(3)  # the window measured: every endpoint idle
+            idle_looks = looks() - before
+        assert idle_looks <= 2 * endpoints, (idle_looks, endpoints)
+        second = await publish(api, blog, "And again")  # the notice wakes it at once
+        got = await receiver.wait_for("/idle", lambda got: len(got) >= 2)
+        assert [verified(secret, r)["id"] for r in got] == [first["id"], second["id"]]
+        assert got[0].headers["webhook-id"] == f"{first['id']}:{hook_id}"
+    finally:
+        worker.stop()
+
+
 def test_private_addresses_are_refused_unless_allowed():
     for url in (
         "http://127.0.0.1:8000/hook",

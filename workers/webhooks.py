@@ -18,7 +18,9 @@ Two stages, so that no endpoint ever waits for another, nor the readers for any 
    (10 s to get a 2xx), and removes it only then; a failure records its next try (`webhook_retry_base`
    seconds, doubling, with jitter) in Redis and the head waits for it, so a healthy endpoint gets
    the events in stream order. After 24 hours of tries an event is recorded as failed and dropped;
-   an endpoint failing for a day is disabled, the reason in its log.
+   an endpoint failing for a day is disabled, the reason in its log. An empty queue costs Redis
+   nothing: its task waits for the fan-out's notice that it queued something (`Store.notify`,
+   read by each process's `runner.Doorbell`), looking again after `IDLE_LOOK` should it miss one.
 
 The body is the `data` object that SSE sends for the event (`liveblog.events.encode`), built at
 delivery time from the stream, so an update deleted meanwhile is not sent again. Requests go
@@ -56,7 +58,9 @@ MAX_RESPONSE = 4096  # bytes of a receiver's answer read (the rest is dropped)
 RETRY_FOR = 24 * 3600.0  # seconds of retries before an event is failed, and an endpoint disabled
 LEASE_MS = 5_000  # a blog's fan-out lease and an endpoint's delivery lease; renewed every third of it
 REFRESH = 1.0  # seconds before another look at the registered webhooks, when the store was away
-IDLE_POLL = 0.1  # seconds between two looks at an empty queue
+# An endpoint with nothing queued waits for the fan-out's notice that it queued something (the
+# store's notices, `runner.Doorbell`), and looks again after this long should it miss one.
+IDLE_LOOK = 5.0
 BATCH = 100
 USER_AGENT = "liveblog-webhooks"
 
@@ -232,7 +236,15 @@ async def _queue(hooks: Webhooks, queue: Any, owner: str, slug: str, entries: li
         keys=[keys.fanout, keys.blog.events, *(keys.queue(r["id"]) for r in records)],
         args=[owner, GROUP, len(ids), *ids, *triples],
     )
+    if done:
+        for index in sorted(set(triples[::3])):  # each endpoint that got something: its deliverer
+            await hooks.store.notify(queued(records[index - 3]["id"]))
     return bool(done)
+
+
+def queued(hook_id: str) -> str:
+    """The notice topic of an endpoint's queue: something was queued for it."""
+    return "webhook-queued:" + hook_id
 
 
 # -- delivery --------------------------------------------------------------------------------------
@@ -251,7 +263,7 @@ async def _deliver(
             try:
                 head = await redis.zrange(keys.queue(hook_id), 0, 0)
                 if not head:
-                    await asyncio.sleep(IDLE_POLL)
+                    await ctx.wait(queued(hook_id), IDLE_LOOK)
                     continue
                 event_id = _text(head[0])
                 raw = await redis.hget(keys.tries(hook_id), event_id)
