@@ -116,6 +116,7 @@ def client_strings(lang: str) -> dict[str, Any]:
         "copyFailed": _("Could not copy the link"),
         "embedContent": _("%(service)s content"),
         "embedded": _("Embedded content"),
+        "loadContent": _("Load content"),  # an embed card's button (liveblog/embeds.py writes it in English)
     }
 
 

@@ -358,16 +358,21 @@ async def test_a_ukrainian_page_speaks_ukrainian_to_any_reader(browser, api: htt
     created = await api.post("/api/v1/blogs", json={"slug": slug, "title": "Київ наживо", "lang": "uk"})
     assert created.status_code == 201, created.text
     await publish(api, slug, "Повітряна тривога в Києві скасована.")
+    await publish(api, slug, "Звернення:\n\nhttps://www.youtube.com/watch?v=dQw4w9WgXcQ")  # an embed card
     context = await browser.new_context(locale="en-US")
     await context.clock.install()
     page = await context.new_page()
     errors = watch(page)
     await page.goto(f"{api.base_url}/blogs/{slug}")
     await expect(page.locator("#live-status")).to_have_text("наживо")
+    # The card's button, stored in English in the update's HTML: on the page and arriving live.
+    await expect(page.locator("#updates .embed-load")).to_have_text(["Завантажити вміст"])
+    await publish(api, slug, "https://www.youtube.com/watch?v=jNQXAC9IVRw")
+    await expect(page.locator("#updates .embed-load")).to_have_text(["Завантажити вміст"] * 2)
     ago = page.locator("#updates .update-ago")
-    await expect(ago).to_have_text("зараз")
+    await expect(ago).to_have_text(["зараз"] * 3)
     await context.clock.fast_forward("05:10")
-    await expect(ago).to_have_text("5 хв тому")
+    await expect(ago).to_have_text(["5 хв тому"] * 3)
     await expect(page.locator("#blog-updated")).to_have_text(re.compile(r"[а-яі]"))  # "29 лист., 04:58"
     assert errors == []
     await context.close()

@@ -2,6 +2,8 @@
 // loads until the reader clicks "Load content"; then the service's own embed iframe takes the
 // button's place. One listener on the document, so the cards of updates that arrive live work
 // too. The page's CSP (frame-src) lets only the known services' origins be framed.
+// The button's words are stored in English in the update's HTML (the same for every page, feed
+// and API): each card, on the page or arriving live, shows them in the page's language.
 
 import { t } from './strings.js';
 
@@ -25,9 +27,19 @@ function load(button) {
   button.replaceWith(frame);
 }
 
+function label(root) {
+  for (const button of root.querySelectorAll('.embed-load')) button.textContent = t('loadContent');
+}
+
 export function setupEmbeds() {
   document.addEventListener('click', (event) => {
     const button = event.target instanceof Element ? event.target.closest('.embed-load') : null;
     if (button) load(button);
   });
+  label(document);
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      for (const node of change.addedNodes) if (node instanceof Element) label(node);
+    }
+  }).observe(document.body, { childList: true, subtree: true });
 }
