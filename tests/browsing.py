@@ -58,9 +58,13 @@ async def open_reader(opener: Browser | BrowserContext, url: str) -> tuple[Page,
 
 
 async def log_in_at(page: Page, url: str, name: str, password: str) -> None:
-    """Open `url` (a desk page) in `page`, log in there as `name`, and wait to be back at `url`."""
+    """Open `url` (a desk page) in `page`, log in there as `name`, and wait to be back at `url`
+    with the desk's scripts run: module scripts run before DOMContentLoaded. Its status ("live")
+    is in the HTML already, so waiting for it does not wait for them: a click on Publish could be
+    the form's plain POST, without the script's checks (seen once in CI, under load)."""
     await page.goto(url)
     await page.fill("form#login [name=username]", name)
     await page.fill("form#login [name=password]", password)
     await page.click("form#login button[type=submit]")
     await expect(page).to_have_url(url)
+    await page.wait_for_load_state("domcontentloaded")
