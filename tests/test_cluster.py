@@ -47,6 +47,7 @@ def on_cluster(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> It
         redis_cluster=1,
         rate_limit=1_000_000,
         in_process_workers=0,  # their polls (schedule, webhook and feed indexes) are no page views
+        audience_interval=3600,  # nor are the readers' reports (every 5 s: seen once amid the views)
     ).start()
     yield srv
     srv.stop()
