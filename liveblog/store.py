@@ -497,8 +497,8 @@ class Store:
             raise NotFound(f"no draft {draft.id if draft else ''!r} in blog {slug!r} (published or deleted?)")
         if status == "draft-changed":
             raise Conflict("the draft changed since it was opened: reload it, then publish")
-        if status in ("duplicate", "deleted") and _text(result[1]) != fingerprint:
-            raise Conflict("this Idempotency-Key was used with another request body")
+        if status in ("duplicate", "deleted"):
+            _same_request(result[1], fingerprint)
         if status == "deleted":
             raise Conflict("this Idempotency-Key's update was published and has since been deleted")
         text = _text(result[2])
@@ -578,8 +578,8 @@ class Store:
             raise DeskFull(slug, MAX_DRAFTS)
         if status == "taken":
             raise RuntimeError("a random draft ID was taken")  # 64 random bits: not in practice
-        if status in ("duplicate", "gone") and _text(result[1]) != fingerprint:
-            raise Conflict("this Idempotency-Key was used with another request body")
+        if status in ("duplicate", "gone"):
+            _same_request(result[1], fingerprint)
         if status == "gone":
             raise Conflict("this Idempotency-Key's draft was saved and has since been published or deleted")
         return (_text(result[2]), True) if status == "duplicate" else (text, False)
@@ -998,6 +998,12 @@ def _rate_key(principal: str) -> str:
 def _failures_key(kind: str, value: str) -> str:
     # One hash tag for every counter, so the login script's two keys share a Cluster slot.
     return f"lb:{{login}}:{kind}:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def _same_request(first: Any, fingerprint: str) -> None:
+    """An Idempotency-Key's retry: 409 unless it is the request that first used the key."""
+    if _text(first) != fingerprint:
+        raise Conflict("this Idempotency-Key was used with another request body")
 
 
 def _blog(meta: dict[str, Any]) -> Blog:
